@@ -1,0 +1,4 @@
+from .graph import SPLITS, Graph
+from .readers import load_graph
+
+__all__ = ["Graph", "SPLITS", "load_graph"]
