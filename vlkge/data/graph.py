@@ -33,6 +33,8 @@ class Graph:
     source: str = ""
     fingerprint: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Relations trained on but never evaluated (WikiArt-MKG-v2 leaves out its link relations).
+    excluded_from_eval: list[str] = field(default_factory=list)
 
     @property
     def num_entities(self) -> int:
