@@ -1,0 +1,196 @@
+"""Importing a messy museum catalogue into a graph folder."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vlkge.data.collection import (import_collection, inductive_split, parse_artist, parse_date,
+                                   parse_map_args)
+from vlkge.data.readers import load_graph
+from vlkge.errors import VLKGEError
+
+ROWS = [
+    # Object Number, Title, Artist, Date, Style, Genre, Medium, Filename, Technique
+    ("1985.1", "Portrait of a Lady", "Attributed to Anthony van Dyck (Flemish, 1599–1641)", "c. 1631",
+     "Baroque", "portrait", "oil on canvas", "a1.png", "glazing"),
+    ("1985.2", "Impression, Sunrise", "Claude Monet (French, 1840-1926)", "1872", "Impressionism",
+     "marina", "oil on canvas", "a2.png", ""),
+    ("1985.3", "Water Lilies", "claude monet", "1868–70", "Impressionism", "landscape", "", "a3.png", ""),
+    ("1985.4", "Haystacks", "Claude Monet", "about 1900", "Impressionism", "landscape", "", "", ""),
+    ("1985.5", "Saint Jerome", "Workshop of Anthony Van Dyck", "ca. 1650-1655", "Baroque",
+     "religious painting", "", "a5.png", "impasto"),
+    ("1985.6", "Bowl", "Unknown", "19th century", "", "", "porcelain", "", ""),
+    ("1985.7", "", "Circle of Rembrandt van Rijn (Dutch, 1606–1669)", "1890s", "", "", "", "", ""),
+    ("", "No id here", "Claude Monet", "1880", "", "", "", "", ""),
+    ("1985.9", "The Cradle", "Berthe Morisot (French, 1841–1895)", "late 18th century", "Impressionism",
+     "genre painting", "", "missing.png", ""),
+    ("1985.10", "Sunset", "Claude Monet", "", "", "", "", "", ""),
+    ("1985.11", "Dune", "Claude MONET", "1880s", "Impressionism", "landscape", "", "", ""),
+]
+
+
+def _write_catalogue(tmp: Path, rows=ROWS, encoding="utf-8") -> tuple[Path, Path]:
+    imgs = tmp / "imgs"
+    imgs.mkdir()
+    for name in ("a1.png", "a2.png", "a3.png", "a5.png"):
+        Image.new("RGB", (8, 8), (len(name) * 20, 10, 10)).save(imgs / name)
+    cat = tmp / "catalogue.csv"
+    with open(cat, "w", encoding=encoding, newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(("Object Number", "Title", "Artist", "Date", "Style", "Genre", "Medium", "Filename",
+                    "Technique"))
+        w.writerows(rows)
+    return cat, imgs
+
+
+def _read(out: Path, name: str) -> list[dict[str, str]]:
+    with open(out / name, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def imported(tmp_path):
+    cat, imgs = _write_catalogue(tmp_path)
+    out = tmp_path / "graph"
+    rep = import_collection(cat, imgs, out, mapping=parse_map_args(["relation:hasTechnique=Technique"]))
+    return out, rep
+
+
+def test_parsers():
+    a = parse_artist("Attributed to Anthony van Dyck (Flemish, 1599–1641)")
+    assert (a.name, a.qualifier, a.nationality, a.born, a.died) == ("Anthony van Dyck", "Attributed to",
+                                                                     "Flemish", 1599, 1641)
+    assert parse_artist("Dyck, Anthony van").name == "Anthony van Dyck"
+    assert parse_artist("Anonymous") is None
+    expect = {"c. 1631": 1630, "1868–70": 1860, "about 1900": 1900, "ca. 1650-1655": 1650, "1890s": 1890,
+              "19th century": None, "late 18th century": None}
+    for text, dec in expect.items():
+        assert parse_date(text).decade == dec, text
+    assert parse_date("1868–70").year == 1868
+
+
+def test_map_syntax():
+    m = parse_map_args(["id=Object Number", "relation:hasTechnique=Technique", "image="])
+    assert m == {"id": "Object Number", "relation:hasTechnique": "Technique", "image": ""}
+    for bad in ("nonsense", "colour=Colour", "relation:has technique=X"):
+        with pytest.raises(VLKGEError):
+            parse_map_args([bad])
+
+
+def test_messy_catalogue_entities_and_triples(imported):
+    out, rep = imported
+    ents = {e["id"]: e for e in _read(out, "entities.csv")}
+    trip = {(t["head"], t["relation"], t["tail"]) for t in _read(out, "triples.csv")}
+    # artist with qualifier, nationality, life dates; variants unify
+    vd = ents["artist_anthony-van-dyck"]
+    assert (vd["type"], vd["label"], vd["description"]) == ("artist", "Anthony van Dyck", "Flemish painter, 1599–1641")
+    assert ents["artist_claude-monet"]["description"] == "French painter, 1840–1926"
+    assert [e for e in ents if e.startswith("artist_")] == [
+        "artist_anthony-van-dyck", "artist_claude-monet", "artist_berthe-morisot"]
+    assert {
+        ("artwork_1985-1", "isCreatedByArtist", "artist_anthony-van-dyck"),
+        ("artwork_1985-1", "hasAttributionQualifier", "qualifier_attributed-to"),
+        ("artwork_1985-1", "isCreatedInDecade", "decade_1630s"),
+        ("artwork_1985-1", "hasStyle", "style_baroque"),
+        ("artwork_1985-1", "belongsToGenre", "genre_portrait"),
+        ("artwork_1985-1", "isCreatedWithMedium", "medium_oil-on-canvas"),
+        ("artwork_1985-1", "hasTechnique", "technique_glazing"),
+        ("artist_anthony-van-dyck", "hasNationality", "nationality_flemish"),
+        ("artist_claude-monet", "hasNationality", "nationality_french"),
+        ("artwork_1985-3", "isCreatedByArtist", "artist_claude-monet"),
+        ("artwork_1985-3", "isCreatedInDecade", "decade_1860s"),
+        ("artwork_1985-4", "isCreatedInDecade", "decade_1900s"),
+        ("artwork_1985-5", "isCreatedByArtist", "artist_anthony-van-dyck"),
+        ("artwork_1985-5", "hasAttributionQualifier", "qualifier_workshop-of"),
+        ("artwork_1985-5", "isCreatedInDecade", "decade_1650s"),
+        ("artwork_1985-11", "isCreatedInDecade", "decade_1880s"),
+        ("artwork_1985-6", "isCreatedWithMedium", "medium_porcelain"),
+    } <= trip
+    # exactly the triples of a sparse row: missing cells give fewer triples, a century no decade
+    assert {t for t in trip if t[0] == "artwork_1985-6"} == {("artwork_1985-6", "isCreatedWithMedium", "medium_porcelain")}
+    assert {t for t in trip if t[0] == "artwork_1985-10"} == {("artwork_1985-10", "isCreatedByArtist", "artist_claude-monet")}
+    assert ents["decade_1630s"]["type"] == "year" and ents["decade_1630s"]["label"] == "1630s"
+    a1 = ents["artwork_1985-1"]
+    assert (a1["label"], a1["year"], a1["date"], a1["image"]) == ("Portrait of a Lady", "1631", "c. 1631",
+                                                                 "images/artwork_1985-1.png")
+    assert "Dyck" not in a1["description"] and "1631" not in a1["description"]
+    assert ents["artwork_1985-9"]["image"] == "" and any("missing.png" in w for w in rep.warnings)
+    # the untitled row with a date but no image is skipped; the row without an id is skipped
+    assert rep.skipped == [(8, "no title and no image"), (9, "no id")]
+    assert rep.artists == 3 and rep.artworks == 9 and rep.images == 4
+
+
+def test_result_loads_and_split_is_inductive(imported):
+    out, rep = imported
+    g = load_graph(out)
+    assert not [w for w in g.warnings if "image" in w]
+    assert g.num_entities == rep.entities
+    arts = {i for i, t in enumerate(g.types) if t == "artwork"}
+    train_heads = set(g.split("train")[:, 0].tolist())
+    train_ents = train_heads | set(g.split("train")[:, 2].tolist())
+    for s in ("val", "test"):
+        for h, r, t in g.split(s).tolist():
+            assert h in arts and h not in train_ents  # inductive: val/test artworks unseen in train
+            assert t in train_ents                       # but their answers are known
+    # artist-level triples always train
+    nat = g.relation_index["hasNationality"]
+    assert all(r != nat for s in ("val", "test") for _, r, _ in g.split(s).tolist())
+
+
+def test_split_proportions_and_seed():
+    arts = [f"artwork_{i}" for i in range(200)]
+    group = {a: f"artist_{i % 7}" for i, a in enumerate(arts)}
+    triples = [(a, "isCreatedByArtist", group[a]) for a in arts] + [(a, "hasStyle", "style_x") for a in arts]
+    s1, _ = inductive_split(triples, arts, group, seed=1)
+    s2, _ = inductive_split(triples, arts, group, seed=1)
+    s3, _ = inductive_split(triples, arts, group, seed=2)
+    assert s1 == s2 and s1 != s3
+    modes = {h: m for h, _, _, m in s1}
+    assert sum(m == "val" for m in modes.values()) == 20 and sum(m == "test" for m in modes.values()) == 20
+    # every artist (stratum) keeps works in train
+    for g in set(group.values()):
+        assert any(modes[a] == "train" for a in arts if group[a] == g)
+    # a val/test artwork with an answer that occurs nowhere in train moves to train
+    lone = triples + [(a, "belongsToGenre", f"genre_{a}") for a in arts]
+    s4, adj = inductive_split(lone, arts, group, seed=1)
+    assert all(m == "train" for *_, m in s4) and sum(adj.values()) == 40
+
+
+def test_cp1252_and_overwrite_rules(tmp_path):
+    rows = [("1", "Café", "Claude Monet (French, 1840–1926)", "1872", "Impressionism", "", "", "", ""),
+            ("2", "Olympia", "Édouard Manet", "1863", "Realism", "", "", "", ""),
+            ("3", "Déjeuner", "EDOUARD MANET", "1863", "Realism", "", "", "", "")]
+    cat, imgs = _write_catalogue(tmp_path, rows, encoding="cp1252")
+    out = tmp_path / "g"
+    rep = import_collection(cat, None, out)
+    assert any("Windows-1252" in w for w in rep.warnings)
+    ents = {e["id"]: e for e in _read(out, "entities.csv")}
+    assert ents["artwork_1"]["label"] == "Café" and ents["artist_edouard-manet"]["label"] == "Édouard Manet"
+    assert rep.artists == 2
+    # re-import over our own output is fine
+    import_collection(cat, None, out, seed=3)
+    load_graph(out)
+    # a user folder is never overwritten, and nothing is left behind
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("precious")
+    with pytest.raises(VLKGEError, match="not written by vlkge"):
+        import_collection(cat, None, user)
+    assert (user / "notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "g", "imgs", "mine"]
+
+
+def test_failed_import_leaves_nothing(tmp_path):
+    cat = tmp_path / "c.csv"
+    cat.write_text("Title,Artist\nA,\nB,\n", encoding="utf-8")
+    with pytest.raises(VLKGEError, match="no usable rows"):
+        import_collection(cat, None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+    bad = tmp_path / "d.csv"
+    bad.write_text("Foo,Bar\n1,2\n")
+    with pytest.raises(VLKGEError, match="no title or image column"):
+        import_collection(bad, None, tmp_path / "out")

@@ -1,0 +1,643 @@
+"""Turn a museum catalogue export (one CSV row per artwork) into a vlkge graph folder.
+
+The result uses the same conventions as wikiart-mini (ids prefixed by type, the art relations
+``isCreatedByArtist``/``hasStyle``/``belongsToGenre``/``isCreatedInDecade``/``hasNationality``), so
+the app and the models treat an imported collection like the bundled one.
+
+Column mapping (``--map`` on the command line, ``mapping`` here)
+-----------------------------------------------------------------
+* ``FIELD=COLUMN`` picks the catalogue column for one of the fixed fields
+  ``id, title, artist, date, style, genre, medium, image, description``
+  (e.g. ``--map "id=Object Number" --map "date=Dated"``). Column names match case-insensitively.
+  ``FIELD=`` (empty column) switches a field off even when a plainly named column exists.
+* ``relation:NAME=COLUMN`` adds an extra artwork relation ``NAME`` whose tails are the column's
+  values (e.g. ``--map "relation:hasTechnique=Technique"``). The tail entities get the column name,
+  slugified, as their type and id prefix (``technique_etching``).
+* Unmapped fields fall back to plainly named columns (``Title``, ``Artist``/``Maker``,
+  ``Date``/``Year``, ``Object Number``/``Accession Number``, ``Image``/``Filename`` ...).
+* Cells of style, genre, medium and extra relations may hold several values separated by ``;`` or ``|``.
+
+Artist strings such as ``Attributed to Anthony van Dyck (Flemish, 1599–1641)`` become the artist
+``artist_anthony-van-dyck`` (description ``Flemish painter, 1599–1641``), ``hasNationality`` →
+``nationality_flemish``, and the qualifier becomes an artwork triple ``hasAttributionQualifier`` →
+``qualifier_attributed-to``. Free-text dates (``c. 1631``, ``1868–70``, ``1890s``) give a decade
+entity (``isCreatedInDecade`` → ``decade_1860s``); the parsed year and the original date text are
+kept as the extra ``year`` and ``date`` columns of ``entities.csv`` (attributes the reader ignores),
+never in the description, where they would leak the decade answer. Century-only dates
+(``19th century``) give no decade: a decade would be invented precision.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from unidecode import unidecode
+
+from ..errors import DataError, VLKGEError
+
+FIELDS = ("id", "title", "artist", "date", "style", "genre", "medium", "image", "description")
+MARKER = ".vlkge-graph.json"  # written into every folder we create; lets us overwrite our own output only
+
+# Plainly named columns, tried in order (compared after lower-casing and folding _ and - to spaces).
+DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "object number", "objectnumber", "object id", "objectid", "accession number",
+           "accession no", "accession", "inventory number", "inventory no", "inv no", "catalogue number"),
+    "title": ("title", "object title", "name", "titel", "titre"),
+    "artist": ("artist", "artist name", "artist display name", "maker", "creator", "author",
+               "painter", "artist maker"),
+    "date": ("date", "dated", "object date", "date made", "creation date", "year", "date created"),
+    "style": ("style", "movement", "art movement"),
+    "genre": ("genre", "subject type", "category"),
+    "medium": ("medium", "materials", "medium technique", "material"),
+    "image": ("image", "filename", "file name", "file", "image file", "image filename", "image path",
+              "img", "picture", "primary image"),
+    "description": ("description", "label text", "notes", "remarks"),
+}
+
+RELATIONS = {"artist": "isCreatedByArtist", "style": "hasStyle", "genre": "belongsToGenre",
+             "medium": "isCreatedWithMedium"}
+TYPES = {"artist": "artist", "style": "style", "genre": "genre", "medium": "medium"}
+TYPE_TEXT = {"style": "an art style", "genre": "a genre of art", "medium": "a medium",
+             "nationality": "a nationality", "qualifier": "an attribution qualifier"}
+
+QUALIFIERS = ("attributed to", "workshop of", "studio of", "follower of", "circle of", "school of",
+              "manner of", "style of", "copy after", "after", "imitator of", "pupil of")
+UNKNOWN_ARTISTS = {"unknown", "anonymous", "unknown artist", "anon", "unidentified artist", "n a", "na"}
+DASHES = str.maketrans({"–": "-", "—": "-", "‑": "-", "‐": "-", "−": "-", "/": "-"})
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+@dataclass
+class ImportReport:
+    """What :func:`import_collection` did."""
+
+    out: Path
+    artworks: int = 0
+    artists: int = 0
+    entities: int = 0
+    triples: dict[str, int] = field(default_factory=dict)
+    images: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        t = ", ".join(f"{k} {v}" for k, v in self.triples.items())
+        lines = [f"imported {self.artworks} artworks by {self.artists} artists into {self.out}: "
+                 f"{self.entities} entities, triples {t}, {self.images} images"]
+        lines += [f"skipped line {ln}: {why}" for ln, why in self.skipped]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def slug(text: str) -> str:
+    """ASCII id fragment: accents folded, lower case, runs of other characters → '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", unidecode(text).lower()).strip("-")
+
+
+def name_key(name: str) -> str:
+    """Key under which spellings of one person unify (accents, case, punctuation, spacing)."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", unidecode(unicodedata.normalize("NFKC", name)).lower()).split())
+
+
+def _col_key(c: str) -> str:
+    return " ".join(re.sub(r"[_\-./]+", " ", c.strip().lower()).split())
+
+
+def _multi(cell: str) -> list[str]:
+    out = []
+    for part in re.split(r"[;|]", cell):
+        part = " ".join(part.split())
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+def parse_map_args(items: Iterable[str]) -> dict[str, str]:
+    """Parse ``--map`` strings: ``FIELD=COLUMN`` or ``relation:NAME=COLUMN`` (see module doc)."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise VLKGEError(f"--map {item!r}: expected FIELD=COLUMN or relation:NAME=COLUMN")
+        key, col = (s.strip() for s in item.split("=", 1))
+        if key.lower().startswith("relation:"):
+            name = key.split(":", 1)[1].strip()
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise VLKGEError(f"--map {item!r}: relation name must be an identifier like hasTechnique")
+            if not col:
+                raise VLKGEError(f"--map {item!r}: a relation needs a column")
+            out[f"relation:{name}"] = col
+        else:
+            f = key.lower()
+            if f not in FIELDS:
+                raise VLKGEError(f"--map {item!r}: unknown field {key!r} (fields: {', '.join(FIELDS)}; "
+                                 "extra relations: relation:NAME=COLUMN)")
+            out[f] = col
+    return out
+
+
+# ---------------------------------------------------------------- artist strings
+
+
+@dataclass
+class ArtistInfo:
+    name: str
+    qualifier: str = ""
+    nationality: str = ""
+    born: int | None = None
+    died: int | None = None
+
+
+def parse_artist(cell: str) -> ArtistInfo | None:
+    """``Attributed to Anthony van Dyck (Flemish, 1599–1641)`` → name, qualifier, nationality,
+    life dates. None for empty/unknown makers."""
+    s = " ".join(cell.split())
+    if not s:
+        return None
+    info = ArtistInfo(name="")
+    low = s.lower()
+    for q in QUALIFIERS:
+        if low.startswith(q + " "):
+            info.qualifier = s[: len(q)]
+            info.qualifier = info.qualifier[0].upper() + info.qualifier[1:].lower()
+            s = s[len(q):].strip()
+            break
+    paren = re.search(r"\(([^()]*)\)\s*$", s)
+    if paren:
+        s = s[: paren.start()].strip()
+        _parse_bio(paren.group(1), info)
+    elif re.search(r",\s*[^,]*\d{4}", s):
+        # "Claude Monet, French, 1840-1926": everything after the first comma is the bio
+        s, bio = s.split(",", 1)
+        _parse_bio(bio, info)
+    elif s.count(",") == 1 and not re.search(r"\d", s):
+        last, first = (p.strip() for p in s.split(","))
+        if first and last and first.lower() not in {"jr", "sr", "the elder", "the younger"}:
+            s = f"{first} {last}"  # "Dyck, Anthony van" → "Anthony van Dyck"
+    s = s.strip(" ,;")
+    if not s or name_key(s) in UNKNOWN_ARTISTS:
+        return None
+    info.name = s
+    return info
+
+
+def _parse_bio(bio: str, info: ArtistInfo) -> None:
+    for part in (p.strip() for p in bio.translate(DASHES).split(",")):
+        m = re.search(r"(\d{4})\s*-\s*(\d{2,4})", part)
+        if m:
+            info.born = int(m.group(1))
+            d = m.group(2)
+            info.died = int(m.group(1)[: 4 - len(d)] + d)
+            continue
+        m = re.search(r"\b(?:born|b\.)\D*(\d{4})", part, re.I)
+        if m:
+            info.born = int(m.group(1))
+            continue
+        m = re.search(r"\b(?:died|d\.)\D*(\d{4})", part, re.I)
+        if m:
+            info.died = int(m.group(1))
+            continue
+        if not info.nationality and re.fullmatch(r"[^\W\d_][\w\s'\-]*", part) \
+                and not re.match(r"(active|born|died|fl\b)", part, re.I):
+            info.nationality = part
+
+
+def artist_description(info: ArtistInfo) -> str:
+    who = f"{info.nationality} painter" if info.nationality else "Painter"
+    if info.born and info.died:
+        return f"{who}, {info.born}–{info.died}"
+    if info.born:
+        return f"{who}, born {info.born}"
+    if info.died:
+        return f"{who}, died {info.died}"
+    return who if info.nationality else ""
+
+
+# ---------------------------------------------------------------- dates
+
+
+@dataclass
+class DateInfo:
+    text: str
+    year: int | None = None
+    decade: int | None = None
+    century: int | None = None
+
+
+def parse_date(cell: str, max_year: int = 2100) -> DateInfo | None:
+    """Free-text catalogue date → a representative year (the start of a range) and its decade.
+    ``c. 1631`` → 1631/1630s; ``1868–70`` → 1868/1860s; ``1890s`` → 1890/1890s;
+    ``19th century`` → century 19, no year or decade."""
+    s = " ".join(cell.split())
+    if not s:
+        return None
+    t = s.lower().translate(DASHES)
+    t = re.sub(r"\b(c\.|ca\.?|circa|about|around|approx\.?|approximately|probably|possibly|before|after|"
+               r"dated|early|mid|late)\s*", " ", t).strip()
+    t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", "-", t)
+    info = DateInfo(text=s)
+    m = re.search(r"\b(\d{3,4})s\b", t)
+    if m:
+        info.year = int(m.group(1))
+    else:
+        m = re.search(r"\b(\d{3,4})(?:-(\d{1,4}))?\b", t)
+        if m:
+            info.year = int(m.group(1))
+        else:
+            m = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)\s*(?:-\s*\d{1,2}(?:st|nd|rd|th)\s*)?(?:century|c\.?)\b", t)
+            if m:
+                info.century = int(m.group(1))
+    if info.year is not None and not (1000 <= info.year <= max_year):
+        info.year = None
+    if info.year is not None:
+        info.decade = info.year // 10 * 10
+    return info
+
+
+def decade_entity(decade: int) -> tuple[str, str, str, str]:
+    return (f"decade_{decade}s", "year", f"{decade}s", f"The decade {decade}-{decade + 9}")
+
+
+# ---------------------------------------------------------------- split (shared with the demo)
+
+
+def inductive_split(triples: list[tuple[str, str, str]], artworks: Iterable[str],
+                    group_of: dict[str, str], seed: int = 0,
+                    fractions: tuple[float, float, float] = SPLIT_FRACTIONS
+                    ) -> tuple[list[tuple[str, str, str, str]], dict[str, int]]:
+    """Split inductively by artwork: returns ((h, r, t, mode) list, adjustment counts).
+
+    Artworks are shuffled per group (artist) with ``seed`` and dealt out in one running sequence, so
+    each artist's works spread over train/val/test in the 80/10/10 proportions and the global counts
+    hold even for artists with one or two works. Every triple whose head is a val/test artwork goes to
+    that split; every other triple (artist-level facts) stays in train. A val/test artwork with a tail
+    that occurs in no train triple moves to train: the model could not embed that answer.
+    """
+    arts = list(dict.fromkeys(artworks))
+    groups: dict[str, list[str]] = defaultdict(list)
+    for a in arts:
+        groups[group_of.get(a, "")].append(a)
+    # a fixed deal pattern per 10 artworks (train x8, val, test) keeps proportions exact
+    n_val = round(10 * fractions[1])
+    n_test = round(10 * fractions[2])
+    pattern = ["train"] * (10 - n_val - n_test) + ["val"] * n_val + ["test"] * n_test
+    rng = random.Random(seed)
+    rng.shuffle(pattern)
+    mode_of: dict[str, str] = {}
+    k = 0
+    for g in sorted(groups):
+        members = sorted(groups[g])
+        random.Random(f"{seed}:{g}").shuffle(members)
+        for a in members:
+            mode_of[a] = pattern[k % 10]
+            k += 1
+    by_head: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for tr in triples:
+        by_head[tr[0]].append(tr)
+    in_train: set[str] = set()
+    for h, r, t in triples:
+        if mode_of.get(h, "train") == "train":
+            in_train.update((h, t))
+    moved = 0
+    for a in arts:  # one pass suffices: moving an artwork only adds entities to train
+        if mode_of[a] != "train" and any(t not in in_train for _, _, t in by_head[a]):
+            mode_of[a] = "train"
+            moved += 1
+            for _, _, t in by_head[a]:
+                in_train.update((a, t))
+    out = [(h, r, t, mode_of.get(h, "train")) for h, r, t in triples]
+    return out, {"val/test artwork moved to train (a tail unseen in train)": moved}
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[tuple[str, str, str, str]],
+                       files: dict[str, Path] | None = None, extra_columns: tuple[str, ...] = (),
+                       meta: dict | None = None, link: bool = True) -> None:
+    """Write entities.csv + triples.csv (+ images) atomically into ``out``.
+
+    Everything goes to a temporary sibling folder first, is validated with ``load_graph`` and then
+    renamed into place, so ``out`` is either the old graph or the complete new one. An existing
+    non-empty ``out`` is replaced only when it carries our marker file: never lose user data.
+    """
+    from .readers import load_graph  # late: readers may import us for dispatch
+
+    out = Path(out)
+    _check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        if files:
+            (tmp / "images").mkdir()
+            for rel, src in files.items():
+                _place(src, tmp / rel, link)
+        cols = ("id", "type", "label", "description", "image") + tuple(extra_columns)
+        with open(tmp / "entities.csv", "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            for e in entities:
+                w.writerow([e.get(c, "") for c in cols])
+        with open(tmp / "triples.csv", "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(("head", "relation", "tail", "mode"))
+            w.writerows(triples)
+        (tmp / MARKER).write_text(json.dumps({"written_by": "vlkge", **(meta or {})}, indent=1) + "\n")
+        load_graph(tmp)  # a graph we cannot read back never replaces anything
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_target(out: Path) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise VLKGEError(f"{out}: exists and is not a folder; choose another output folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise VLKGEError(f"{out}: folder is not empty and was not written by vlkge; "
+                         "refusing to overwrite it (choose an empty or new folder)")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    _check_target(out)  # again: someone may have written there meanwhile
+    old = None
+    if out.exists():
+        if any(out.iterdir()):
+            old = out.parent / f".{out.name}.old-{os.getpid()}-{random.randrange(1 << 30):x}"
+            os.rename(out, old)
+        else:
+            out.rmdir()
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if old is not None:
+            os.rename(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _place(src: Path, dst: Path, link: bool) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(src, dst)  # same filesystem: no extra disk space
+            return
+        except OSError:
+            pass
+    shutil.copyfile(src, dst)
+
+
+# ---------------------------------------------------------------- reading the catalogue
+
+
+def _read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f"cannot read file ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+        warnings.append(f"{path.name}: not UTF-8; read as Windows-1252 (check accented names)")
+    if "\x00" in text:
+        raise DataError(path, "NUL byte in text: not a CSV file (save the catalogue as CSV)",
+                        text[: text.index("\x00")].count("\n") + 1)
+    sample = text[:8192]
+    try:
+        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+        delim = dialect.delimiter
+    except csv.Error:
+        delim = ","
+    csv.field_size_limit(1 << 20)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        header = next(reader, None)
+        if not header or not any(c.strip() for c in header):
+            raise DataError(path, "empty file: expected a header line naming the columns", 1)
+        start = reader.line_num + 1
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise DataError(path, f"malformed CSV ({e})", reader.line_num) from None
+    return [h.strip() for h in header], rows
+
+
+def _resolve_columns(header: list[str], mapping: dict[str, str], path: Path
+                     ) -> tuple[dict[str, int], dict[str, int]]:
+    keys = {_col_key(h): i for i, h in reversed(list(enumerate(header)))}
+
+    def find(col: str, what: str) -> int:
+        i = keys.get(_col_key(col))
+        if i is None:
+            raise DataError(path, f"--map {what}={col}: no column {col!r} (columns: {', '.join(header)})", 1)
+        return i
+
+    fields: dict[str, int] = {}
+    rels: dict[str, int] = {}
+    for k, col in mapping.items():
+        if k.startswith("relation:"):
+            rels[k.split(":", 1)[1]] = find(col, k)
+        elif col:
+            fields[k] = find(col, k)
+    for f in FIELDS:
+        if f in fields or f in mapping:  # an explicit FIELD= switches the default off
+            continue
+        for cand in DEFAULT_COLUMNS[f]:
+            if cand in keys and keys[cand] not in fields.values():
+                fields[f] = keys[cand]
+                break
+    if "title" not in fields and "image" not in fields:
+        raise DataError(path, "no title or image column found (columns: "
+                        f"{', '.join(header)}); name one with --map title=COLUMN", 1)
+    return fields, rels
+
+
+def _image_index(folder: Path) -> dict[str, Path]:
+    idx: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            idx.setdefault(p.name.lower(), p)
+            idx.setdefault("stem:" + p.stem.lower(), p)
+    return idx
+
+
+def import_collection(catalogue: Path, images: Path | None, out: Path,
+                      mapping: dict[str, str] | None = None, copy_images: bool = False,
+                      seed: int = 0) -> ImportReport:
+    """Import a museum catalogue CSV into the graph folder ``out`` (see the module docstring).
+
+    ``images``: folder holding the image files named in the image column (default: the catalogue's
+    folder); when a row has no image cell, a file named after its id is used. Images are placed in
+    ``out/images/<artwork id><ext>`` — hard-linked when on the same filesystem, else copied;
+    ``copy_images=True`` always copies (independent files). Rows without a usable title/image or
+    id are skipped and listed in ``ImportReport.skipped`` as (line, reason).
+    """
+    catalogue, out = Path(catalogue), Path(out)
+    if not catalogue.is_file():
+        raise DataError(catalogue, "no such file")
+    img_dir = Path(images) if images is not None else catalogue.parent
+    if images is not None and not img_dir.is_dir():
+        raise DataError(img_dir, "image folder not found")
+    _check_target(out)
+    report = ImportReport(out=out)
+    header, rows = _read_catalogue(catalogue, report.warnings)
+    fields, rels = _resolve_columns(header, mapping or {}, catalogue)
+    report.columns = {f: header[i] for f, i in fields.items()}
+    report.columns.update({f"relation:{r}": header[i] for r, i in rels.items()})
+    idx = _image_index(img_dir) if ("image" in fields or "id" in fields) else {}
+
+    entities: dict[str, dict[str, str]] = {}
+    artwork_ids: list[str] = []
+    triples: list[tuple[str, str, str]] = []
+    artist_of: dict[str, str] = {}
+    files: dict[str, Path] = {}
+    seen_ids: dict[str, int] = {}
+    artists: dict[str, ArtistInfo] = {}  # name_key → merged info
+    artist_id: dict[str, str] = {}
+
+    def cell(row: list[str], f: str) -> str:
+        i = fields.get(f)
+        return " ".join(row[i].split()) if i is not None and i < len(row) else ""
+
+    def add_entity(eid: str, etype: str, label: str, desc: str = "") -> str:
+        entities.setdefault(eid, {"id": eid, "type": etype, "label": label, "description": desc})
+        return eid
+
+    def add_attr(kind: str, value: str, etype: str | None = None) -> str:
+        etype = etype or kind
+        what = TYPE_TEXT.get(etype, f"a {etype.replace('_', ' ')}")
+        return add_entity(f"{etype}_{slug(value)}", etype, value, f"{value}, {what}")
+
+    for line, row in rows:
+        title = cell(row, "title")
+        img_cell = cell(row, "image")
+        raw_id = cell(row, "id") if "id" in fields else ""
+        if "id" in fields and not raw_id:
+            report.skipped.append((line, "no id"))
+            continue
+        if not title and not img_cell:
+            report.skipped.append((line, "no title and no image"))
+            continue
+        key = slug(raw_id) if raw_id else f"line-{line}-{slug(title)[:40]}".strip("-")
+        if not key:
+            report.skipped.append((line, f"id {raw_id!r} has no letters or digits"))
+            continue
+        aid = f"artwork_{key}"
+        if aid in seen_ids:
+            report.skipped.append((line, f"duplicate id {raw_id!r} (first on line {seen_ids[aid]})"))
+            continue
+        seen_ids[aid] = line
+        src = None
+        if img_cell:
+            cand = Path(img_cell)
+            src = cand if cand.is_absolute() else img_dir / cand
+            if not src.is_file():
+                src = idx.get(cand.name.lower()) or idx.get("stem:" + cand.name.lower())
+            if src is None:
+                report.warnings.append(f"line {line}: image {img_cell!r} not found in {img_dir}; "
+                                       "artwork has no image")
+        elif raw_id:
+            src = idx.get("stem:" + raw_id.lower()) or idx.get("stem:" + key)
+        image_rel = ""
+        if src is not None and src.is_file() and src.stat().st_size > 0:
+            image_rel = f"images/{aid}{src.suffix.lower()}"
+            files[image_rel] = src
+        elif src is not None and src.is_file():
+            report.warnings.append(f"line {line}: image {img_cell!r} is empty; artwork has no image")
+        label = title or "Untitled"
+        ent = add_entity(aid, "artwork", label, cell(row, "description"))
+        entities[ent]["image"] = image_rel
+        artwork_ids.append(aid)
+
+        info = parse_artist(cell(row, "artist"))
+        if info is not None:
+            k = name_key(info.name)
+            known = artists.get(k)
+            if known is None:
+                known = artists[k] = ArtistInfo(info.name)
+                artist_id[k] = f"artist_{slug(info.name)}"
+            # later rows may fill in what earlier ones lacked (nationality, dates)
+            known.nationality = known.nationality or info.nationality
+            known.born = known.born or info.born
+            known.died = known.died or info.died
+            art = artist_id[k]
+            add_entity(art, "artist", known.name)
+            triples.append((aid, "isCreatedByArtist", art))
+            artist_of[aid] = art
+            if info.qualifier:
+                q = add_attr("qualifier", info.qualifier)
+                triples.append((aid, "hasAttributionQualifier", q))
+        d = parse_date(cell(row, "date"))
+        if d is not None:
+            entities[aid]["date"] = d.text
+            if d.year is not None:
+                entities[aid]["year"] = str(d.year)
+                did, dtype, dlabel, ddesc = decade_entity(d.decade)
+                add_entity(did, dtype, dlabel, ddesc)
+                triples.append((aid, "isCreatedInDecade", did))
+            elif d.century is None:
+                report.warnings.append(f"line {line}: date {d.text!r} not understood; no decade")
+        for f in ("style", "genre", "medium"):
+            for v in _multi(cell(row, f)):
+                triples.append((aid, RELATIONS[f], add_attr(f, v, TYPES[f])))
+        for rname, i in rels.items():
+            etype = slug(header[i]).replace("-", "_") or "attribute"
+            for v in _multi(row[i] if i < len(row) else ""):
+                triples.append((aid, rname, add_attr(etype, v, etype)))
+
+    # artist layer: descriptions and nationality, merged over all rows
+    artist_triples: list[tuple[str, str, str]] = []
+    for k, info in artists.items():
+        aid = artist_id[k]
+        entities[aid]["description"] = artist_description(info)
+        if info.born:
+            entities[aid]["year"] = str(info.born)
+        if info.nationality:
+            n = add_attr("nationality", info.nationality)
+            artist_triples.append((aid, "hasNationality", n))
+
+    triples = list(dict.fromkeys(triples + artist_triples))
+    if not triples:
+        raise DataError(catalogue, "no usable rows: no artwork has an artist, date, style, genre or "
+                                   "medium to link (check the column mapping)")
+    split, adjust = inductive_split(triples, artwork_ids, artist_of, seed)
+    # artworks with no triple at all would be absent from every split: keep them out of the graph
+    linked = {h for h, _, _, _ in split} | {t for _, _, t, _ in split}
+    for aid in artwork_ids:
+        if aid not in linked:
+            report.warnings.append(f"{entities[aid]['label']!r} ({aid}): no artist, date, style or genre; "
+                                   "left out of the graph")
+            files.pop(entities[aid].get("image", ""), None)
+            del entities[aid]
+    report.warnings += [f"split: {n} {what}" for what, n in adjust.items() if n]
+    write_graph_folder(out, list(entities.values()), split, files=files,
+                       extra_columns=("year", "date"), link=not copy_images,
+                       meta={"source": str(catalogue), "kind": "collection", "seed": seed})
+    report.artworks = sum(1 for e in entities.values() if e["type"] == "artwork")
+    report.artists = len(artists)
+    report.entities = len(entities)
+    report.images = len(files)
+    report.triples = {s: sum(1 for *_, m in split if m == s) for s in ("train", "val", "test")}
+    return report
