@@ -28,13 +28,19 @@ PYKEEN_DATASETS = ("umls", "kinships", "nations")
 
 def load_graph(spec: str | os.PathLike) -> Graph:
     """Load a graph from ``spec``: a graph folder, a triples CSV, a folder of
-    train/valid/test .txt files, or ``pykeen:<name>``."""
+    train/valid/test .txt files, ``pykeen:<name>``, or a published benchmark (WikiArt-MKG-v1/v2,
+    WN9-IMG; detected, or forced with ``wikiart-mkg:``/``wn9-img:``/``ikrl:``)."""
     s = str(spec)
     if s.startswith("pykeen:"):
         return _load_pykeen(s.split(":", 1)[1])
+    from . import published  # late: published builds on this module
+    if s.startswith(published.PREFIXES):
+        return published.load_published(s)
     path = Path(s)
     if not path.exists():
         raise DataError(path, "no such file or folder")
+    if published.detect_published(path):
+        return published.load_published(path)
     if path.is_dir():
         if _find(path, "triples.csv"):
             return read_graph_folder(path)
