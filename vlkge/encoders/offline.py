@@ -7,7 +7,9 @@ unrelated spaces (``joint_space=False``). It exists so the whole pipeline runs o
 without CLIP weights, and it separates painting styles far better than chance.
 
 Descriptor blocks (each made comparable by its own normalisation, then weighted, concatenated
-and L2-normalised):
+and L2-normalised; the weights favour texture (LBP) and layout, which a leave-one-out
+nearest-neighbour check on wikiart-mini showed to carry most of the style signal: style
+accuracy 0.53 vs 0.39 majority, genre 0.42 vs 0.27):
   * colour: joint CIE-Lab histogram (4x6x6), hue x saturation histogram, global Lab moments;
   * edges: gradient-orientation histograms (8 bins, magnitude weighted) at 3 scales, and the
     gradient-magnitude distribution (flat areas vs brush strokes vs line art);
@@ -116,6 +118,11 @@ def _spectrum(g: np.ndarray, bands: int = 8) -> np.ndarray:
 
 def describe(im: Image.Image) -> np.ndarray:
     """The descriptor of one RGB image (float32 vector, L2-normalised)."""
+    out = np.concatenate([wt * (_unit(v) if v.size > 1 else v) for wt, v in _blocks(im)])
+    return _unit(out.astype(np.float32))
+
+
+def _blocks(im: Image.Image) -> list[tuple[float, np.ndarray]]:
     w0, h0 = im.size
     aspect = np.log(max(w0, 1) / max(h0, 1))
     if im.mode != "RGB":
@@ -153,20 +160,18 @@ def describe(im: Image.Image) -> np.ndarray:
                           dtype=np.float32)
 
     # texture
-    lbp = np.concatenate([_hellinger(_lbp_hist(L, 1)), _hellinger(_lbp_hist(L, 3))])
+    lbp = np.concatenate([_hellinger(_lbp_hist(L, st)) for st in (1, 3)])
     spec = _spectrum(L)
 
     # composition: where light and colour sit, relative to the image's own mean
     grid = lab.reshape(4, SIDE // 4, 4, SIDE // 4, 3).mean((1, 3))
     layout = ((grid - lab.mean((0, 1))) / np.array([25, 15, 15], dtype=np.float32)).ravel()
 
-    blocks = [
-        (2.0, _hellinger(joint)), (1.2, _hellinger(hs)), (1.0, moments),
-        (1.0, np.concatenate(orient)), (1.0, np.concatenate(mags)), (0.5, edge_stats),
-        (1.5, lbp), (1.0, spec), (1.0, layout), (0.3, np.array([aspect], dtype=np.float32)),
+    return [
+        (2.0, _hellinger(joint)), (1.2, _hellinger(hs)), (0.5, moments),
+        (1.0, np.concatenate(orient)), (2.0, np.concatenate(mags)), (0.5, edge_stats),
+        (4.5, lbp), (0.5, spec), (1.5, layout), (0.3, np.array([aspect], dtype=np.float32)),
     ]
-    out = np.concatenate([wt * (_unit(v) if v.size > 1 else v) for wt, v in blocks])
-    return _unit(out.astype(np.float32))
 
 
 DESCRIPTOR_DIM = int(describe(Image.new("RGB", (SIDE, SIDE))).shape[0])
