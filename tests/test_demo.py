@@ -125,3 +125,17 @@ def test_fact_tables_consistent():
         if p["died"]:
             assert y <= int(p["died"]), a
         assert a["style"] in demo.PALETTES
+
+
+def test_concurrent_builds(tmp_path, monkeypatch):
+    import multiprocessing as mp
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path))
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=demo.demo_graph_path) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert [p.name for p in tmp_path.iterdir()] == [f"demo-{demo.demo_version()}"]
+    assert load_graph(demo.demo_graph_path()).num_entities > 400

@@ -81,7 +81,12 @@ def demo_graph_path() -> Path:
     out = _cache_root() / f"demo-{demo_version()}"
     if (out / MARKER).is_file() and (out / "triples.csv").is_file():
         return out
-    build_demo(out)
+    try:
+        build_demo(out)
+    except OSError:
+        # another process (the app and the CLI at once) may have renamed its build into place first
+        if not ((out / MARKER).is_file() and (out / "triples.csv").is_file()):
+            raise
     return out
 
 
