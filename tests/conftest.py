@@ -1,0 +1,69 @@
+"""Shared fixtures: a small typed art graph written to a temp folder, and the shared data sets."""
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared(name: str) -> Path:
+    p = SHARED / name
+    if not p.exists():
+        pytest.skip(f"{p} is not available")
+    return p
+
+
+def write_graph(folder: Path, entities: list[tuple], triples: list[tuple]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "entities.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "type", "label", "description", "image"])
+        w.writerows(entities)
+    with open(folder / "triples.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["head", "relation", "tail", "mode"])
+        w.writerows(triples)
+    return folder
+
+
+def make_art_graph(folder: Path, n_artists: int = 6, per_artist: int = 8, seed: int = 0) -> Path:
+    """Artworks by artists; each artist has one style; artworks inherit it. Val/test artworks
+    are inductive (never in train), like WikiArt-MKG."""
+    rng = random.Random(seed)
+    styles = ["impressionism", "baroque", "ukiyo-e"]
+    ents, trip = [], []
+    for s in styles:
+        ents.append((f"style_{s}", "style", s.title(), f"The {s} style", ""))
+    for a in range(n_artists):
+        style = styles[a % len(styles)]
+        ents.append((f"artist_{a}", "artist", f"Artist {a}", f"A painter of {style}", ""))
+        trip.append((f"artist_{a}", "hasStyleOfArtist", f"style_{style}", "train"))
+        for k in range(per_artist):
+            aid = f"artwork_{a}_{k}"
+            ents.append((aid, "artwork", f"Work {k} by {a}", "", ""))
+            mode = "test" if k == 0 else "val" if k == 1 else "train"
+            trip.append((aid, "isCreatedByArtist", f"artist_{a}", mode))
+            trip.append((aid, "hasStyle", f"style_{style}", mode))
+    rng.shuffle(trip)
+    return write_graph(folder, ents, trip)
+
+
+@pytest.fixture
+def art_graph(tmp_path: Path) -> Path:
+    return make_art_graph(tmp_path / "art")
+
+
+@pytest.fixture
+def chain_graph(tmp_path: Path) -> Path:
+    """A plain (untyped) graph: two relations over 20 entities, both directions learnable."""
+    ents = [(f"e{i}", "node", f"node {i}", "", "") for i in range(20)]
+    trip = []
+    for i in range(20):
+        trip.append((f"e{i}", "next", f"e{(i + 1) % 20}", "train"))
+        mode = "test" if i % 7 == 0 else "val" if i % 7 == 1 else "train"
+        trip.append((f"e{(i + 1) % 20}", "prev", f"e{i}", mode))
+    return write_graph(tmp_path / "chain", ents, trip)

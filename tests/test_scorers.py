@@ -1,0 +1,54 @@
+import math
+
+import pytest
+import torch
+
+from vlkge.models.scorers import make_scorer
+
+h = torch.tensor([[1.0, 2.0, 0.5, -1.0]])
+r = torch.tensor([[0.5, -1.0, 2.0, 1.0]])
+t = torch.tensor([[2.0, 0.0, 1.0, 1.0]])
+E = torch.tensor([[2.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, -1.0], [1.0, 1.0, 1.0, 1.0]])
+
+
+def test_transe_by_hand():
+    # h + r - t = [-0.5, 1, 1.5, -1] -> L1 4.0, L2 sqrt(0.25+1+2.25+1)
+    assert make_scorer("transe", p=1).triples(h, r, t).item() == pytest.approx(-4.0)
+    assert make_scorer("transe", p=2).triples(h, r, t).item() == pytest.approx(-math.sqrt(4.5))
+
+
+def test_distmult_by_hand():
+    # 1*.5*2 + 2*-1*0 + .5*2*1 + -1*1*1 = 1 + 0 + 1 - 1
+    assert make_scorer("distmult").triples(h, r, t).item() == pytest.approx(1.0)
+
+
+def test_complex_by_hand():
+    hc = torch.complex(h[0, :2], h[0, 2:])
+    rc = torch.complex(r[0, :2], r[0, 2:])
+    tc = torch.complex(t[0, :2], t[0, 2:])
+    expected = (hc * rc * tc.conj()).real.sum().item()
+    assert make_scorer("complex").triples(h, r, t).item() == pytest.approx(expected)
+
+
+def test_rotate_by_hand():
+    phase = torch.tensor([[0.3, -1.2]])
+    hc = torch.complex(h[0, :2], h[0, 2:])
+    tc = torch.complex(t[0, :2], t[0, 2:])
+    rot = torch.polar(torch.ones(2), phase[0])
+    expected = -torch.linalg.vector_norm(hc * rot - tc).item()
+    assert make_scorer("rotate").triples(h, phase, t).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["transe", "distmult", "complex", "rotate"])
+def test_batched_forms_match_triple_form(name):
+    torch.manual_seed(0)
+    sc = make_scorer(name)
+    d = 6
+    rd = d // 2 if name == "rotate" else d
+    H, R, Ents = torch.randn(5, d), torch.randn(5, rd), torch.randn(7, d)
+    tails = sc.tails(H, R, Ents)
+    heads = sc.heads(Ents, R, H)
+    for i in range(5):
+        for j in range(7):
+            assert tails[i, j].item() == pytest.approx(sc.triples(H[i:i + 1], R[i:i + 1], Ents[j:j + 1]).item(), abs=1e-4)
+            assert heads[i, j].item() == pytest.approx(sc.triples(Ents[j:j + 1], R[i:i + 1], H[i:i + 1]).item(), abs=1e-4)

@@ -1,0 +1,129 @@
+"""Filtered rank evaluation, batched and chunked so memory stays at [batch, num_entities].
+
+Ranks are "realistic": the mean of the optimistic and pessimistic rank, so a model that scores
+everything equal gets the expected rank of a random order rather than rank 1.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..data.graph import Graph
+
+ScoreFn = Callable[[Tensor, Tensor], Tensor]  # (anchor [B], relation [B]) -> scores [B, N]
+HITS = (1, 3, 10)
+PROTOCOLS = ("both", "tail", "head", "tail-candidates")
+
+
+class KnownIndex:
+    """Known answers of (anchor, relation) queries as sorted keys, for vectorised filtering."""
+
+    def __init__(self, triples: Tensor, num_relations: int, direction: str):
+        anchor, answer = (triples[:, 0], triples[:, 2]) if direction == "tail" else (triples[:, 2], triples[:, 0])
+        keys = anchor * num_relations + triples[:, 1]
+        order = torch.argsort(keys, stable=True)
+        self.keys, self.answers, self.num_relations = keys[order], answer[order], num_relations
+
+    def lookup(self, anchor: Tensor, relation: Tensor) -> tuple[Tensor, Tensor]:
+        """(row, answer) pairs: every known answer of each query row."""
+        q = anchor * self.num_relations + relation
+        lo = torch.searchsorted(self.keys, q, right=False)
+        hi = torch.searchsorted(self.keys, q, right=True)
+        counts = hi - lo
+        rows = torch.repeat_interleave(torch.arange(len(q)), counts)
+        starts = torch.repeat_interleave(lo - torch.cumsum(counts, 0) + counts, counts)
+        pos = starts + torch.arange(int(counts.sum()))
+        return rows, self.answers[pos]
+
+
+def realistic_ranks(scores: Tensor, targets: Tensor) -> Tensor:
+    """Rank of scores[i, targets[i]] within row i (1 = best), ties averaged. Mutates nothing."""
+    scores = torch.nan_to_num(scores, nan=float("-inf"))
+    s = scores.gather(1, targets[:, None])
+    greater = (scores > s).sum(1)
+    equal = (scores == s).sum(1) - 1
+    return 1.0 + greater.double() + equal.double() / 2.0
+
+
+def rank_queries(score_fn: ScoreFn, anchors: Tensor, relations: Tensor, targets: Tensor,
+                 known: KnownIndex | None, num_entities: int,
+                 candidates: Tensor | None = None, batch_size: int | None = None) -> Tensor:
+    """Filtered realistic ranks of ``targets`` for queries (anchor, relation, ?).
+
+    ``candidates`` is an optional bool [num_relations, num_entities] mask of allowed answers per
+    relation (the per-relation candidate pools); ``known`` filters other true answers.
+    """
+    bs = batch_size or max(1, min(2048, (1 << 24) // max(num_entities, 1)))
+    out = []
+    for i in range(0, len(anchors), bs):
+        a, r, t = anchors[i:i + bs], relations[i:i + bs], targets[i:i + bs]
+        scores = score_fn(a, r).float().clone()
+        target_scores = scores.gather(1, t[:, None])
+        if candidates is not None:
+            scores = scores.masked_fill(~candidates[r].to(scores.device), float("-inf"))
+        if known is not None:
+            rows, cols = known.lookup(a.cpu(), r.cpu())
+            scores[rows.to(scores.device), cols.to(scores.device)] = float("-inf")
+        scores.scatter_(1, t[:, None], target_scores)
+        out.append(realistic_ranks(scores, t).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+
+
+def summarise(ranks: Tensor) -> dict[str, float]:
+    if len(ranks) == 0:
+        return {"mrr": 0.0, "mr": 0.0, **{f"hits@{k}": 0.0 for k in HITS}, "count": 0}
+    r = ranks.double()
+    return {"mrr": float((1.0 / r).mean()), "mr": float(r.mean()),
+            **{f"hits@{k}": float((r <= k).double().mean()) for k in HITS}, "count": int(len(r))}
+
+
+def candidate_mask(graph: Graph) -> Tensor:
+    """bool [num_relations, num_entities]: entities seen as a tail of each relation (any split)."""
+    allt = graph.all_triples()
+    mask = torch.zeros(graph.num_relations, graph.num_entities, dtype=torch.bool)
+    mask[allt[:, 1], allt[:, 2]] = True
+    return mask
+
+
+def default_protocol(graph: Graph) -> str:
+    """Typed or visual graphs (art collections) follow WikiArt-MKG: tail prediction over
+    per-relation candidate pools; plain graphs rank both directions over all entities."""
+    typed = len(set(graph.types)) > 1
+    return "tail-candidates" if typed or bool(graph.has_image.any()) else "both"
+
+
+def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | None,
+                     split: str = "test", protocol: str = "both",
+                     batch_size: int | None = None) -> dict:
+    """Filtered MRR, MR and Hits@k on ``split`` (filter: every known triple of every split),
+    overall and per relation; for ``both`` also per direction."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
+    triples = graph.split(split)
+    excluded = [graph.relation_index[r] for r in graph.excluded_from_eval if r in graph.relation_index]
+    if excluded:
+        triples = triples[~torch.isin(triples[:, 1], torch.tensor(excluded))]
+    allt = graph.all_triples()
+    n = graph.num_entities
+    h, r, t = triples.unbind(1)
+    rank_parts, rel_parts, result = [], [], {}
+    directions = {"both": ("tail", "head"), "tail": ("tail",), "head": ("head",),
+                  "tail-candidates": ("tail",)}[protocol]
+    cands = candidate_mask(graph) if protocol == "tail-candidates" else None
+    for d in directions:
+        known = KnownIndex(allt, graph.num_relations, d)
+        if d == "tail":
+            ranks = rank_queries(score_tails, h, r, t, known, n, cands, batch_size)
+        else:
+            ranks = rank_queries(score_heads, t, r, h, known, n, None, batch_size)
+        result[d] = summarise(ranks)
+        rank_parts.append(ranks)
+        rel_parts.append(r)
+    ranks, rels = torch.cat(rank_parts), torch.cat(rel_parts)
+    result.update(summarise(ranks))
+    result["per_relation"] = {graph.relations[i]: summarise(ranks[rels == i])
+                              for i in torch.unique(rels).tolist()}
+    result.update({"split": split, "protocol": protocol})
+    return result

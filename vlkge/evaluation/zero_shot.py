@@ -1,0 +1,41 @@
+"""The paper's zero-shot baseline: rank candidate tails by the cosine between the head's image
+feature and each tail's text feature, with no training at all."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import VLKGEError
+from .ranking import evaluate_ranking
+
+
+def zero_shot_vectors(run) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(query vectors, answer vectors, mode) for every entity of the run's graph."""
+    graph = run.graph
+    if graph is None:
+        raise VLKGEError(f"{run.path}: the run's data is not available for zero-shot evaluation")
+    feats = {m: (getattr(run.model.entity, f"{m}_features"), run.model.entity.masks[:, i])
+             for i, m in enumerate(run.model.entity.modalities) if m != "structural"}
+    encoder = run.config.get("encoder_used") or {}
+    if "textual" not in feats:
+        from ..training.pipeline import prepare_features
+        mods = ["textual"] + (["visual"] if bool(graph.has_image.any()) else [])
+        feats, encoder = prepare_features(graph, mods, run.train_config.encoder, progress=False)
+    text, text_ok = feats["textual"]
+    query = text.clone()
+    mode = "text-to-text"
+    if "visual" in feats and encoder.get("joint_space"):
+        img, img_ok = feats["visual"]
+        query[img_ok] = img[img_ok]  # an entity with an image is queried by its image
+        mode = "image-to-text"
+    elif "visual" in feats:
+        mode = "text-to-text (the encoder has no joint image-text space)"
+    return F.normalize(query, dim=-1), F.normalize(text, dim=-1) * text_ok[:, None], mode
+
+
+def evaluate_zero_shot(run, split: str = "test", protocol: str | None = None) -> dict:
+    q, a, mode = zero_shot_vectors(run)
+    res = evaluate_ranking(run.graph, lambda h, r: q[h] @ a.T, lambda t, r: a[t] @ q.T,
+                           split=split, protocol=protocol or run.protocol)
+    res["zero_shot"] = mode
+    return res

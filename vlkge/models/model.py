@@ -1,0 +1,138 @@
+"""The VL-KGE model on one screen: a multimodal entity representation plus a scorer.
+
+An entity's vector is the average of the modalities it has: a trainable structural embedding
+(for entities seen in training), and frozen VLM image and text features, each passed through a
+linear projection when its size differs from the KGE dimension. Entities never seen in training
+(a new artwork) are therefore placed from their features alone.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .scorers import RotatE, Scorer, make_scorer, relation_dim
+
+MODALITIES = ("structural", "visual", "textual")
+FUSIONS = ("average", "concat", "weighted")
+
+
+class EntityRepresentation(nn.Module):
+    """Fuses structural, visual and textual modalities into one [dim] vector per entity."""
+
+    def __init__(self, num_entities: int, dim: int, structural_mask: Tensor,
+                 features: dict[str, tuple[Tensor, Tensor]] | None = None,
+                 fusion: str = "average", init_std: float | None = None):
+        super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r} (choose from {', '.join(FUSIONS)})")
+        self.dim, self.fusion = dim, fusion
+        # Sparse gradients: a batch touches few rows, and a dense [N, dim] gradient per step
+        # (plus a dense optimizer update) would dominate training time on large graphs.
+        self.structural = nn.Embedding(num_entities, dim, sparse=True)
+        nn.init.normal_(self.structural.weight, std=init_std or 1.0 / math.sqrt(dim))
+        self.modalities = ["structural"] + sorted((features or {}).keys())
+        self.proj = nn.ModuleDict()
+        masks = [structural_mask.bool()]
+        for m in self.modalities[1:]:
+            feats, mask = features[m]
+            self.register_buffer(f"{m}_features", feats.float(), persistent=True)
+            masks.append(mask.bool())
+            self.proj[m] = nn.Linear(feats.shape[1], dim) if feats.shape[1] != dim else nn.Identity()
+        masks = torch.stack(masks, dim=1)
+        # An entity with no modality at all keeps its (untrained) structural vector.
+        masks[:, 0] |= ~masks.any(dim=1)
+        self.register_buffer("masks", masks, persistent=True)
+        if fusion == "weighted":
+            self.modality_logits = nn.Parameter(torch.zeros(len(self.modalities)))
+        if fusion == "concat":
+            self.combine = nn.Linear(dim * len(self.modalities), dim)
+
+    def forward(self, idx: Tensor | None = None, structural_dropout: float = 0.0) -> Tensor:
+        """Fused vectors of entities ``idx`` (all when None).
+
+        ``structural_dropout`` (training only) hides the structural part of entities that have
+        other modalities with that probability, so the projections learn to place an entity from
+        its features alone, which is how entities unseen in training are represented.
+        """
+        if idx is None:
+            idx = torch.arange(self.masks.shape[0], device=self.masks.device)
+        if len(self.modalities) == 1:
+            return self.structural(idx)
+        parts = [self.structural(idx)]
+        for m in self.modalities[1:]:
+            parts.append(self.proj[m](getattr(self, f"{m}_features")[idx]))
+        mask = self.masks[idx]
+        if structural_dropout > 0:
+            drop = (torch.rand(len(idx), device=mask.device) < structural_dropout) & mask[:, 1:].any(dim=1)
+            mask = torch.cat([mask[:, :1] & ~drop[:, None], mask[:, 1:]], dim=1)
+        return self.fuse(torch.stack(parts, dim=1), mask)
+
+    def from_features(self, features: dict[str, Tensor]) -> Tensor:
+        """Vectors for entities outside the graph from their raw features ([B, d_m] each)."""
+        b = next(iter(features.values())).shape[0]
+        parts = [torch.zeros(b, self.dim, device=self.masks.device)]
+        masks = [torch.zeros(b, dtype=torch.bool, device=self.masks.device)]
+        for m in self.modalities[1:]:
+            f = features.get(m)
+            if f is None:
+                parts.append(torch.zeros(b, self.dim, device=self.masks.device))
+                masks.append(masks[0])
+            else:
+                parts.append(self.proj[m](f.float().to(self.masks.device)))
+                masks.append(torch.ones(b, dtype=torch.bool, device=self.masks.device))
+        mask = torch.stack(masks, dim=1)
+        if not mask.any(dim=1).all():
+            raise ValueError("a new entity needs at least one modality this model was trained with")
+        return self.fuse(torch.stack(parts, dim=1), mask)
+
+    def fuse(self, parts: Tensor, mask: Tensor) -> Tensor:
+        """parts [B, M, dim], mask [B, M] -> [B, dim]."""
+        w = mask.float()
+        if self.fusion == "concat":
+            return self.combine((parts * w.unsqueeze(-1)).flatten(1))
+        if self.fusion == "weighted":
+            w = torch.softmax(self.modality_logits, 0) * w
+        w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return (parts * w.unsqueeze(-1)).sum(dim=1)
+
+    def modality_vectors(self, modality: str) -> tuple[Tensor, Tensor]:
+        """One modality's (projected) vectors for all entities and its presence mask."""
+        i = self.modalities.index(modality)
+        if modality == "structural":
+            return self.structural.weight, self.masks[:, 0]
+        return self.proj[modality](getattr(self, f"{modality}_features")), self.masks[:, i]
+
+
+class KGEModel(nn.Module):
+    def __init__(self, entity: EntityRepresentation, num_relations: int, scorer: Scorer):
+        super().__init__()
+        self.entity, self.scorer = entity, scorer
+        self.relation = nn.Embedding(num_relations, relation_dim(scorer, entity.dim))
+        if isinstance(scorer, RotatE):
+            nn.init.uniform_(self.relation.weight, -math.pi, math.pi)
+        else:
+            nn.init.normal_(self.relation.weight, std=1.0 / math.sqrt(entity.dim))
+
+    def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
+        return self.scorer.triples(self.entity(h), self.relation(r), self.entity(t))
+
+    def score_tails(self, h: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
+        """[B] heads and relations against all (or the given [N, d]) entity vectors -> [B, N]."""
+        E = self.entity() if entities is None else entities
+        return self.scorer.tails(E[h], self.relation(r), E)
+
+    def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
+        E = self.entity() if entities is None else entities
+        return self.scorer.heads(E, self.relation(r), E[t])
+
+
+def build_model(model: str, num_entities: int, num_relations: int, dim: int,
+                structural_mask: Tensor, features: dict[str, tuple[Tensor, Tensor]] | None = None,
+                fusion: str = "average", p: int = 1) -> KGEModel:
+    scorer = make_scorer(model, p=p)
+    if model in ("complex", "rotate") and dim % 2:
+        raise ValueError(f"{model} needs an even dimension (got {dim})")
+    rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion)
+    return KGEModel(rep, num_relations, scorer)

@@ -1,0 +1,110 @@
+"""From a graph to a finished run: pick modalities, extract frozen features, train, calibrate."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..data.graph import Graph
+from ..errors import VLKGEError
+from ..runs import CONFIG_FILE, atomic_write_json, read_json
+from .config import TrainConfig
+from .trainer import Features, ProgressFn, train
+
+log = logging.getLogger(__name__)
+FeatureProgress = Callable[[str, int, int], None]
+
+
+def available_modalities(graph: Graph) -> list[str]:
+    """structural always; textual when entities carry real text (not just their ids); visual when
+    any entity has an image."""
+    mods = ["structural"]
+    if any(d for d in graph.descriptions) or any(l and l != e for l, e in zip(graph.labels, graph.entities)):
+        mods.append("textual")
+    if bool(graph.has_image.any()):
+        mods.append("visual")
+    return mods
+
+
+def resolve_modalities(graph: Graph, requested: list[str]) -> list[str]:
+    have = available_modalities(graph)
+    if not requested or requested == ["auto"]:
+        return have
+    bad = [m for m in requested if m not in ("structural", "textual", "visual")]
+    if bad:
+        raise VLKGEError(f"unknown modality {bad[0]!r} (choose from structural, textual, visual)")
+    missing = [m for m in requested if m not in have]
+    if missing:
+        raise VLKGEError(f"the graph has no {missing[0]} modality (it has: {', '.join(have)})")
+    return ["structural"] + [m for m in ("textual", "visual") if m in requested]
+
+
+def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, device: str = "auto",
+                     progress: bool = True, callback: FeatureProgress | None = None
+                     ) -> tuple[Features, dict]:
+    """Frozen features for the non-structural modalities, and a description of the encoder used."""
+    from ..encoders import extract_features, load_encoder
+    wanted = [m for m in modalities if m != "structural"]
+    if not wanted:
+        return {}, {"name": None}
+    if encoder_spec.startswith("imported:"):
+        encoder, info = encoder_spec, {"name": encoder_spec, "joint_space": False}
+    else:
+        encoder = load_encoder(encoder_spec, device=device)
+        info = encoder.info()
+    feats: Features = {}
+    for m in wanted:
+        cb = (lambda done, total, m=m: callback(m, done, total)) if callback else None
+        res = extract_features(graph, encoder, m, progress=progress, callback=cb)
+        graph.warnings.extend(res.warnings)
+        feats[m] = (res.features, res.mask)
+        log.info("%s features: %d/%d entities, %s", m, int(res.mask.sum()), graph.num_entities, res.stats)
+    return feats, info
+
+
+def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, progress: bool = True,
+              callback: ProgressFn | None = None, feature_callback: FeatureProgress | None = None) -> dict:
+    """Train ``cfg`` on ``graph`` into run directory ``out`` and return its metrics."""
+    out = Path(out)
+    if not resume and (out / CONFIG_FILE).exists():
+        raise VLKGEError(f"{out} already holds a run; choose another --out or pass --resume")
+    modalities = resolve_modalities(graph, cfg.modalities)
+    cfg.modalities = modalities
+    features, encoder = prepare_features(graph, modalities, cfg.encoder, cfg.device, progress, feature_callback)
+    extra = {"encoder_used": encoder, "modalities_used": modalities}
+    metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
+                    resume=resume, extra_config=extra)
+    calibrate(out, graph)
+    return metrics
+
+
+def calibrate(out: Path, graph: Graph) -> float:
+    """Fit a softmax temperature on validation tail queries so a prediction's confidence matches
+    how often such predictions are right (temperature scaling); stored in config.json."""
+    from ..prediction.run import load_run
+    from ..evaluation.ranking import candidate_mask
+    val = graph.split("val")
+    if len(val) == 0:
+        return 1.0
+    run = load_run(out, graph=graph)
+    h, r, t = val[:5000].unbind(1)
+    with torch.no_grad():
+        scores = run.model.score_tails(h, r, run.entity_vectors)
+    if run.protocol == "tail-candidates":
+        scores = scores.masked_fill(~candidate_mask(graph)[r], float("-inf"))
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], max_iter=50)
+
+    def nll():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(scores / log_t.exp(), t)
+        loss.backward()
+        return loss
+    opt.step(nll)
+    temperature = float(log_t.detach().exp())
+    config = read_json(out / CONFIG_FILE)
+    config["calibration"] = {"temperature": temperature, "fitted_on": "val tail queries"}
+    atomic_write_json(out / CONFIG_FILE, config)
+    return temperature

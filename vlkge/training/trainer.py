@@ -1,0 +1,255 @@
+"""Train a KGE model with negative sampling, early stopping on validation MRR, and resumable,
+atomic checkpoints in a run directory."""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data.graph import Graph
+from ..errors import VLKGEError
+from ..evaluation.ranking import default_protocol, evaluate_ranking
+from ..models.model import KGEModel, build_model
+from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, STATE_META,
+                    atomic_save_tensors, atomic_write_json, load_tensors, read_json)
+from .config import TrainConfig
+from .negatives import NegativeSampler
+
+Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
+ProgressFn = Callable[[int, int, dict], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_model(graph: Graph, cfg: TrainConfig, features: Features | None) -> KGEModel:
+    return build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
+                       structural_mask=graph.train_entities, features=features,
+                       fusion=cfg.fusion, p=cfg.p)
+
+
+class Optimizers:
+    """Adam for dense parameters plus SparseAdam for the sparse entity table (Adagrad handles
+    both itself), stepped together."""
+
+    def __init__(self, opts: list[torch.optim.Optimizer]):
+        self.opts = opts
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.opts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for o in self.opts:
+            o.step()
+
+    def state_dict(self) -> list[dict]:
+        return [o.state_dict() for o in self.opts]
+
+    def load_state_dict(self, states: list[dict]) -> None:
+        for o, s in zip(self.opts, states):
+            o.load_state_dict(s)
+
+
+def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
+    sparse = [model.entity.structural.weight]
+    dense = [p for p in model.parameters() if p is not model.entity.structural.weight]
+    if cfg.optimizer == "adam":
+        return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr), torch.optim.Adam(dense, lr=cfg.lr)])
+    if cfg.optimizer == "adagrad":
+        return Optimizers([torch.optim.Adagrad(sparse + dense, lr=cfg.lr)])
+    raise VLKGEError(f"unknown optimizer {cfg.optimizer!r} (choose adam or adagrad)")
+
+
+def run_config(graph: Graph, cfg: TrainConfig, features: Features | None, extra: dict | None) -> dict:
+    import numpy
+    return {
+        "format": "vlkge-run/1",
+        "train": cfg.to_dict(),
+        "data": {"source": graph.source, "fingerprint": graph.fingerprint,
+                 "excluded_from_eval": graph.excluded_from_eval},
+        "entities": graph.entities,
+        "relations": graph.relations,
+        "features": {m: int(f.shape[1]) for m, (f, _) in (features or {}).items()},
+        "versions": {"vlkge": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+                     "python": platform.python_version()},
+        "world_size": 1,
+        **(extra or {}),
+    }
+
+
+def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None = None,
+          progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
+          extra_config: dict | None = None) -> dict:
+    """Train and write a run directory at ``out``; return the final metrics dict.
+
+    The best model by validation MRR is kept in ``model.safetensors``; ``train_state.*`` holds the
+    latest epoch's model and optimizer so ``resume=True`` continues exactly where it stopped.
+    """
+    out = Path(out)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    protocol = default_protocol(graph) if cfg.eval_protocol == "auto" else cfg.eval_protocol
+    typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
+    model = make_model(graph, cfg, features).to(device)
+    opt = make_optimizer(model, cfg)
+    train_triples = graph.split("train")
+    sampler = NegativeSampler(train_triples, graph.num_entities, graph.num_relations, cfg.negatives,
+                              typed=typed, filter_known=cfg.filter_negatives, generator=gen)
+    config = run_config(graph, cfg, features, extra_config)
+    config["train"]["eval_protocol_used"] = protocol
+    config["train"]["negative_sampling_used"] = "typed" if typed else "uniform"
+
+    start_epoch, best, bad, history = 0, -1.0, 0, []
+    if resume:
+        start_epoch, best, bad, history = _load_state(out, model, opt, gen, graph)
+    val = graph.split("val")
+    if len(val) > cfg.eval_max_queries:
+        pick = torch.randperm(len(val), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval_max_queries]
+        val_graph = _with_split(graph, "val", val[pick])
+    else:
+        val_graph = graph
+    has_val = len(val) > 0
+
+    n = len(train_triples)
+    steps = math.ceil(n / cfg.batch_size)
+    bar = tqdm(range(start_epoch, cfg.epochs), desc="train", disable=not progress, initial=start_epoch,
+               total=cfg.epochs, unit="epoch", dynamic_ncols=True)
+    t0 = time.time()
+    for epoch in bar:
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(steps):
+            pos = train_triples[perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+            S, tail_mask, head_mask = sampler.sample(pos)
+            loss = _loss(model, pos.to(device), S.to(device), tail_mask.to(device), head_mask.to(device), cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": time.time() - t0}
+        last = epoch + 1 == cfg.epochs
+        if (epoch + 1) % cfg.eval_every == 0 or last:
+            mrr = _val_mrr(model, val_graph, protocol) if has_val else -float(info["loss"])
+            info["val_mrr"] = mrr
+            history.append(info)
+            if mrr > best:
+                best, bad = mrr, 0
+                _save_best(out, model, config, history)
+            else:
+                bad += 1
+            _save_state(out, model, opt, gen, epoch + 1, best, bad, history)
+            bar.set_postfix(loss=f"{info['loss']:.4f}", val_mrr=f"{mrr:.4f}", best=f"{best:.4f}")
+            if callback:
+                callback(epoch + 1, cfg.epochs, info)
+            if bad >= cfg.patience:
+                break
+        elif callback:
+            callback(epoch + 1, cfg.epochs, info)
+    bar.close()
+    if not (out / MODEL_FILE).exists():
+        _save_best(out, model, config, history)
+    return finish_run(out, graph, device)
+
+
+def finish_run(out: Path, graph: Graph, device: torch.device | None = None) -> dict:
+    """Evaluate the best checkpoint on val and test and write metrics.json."""
+    from ..prediction.run import load_run
+    run = load_run(out, graph=graph)
+    metrics = {"val": run.evaluate("val") if len(graph.split("val")) else None,
+               "test": run.evaluate("test") if len(graph.split("test")) else None,
+               "history": read_json(out / METRICS_FILE).get("history", []) if (out / METRICS_FILE).exists() else []}
+    atomic_write_json(out / METRICS_FILE, metrics)
+    return metrics
+
+
+def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.Tensor,
+          head_mask: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    B = pos.shape[0]
+    vecs = model.entity(torch.cat([pos[:, 0], pos[:, 2], S]), cfg.structural_dropout)  # one lookup, one sparse gradient
+    h, t, E = vecs[:B], vecs[B:2 * B], vecs[2 * B:]
+    r = model.relation(pos[:, 1])
+    sc = model.scorer
+    pos_s = sc.triples(h, r, t)
+    neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1)
+    mask = torch.cat([tail_mask, head_mask], dim=1).float()
+    denom = mask.sum().clamp_min(1.0)
+    if cfg.loss == "margin":
+        loss = (F.relu(cfg.margin - pos_s[:, None] + neg_s) * mask).sum() / denom
+    else:
+        loss = F.softplus(-pos_s).mean() + (F.softplus(neg_s) * mask).sum() / denom
+    if cfg.reg:
+        loss = loss + cfg.reg * (h.pow(2).sum(-1).mean() + t.pow(2).sum(-1).mean() + r.pow(2).sum(-1).mean())
+    return loss
+
+
+@torch.no_grad()
+def _val_mrr(model: KGEModel, graph: Graph, protocol: str) -> float:
+    model.eval()
+    E = model.entity()
+    res = evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
+                           lambda t, r: model.score_heads(t, r, E), split="val", protocol=protocol)
+    return res["mrr"]
+
+
+def _with_split(graph: Graph, split: str, triples: torch.Tensor) -> Graph:
+    import copy
+    g = copy.copy(graph)
+    g.triples = {**graph.triples, split: triples}
+    return g
+
+
+def _save_best(out: Path, model: KGEModel, config: dict, history: list) -> None:
+    atomic_save_tensors(out / MODEL_FILE, model.state_dict(), metadata={"format": "vlkge-run/1"})
+    atomic_write_json(out / METRICS_FILE, {"history": history})
+    atomic_write_json(out / CONFIG_FILE, config)
+
+
+def _save_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generator,
+                epoch: int, best: float, bad: int, history: list) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    sds = opt.state_dict()
+    for j, sd in enumerate(sds):
+        for pid, st in sd["state"].items():
+            for name, v in st.items():
+                tensors[f"optim.{j}.{pid}.{name}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    tensors["rng.generator"] = gen.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    atomic_save_tensors(out / STATE_FILE, tensors)
+    atomic_write_json(out / STATE_META, {"epoch": epoch, "best": best, "bad": bad, "history": history,
+                                         "param_groups": [sd["param_groups"] for sd in sds]})
+
+
+def _load_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generator,
+                graph: Graph) -> tuple[int, float, int, list]:
+    if not (out / STATE_META).exists() or not (out / STATE_FILE).exists():
+        raise VLKGEError(f"{out}: nothing to resume (no {STATE_FILE}); start a new run without --resume")
+    cfg = read_json(out / CONFIG_FILE) if (out / CONFIG_FILE).exists() else None
+    if cfg and cfg["data"]["fingerprint"] != graph.fingerprint:
+        raise VLKGEError(f"{out}: the data changed since this run started (fingerprint "
+                         f"{cfg['data']['fingerprint']} != {graph.fingerprint}); start a new run")
+    meta = read_json(out / STATE_META)
+    tensors = load_tensors(out / STATE_FILE)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    states: list[dict[int, dict]] = [{} for _ in meta["param_groups"]]
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, j, pid, name = k.split(".", 3)
+            states[int(j)].setdefault(int(pid), {})[name] = v
+    opt.load_state_dict([{"state": st, "param_groups": pg} for st, pg in zip(states, meta["param_groups"])])
+    gen.set_state(tensors["rng.generator"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return int(meta["epoch"]), float(meta["best"]), int(meta["bad"]), list(meta["history"])
