@@ -85,7 +85,9 @@ def read_rows(path: Path, required: tuple[str, ...], delimiter: str = ",",
     """Yield (line number, row dict) from a CSV, checking the header first."""
     csv.field_size_limit(MAX_FIELD)
     f = _open_text(path)
-    reader = csv.reader(f, delimiter=delimiter)
+    # strict: a stray quote is an error, not a cell that silently swallows the rest of the file
+    reader = csv.reader(f, delimiter=delimiter, strict=True)
+    start = 1  # first line of the row being read (a quoted cell may span lines)
     try:
         if header:
             try:
@@ -100,14 +102,18 @@ def read_rows(path: Path, required: tuple[str, ...], delimiter: str = ",",
         else:
             cols = list(required)
         n = len(cols)
+        start = reader.line_num + 1
         for row in reader:
+            line, start = start, reader.line_num + 1
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) < len(required):
-                raise DataError(path, f"expected {n} fields, found {len(row)}", reader.line_num)
-            yield reader.line_num, {c: (row[i].strip() if i < len(row) else "")
-                                    for i, c in enumerate(cols)}
+                raise DataError(path, f"expected {n} fields, found {len(row)}", line)
+            yield line, {c: (row[i].strip() if i < len(row) else "") for i, c in enumerate(cols)}
     except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise DataError(path, "unclosed quote: the quoted field starting on this line never "
+                                  "ends, so it would swallow the rest of the file", start) from None
         raise DataError(path, f"malformed CSV ({e})", reader.line_num) from None
 
 
