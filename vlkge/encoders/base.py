@@ -37,6 +37,24 @@ def source_name(src: ImageSource, index: int = 0) -> str:
     return f"<upload {index}>" if isinstance(src, (bytes, bytearray)) else str(src)
 
 
+def open_regular(path: Path | str):
+    """Open ``path`` for binary reading only if it is a regular file. Opening is non-blocking, so
+    a FIFO or device put where an image was expected is refused instead of hanging the process
+    (the reader checks paths when the graph is read, but a file can change after that)."""
+    import os
+    import stat
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file (a FIFO, device or folder?)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_image(src: ImageSource) -> tuple[Image.Image | None, str]:
     """Open, verify and fully decode an image as RGB. Returns (image, "") or (None, problem).
 
@@ -45,7 +63,11 @@ def open_image(src: ImageSource) -> tuple[Image.Image | None, str]:
     crafted header cannot make us allocate gigabytes.
     """
     try:
-        data = bytes(src) if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
+        if isinstance(src, (bytes, bytearray)):
+            data = bytes(src)
+        else:
+            with open_regular(src) as f:
+                data = f.read()
     except OSError as e:
         return None, f"cannot read file ({e.strerror or e})"
     if not data:
