@@ -1,0 +1,283 @@
+"""vlkge vs PyKEEN on UMLS and Kinships: same model, dim, epochs, batch size, negatives, optimizer
+and learning rate, both libraries in one process, run back to back.
+
+Reports, for each library: end-to-end wall time (data loading + training + filtered test
+evaluation), training triples/s and filtered realistic MRR ("both" directions, filter = train +
+val + test), and the vlkge/PyKEEN speed ratio.
+
+Caveats printed with the table:
+* vlkge's negative sampling is *shared*: each batch draws k negative entities and every positive
+  is contrasted with all k of them as tail and as head corruptions (2k negatives per positive, two
+  dense [B, k] products). PyKEEN's sLCWA "basic" sampler draws k corruptions per positive (head or
+  tail, one each).
+* vlkge's ``train`` also evaluates on validation at the last epoch (early-stopping check), writes
+  checkpoints, and evaluates val as well as test at the end; all of that is inside its wall time.
+* PyKEEN evaluates with batch size {a.eval_batch_size} (`--eval-batch-size`; its automatic CPU choice is 32).
+* PyKEEN's DistMult keeps its own defaults: entity vectors constrained to unit L2 norm and an L2
+  relation regularizer (weight 0.1); vlkge's DistMult has neither (``reg=0``).
+
+    python benchmarks/vs_pykeen.py                      # headline (UMLS) + Kinships
+    python benchmarks/vs_pykeen.py --dataset umls --repeat 3 --write-results
+    python benchmarks/vs_pykeen.py --cross-check       # evaluator agreement only
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import git_rev, load_avg, machine, md_table, uptime  # noqa: E402
+
+import torch  # noqa: E402
+
+PYKEEN_NAMES = {"umls": "UMLS", "kinships": "Kinships"}
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION = "## vlkge vs PyKEEN"
+HEADLINE = dict(dataset="umls", model="distmult", dim=128, epochs=100, batch_size=256, negatives=1, lr=0.01)
+PYKEEN_MODELS = {"distmult": "DistMult", "transe": "TransE", "complex": "ComplEx", "rotate": "RotatE"}
+
+
+def quiet_pykeen() -> None:
+    for name in ("pykeen", "torch_max_mem", "class_resolver"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def check_same_data(dataset: str) -> dict:
+    """Both libraries read the same files: same triple counts per split and same triple sets."""
+    from pykeen import datasets as pkd
+    from vlkge.data.readers import load_graph
+    ds = pkd.get_dataset(dataset=PYKEEN_NAMES[dataset])
+    g = load_graph(f"pykeen:{dataset}")
+    out = {}
+    for ours, theirs in (("train", ds.training), ("val", ds.validation), ("test", ds.testing)):
+        a = g.split(ours)
+        labeled = theirs.label_triples(theirs.mapped_triples)
+        pk = {tuple(x) for x in labeled.tolist()}
+        mine = {(g.entities[h], g.relations[r], g.entities[t]) for h, r, t in a.tolist()}
+        if len(a) != len(theirs.mapped_triples) or pk != mine:
+            raise SystemExit(f"{dataset} {ours}: vlkge has {len(a)} triples, PyKEEN {len(theirs.mapped_triples)} "
+                             f"(sets equal: {pk == mine})")
+        out[ours] = len(a)
+    out["entities"], out["relations"] = g.num_entities, g.num_relations
+    return out
+
+
+def run_pykeen(p: dict, seed: int) -> dict:
+    from pykeen.pipeline import pipeline
+    t0 = time.perf_counter()
+    res = pipeline(
+        dataset=PYKEEN_NAMES[p["dataset"]],
+        model=PYKEEN_MODELS[p["model"]],
+        model_kwargs=dict(embedding_dim=p["dim"]),
+        training_loop="sLCWA",
+        negative_sampler="basic",
+        negative_sampler_kwargs={"num_negs_per_pos": p["negatives"]},
+        loss="softplus",
+        optimizer="Adam",
+        optimizer_kwargs=dict(lr=p["lr"]),
+        training_kwargs=dict(num_epochs=p["epochs"], batch_size=p["batch_size"], use_tqdm=False),
+        evaluator="rankbased",
+        evaluation_kwargs=dict(use_tqdm=False, batch_size=p["eval_batch_size"]),
+        random_seed=seed,
+        device="cpu",
+    )
+    wall = time.perf_counter() - t0
+    n_train = res.training.num_triples if hasattr(res, "training") else None
+    if n_train is None:
+        from pykeen import datasets as pkd
+        n_train = pkd.get_dataset(dataset=PYKEEN_NAMES[p["dataset"]]).training.num_triples
+    mr = res.metric_results
+    return {"wall_s": wall, "train_s": res.train_seconds, "eval_s": res.evaluate_seconds,
+            "tps": n_train * p["epochs"] / res.train_seconds,
+            "mrr": float(mr.get_metric("both.realistic.inverse_harmonic_mean_rank")),
+            "hits@10": float(mr.get_metric("both.realistic.hits_at_10"))}
+
+
+def run_ours(p: dict, seed: int) -> dict:
+    from vlkge.data.readers import load_graph
+    from vlkge.training.config import TrainConfig
+    from vlkge.training.trainer import train
+    t0 = time.perf_counter()
+    g = load_graph(f"pykeen:{p['dataset']}")
+    cfg = TrainConfig(model=p["model"], dim=p["dim"], epochs=p["epochs"], batch_size=p["batch_size"],
+                      negatives=p["negatives"], negative_sampling="uniform", optimizer="adam", lr=p["lr"],
+                      modalities=["structural"], eval_every=p["epochs"], patience=10**9,
+                      eval_protocol="both", seed=seed, device="cpu")
+    seen = {}
+
+    def cb(epoch, total, info):
+        if epoch == total:
+            seen["train_s"] = info["elapsed_s"]
+
+    with tempfile.TemporaryDirectory() as d:
+        metrics = train(g, cfg, Path(d) / "run", progress=False, callback=cb)
+    wall = time.perf_counter() - t0
+    train_s = seen["train_s"]
+    return {"wall_s": wall, "train_s": train_s, "eval_s": wall - train_s,
+            "tps": len(g.split("train")) * p["epochs"] / train_s,
+            "mrr": float(metrics["test"]["mrr"]), "hits@10": float(metrics["test"]["hits@10"])}
+
+
+def compare(p: dict, repeat: int) -> dict:
+    """Alternate the order (ours first on odd repeats) so slow drift in machine load hits both."""
+    runs = {"pykeen": [], "vlkge": []}
+    for i in range(repeat):
+        order = ("pykeen", "vlkge") if i % 2 == 0 else ("vlkge", "pykeen")
+        for lib in order:
+            r = (run_pykeen if lib == "pykeen" else run_ours)(p, seed=i)
+            r["load"] = load_avg()
+            runs[lib].append(r)
+            print(f"  [{p['dataset']} rep {i + 1}/{repeat}] {lib:7s} wall {r['wall_s']:7.2f}s  train {r['train_s']:7.2f}s "
+                  f"({r['tps']:9,.0f} triples/s)  eval+rest {r['eval_s']:6.2f}s  MRR {r['mrr']:.4f}  "
+                  f"H@10 {r['hits@10']:.4f}  load {r['load']}", flush=True)
+    return runs
+
+
+def summary_rows(p: dict, runs: dict) -> list[list]:
+    med = {lib: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "train_s", "eval_s", "tps", "mrr", "hits@10")}
+           for lib, rs in runs.items()}
+    ratios = [pk["wall_s"] / us["wall_s"] for pk, us in zip(runs["pykeen"], runs["vlkge"])]
+    rows = []
+    for lib in ("pykeen", "vlkge"):
+        m = med[lib]
+        rows.append([p["dataset"], lib, m["wall_s"], m["train_s"], m["eval_s"], round(m["tps"]), m["mrr"], m["hits@10"],
+                     f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})" if lib == "vlkge" else "1×"])
+    return rows
+
+
+HEADER = ["dataset", "library", "wall s", "train s", "eval+rest s", "train triples/s", "test MRR (both, filt.)",
+          "H@10", "end-to-end speed vs PyKEEN"]
+
+
+# --------------------------------------------------------------------------- evaluator cross-check
+def cross_check_eval(dataset: str = "umls", dim: int = 32, seed: int = 0) -> dict:
+    """Feed PyKEEN's RankBasedEvaluator and vlkge's evaluate_ranking the same DistMult scores
+    (fixed random embeddings) on the test split, filtered by train+val+test; return both MRRs."""
+    from pykeen import datasets as pkd
+    from pykeen.evaluation import RankBasedEvaluator
+    from pykeen.models import DistMult
+    from vlkge.data.readers import load_graph
+    from vlkge.evaluation.ranking import evaluate_ranking
+    quiet_pykeen()
+    torch.manual_seed(seed)
+    ds = pkd.get_dataset(dataset=PYKEEN_NAMES[dataset])
+    model = DistMult(triples_factory=ds.training, embedding_dim=dim, entity_constrainer=None,
+                     regularizer=None, random_seed=seed)
+    model.eval()
+    ev = RankBasedEvaluator(filtered=True)
+    res = ev.evaluate(model, ds.testing.mapped_triples, batch_size=256, use_tqdm=False,
+                      additional_filter_triples=[ds.training.mapped_triples, ds.validation.mapped_triples])
+    with torch.no_grad():
+        E = model.entity_representations[0](indices=None).detach()
+        R = model.relation_representations[0](indices=None).detach()
+    g = load_graph(f"pykeen:{dataset}")
+    e_map = torch.tensor([ds.training.entity_to_id[e] for e in g.entities])
+    r_map = torch.tensor([ds.training.relation_to_id[r] for r in g.relations])
+    E, R = E[e_map], R[r_map]  # reorder into vlkge's index space
+    ours = evaluate_ranking(g, lambda h, r: (E[h] * R[r]) @ E.T, lambda t, r: (E[t] * R[r]) @ E.T,
+                            split="test", protocol="both")
+    out = {}
+    for side, key in (("both", None), ("tail", "tail"), ("head", "head")):
+        out[side] = {"pykeen": float(res.get_metric(f"{side}.realistic.inverse_harmonic_mean_rank")),
+                     "vlkge": float((ours[key] if key else ours)["mrr"])}
+    out["pykeen_count"] = int(res.get_metric("both.realistic.count")) if "count" in str(res.to_dict()) else None
+    out["vlkge_count"] = int(ours["count"])
+    return out
+
+
+# --------------------------------------------------------------------------- RESULTS.md
+def write_section(text: str, title: str = SECTION) -> None:
+    """Replace (or append) our own section of RESULTS.md, leaving everyone else's untouched."""
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.rstrip() == title), None)
+    body = text.rstrip() + "\n"
+    if start is None:
+        new = old.rstrip() + "\n\n" + body
+    else:
+        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + body + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
+    RESULTS.write_text(new, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=["umls", "kinships"], action="append",
+                    help="repeatable; default: umls (headline) and kinships")
+    ap.add_argument("--model", default=HEADLINE["model"], choices=list(PYKEEN_MODELS))
+    ap.add_argument("--dim", type=int, default=HEADLINE["dim"])
+    ap.add_argument("--epochs", type=int, default=HEADLINE["epochs"])
+    ap.add_argument("--batch-size", type=int, default=HEADLINE["batch_size"])
+    ap.add_argument("--negatives", type=int, default=HEADLINE["negatives"])
+    ap.add_argument("--lr", type=float, default=HEADLINE["lr"])
+    ap.add_argument("--eval-batch-size", type=int, default=256,
+                    help="PyKEEN evaluation batch size (its CPU default is a conservative 32)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for both libraries (0: torch default)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per library (order alternates); medians reported")
+    ap.add_argument("--cross-check", action="store_true", help="only run the evaluator cross-check")
+    ap.add_argument("--write-results", action="store_true", help=f"write the table into {RESULTS.name} '{SECTION}'")
+    a = ap.parse_args(argv)
+    quiet_pykeen()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    if a.cross_check:
+        print(cross_check_eval())
+        return
+    print(f"machine: {machine()}  git {git_rev()}\nuptime: {uptime()}")
+    print("note: vlkge uses SHARED negatives (k entities per batch; each positive vs all k as head and as tail "
+          "corruption); PyKEEN sLCWA 'basic' draws k corruptions per positive.")
+    all_rows, counts = [], {}
+    for ds in a.dataset or ["umls", "kinships"]:
+        p = dict(dataset=ds, model=a.model, dim=a.dim, epochs=a.epochs, batch_size=a.batch_size,
+                 negatives=a.negatives, lr=a.lr, eval_batch_size=a.eval_batch_size)
+        counts[ds] = check_same_data(ds)
+        print(f"{ds}: same triples in both libraries: {counts[ds]}")
+        runs = compare(p, a.repeat)
+        all_rows += summary_rows(p, runs)
+    table = md_table(HEADER, all_rows)
+    xc = cross_check_eval()
+    xc_line = (f"Evaluator cross-check (UMLS test, fixed random DistMult dim 32, same scores into both): "
+               f"PyKEEN both/tail/head realistic MRR {xc['both']['pykeen']:.6f}/{xc['tail']['pykeen']:.6f}/"
+               f"{xc['head']['pykeen']:.6f}, vlkge {xc['both']['vlkge']:.6f}/{xc['tail']['vlkge']:.6f}/"
+               f"{xc['head']['vlkge']:.6f}.")
+    print("\n" + table + "\n\n" + xc_line)
+    print(f"uptime after: {uptime()}")
+    if a.write_results:
+        cmd = "python benchmarks/vs_pykeen.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        text = f"""{SECTION}
+
+Command: `{cmd.strip()}` (git {git_rev()}, {machine()}).
+Load (`uptime`) before: `{_load_before}`; after: `{uptime()}` — 2 shared cores, so compare ratios (each
+row pair ran back to back in one process, order alternating), not absolute seconds.
+
+Setup: {a.model}, dim {a.dim}, {a.epochs} epochs, batch {a.batch_size}, {a.negatives} negative(s), Adam lr {a.lr},
+logistic (softplus) loss, no early stopping; test MRR is filtered (train+val+test) realistic MRR over head and
+tail prediction. Triple counts (identical in both libraries, checked triple by triple): {counts}.
+
+{table}
+
+* wall = data loading + training + evaluation, whole `pipeline(...)` call vs. `load_graph` + `train(...)`.
+  vlkge's eval+rest also includes a validation evaluation at the last epoch, checkpoint writes, and the final
+  val **and** test evaluation (PyKEEN evaluates test only).
+* Negatives differ in kind: vlkge shares k negative entities across the batch (each positive vs all k as head
+  and as tail corruptions = 2k negatives per positive); PyKEEN's sLCWA basic sampler draws k per positive.
+* PyKEEN evaluates with batch size {a.eval_batch_size} (`--eval-batch-size`; its automatic CPU choice is 32).
+* PyKEEN's DistMult keeps its defaults (unit-norm entity constraint, L2 relation regularizer 0.1); vlkge none.
+* {xc_line}
+"""
+        write_section(text)
+        print(f"wrote {RESULTS}")
+
+
+_load_before = uptime()
+
+if __name__ == "__main__":
+    main()
