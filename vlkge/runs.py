@@ -58,8 +58,12 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VLKGEError(f"{path}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VLKGEError(f"{path}: not valid JSON ({e})") from None
+    except json.JSONDecodeError as e:
+        raise VLKGEError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+    except UnicodeDecodeError as e:
+        raise VLKGEError(f"{path}: not valid JSON (not UTF-8: {e.reason})") from None
+    except IsADirectoryError:
+        raise VLKGEError(f"{path}: is a folder, expected a JSON file") from None
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

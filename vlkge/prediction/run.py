@@ -184,22 +184,33 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     config = read_json(path / CONFIG_FILE)
     if not isinstance(config, dict) or "entities" not in config or "train" not in config:
         raise VLKGEError(f"{path / CONFIG_FILE}: not a vlkge run config")
+    try:
+        src = data or (config.get("data") or {})["source"]
+        tc = TrainConfig.from_dict(config["train"])
+        n, n_rel = len(config["entities"]), len(config["relations"])
+        modalities = list(config.get("features", {}))
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
+                         f"({type(e).__name__}: {e})") from None
     tensors = load_tensors(path / MODEL_FILE)
     if graph is None:
-        src = data or config["data"]["source"]
         try:
             graph = load_graph(src) if src else None
         except VLKGEError:
             graph = None
     if graph is not None and graph.entities != config["entities"]:
         raise VLKGEError(f"{path}: the graph {graph.source} does not match the run's entity vocabulary")
-    tc = TrainConfig.from_dict(config["train"])
-    features = {m: (tensors[f"entity.{m}_features"], torch.zeros(0)) for m in config.get("features", {})}
-    n = len(config["entities"])
+    missing = [m for m in modalities if f"entity.{m}_features" not in tensors]
+    if missing:
+        raise VLKGEError(f"{path / MODEL_FILE}: does not match config.json (no {missing[0]} features)")
     # Masks and features are restored from the state dict; placeholders give the right shapes.
-    feat_args = {m: (f, torch.ones(n, dtype=torch.bool)) for m, (f, _) in features.items()}
-    model = build_model(tc.model, n, len(config["relations"]), tc.dim, torch.ones(n, dtype=torch.bool),
-                        feat_args, tc.fusion, tc.p)
+    feat_args = {m: (tensors[f"entity.{m}_features"], torch.ones(n, dtype=torch.bool)) for m in modalities}
+    try:
+        model = build_model(tc.model, n, n_rel, tc.dim, torch.ones(n, dtype=torch.bool),
+                            feat_args, tc.fusion, tc.p)
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
