@@ -35,16 +35,21 @@ def make_art_graph(folder: Path, n_artists: int = 6, per_artist: int = 8, seed: 
     are inductive (never in train), like WikiArt-MKG."""
     rng = random.Random(seed)
     styles = ["impressionism", "baroque", "ukiyo-e"]
+    names = ["Claude Monet", "Rembrandt van Rijn", "Katsushika Hokusai", "Berthe Morisot", "Peter Paul Rubens",
+             "Utagawa Hiroshige", "Camille Pissarro", "Frans Hals", "Kitagawa Utamaro"]
+    subjects = ["Harbour at dawn", "Portrait of a woman", "Garden", "River bank", "Still life", "Winter road",
+                "The bridge", "Self-portrait", "Evening", "Boats", "Mountain view", "Market"]
     ents, trip = [], []
     for s in styles:
         ents.append((f"style_{s}", "style", s.title(), f"The {s} style", ""))
     for a in range(n_artists):
         style = styles[a % len(styles)]
-        ents.append((f"artist_{a}", "artist", f"Artist {a}", f"A painter of {style}", ""))
+        name = names[a % len(names)]
+        ents.append((f"artist_{a}", "artist", name, f"A painter of {style}", ""))
         trip.append((f"artist_{a}", "hasStyleOfArtist", f"style_{style}", "train"))
         for k in range(per_artist):
             aid = f"artwork_{a}_{k}"
-            ents.append((aid, "artwork", f"Work {k} by {a}", "", ""))
+            ents.append((aid, "artwork", f"{subjects[k % len(subjects)]} by {name}", "", ""))
             mode = "test" if k == 0 else "val" if k == 1 else "train"
             trip.append((aid, "isCreatedByArtist", f"artist_{a}", mode))
             trip.append((aid, "hasStyle", f"style_{style}", mode))

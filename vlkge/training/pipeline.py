@@ -94,16 +94,11 @@ def calibrate(out: Path, graph: Graph) -> float:
         scores = run.model.score_tails(h, r, run.entity_vectors)
     if run.protocol == "tail-candidates":
         scores = scores.masked_fill(~candidate_mask(graph)[r], float("-inf"))
-    log_t = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], max_iter=50)
-
-    def nll():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(scores / log_t.exp(), t)
-        loss.backward()
-        return loss
-    opt.step(nll)
-    temperature = float(log_t.detach().exp())
+    # A 1-D grid over log-temperature: robust where an optimizer can diverge on -inf scores.
+    grid = torch.logspace(-3, 3, 121)
+    nll = torch.stack([torch.nn.functional.cross_entropy(scores / T, t) for T in grid])
+    nll = torch.nan_to_num(nll, nan=float("inf"))
+    temperature = float(grid[int(torch.argmin(nll))]) if torch.isfinite(nll).any() else 1.0
     config = read_json(out / CONFIG_FILE)
     config["calibration"] = {"temperature": temperature, "fitted_on": "val tail queries"}
     atomic_write_json(out / CONFIG_FILE, config)
