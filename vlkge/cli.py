@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args) or 0
     except VLKGEError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -105,8 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, not bad input: still one line unless asked for the traceback
         if os.environ.get("VLKGE_DEBUG"):
             raise
-        print(f"error: internal error: {type(e).__name__}: {e} (set VLKGE_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(f"error: internal error: {type(e).__name__}: {_one_line(str(e))} "
+              "(set VLKGE_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
+
+
+def _one_line(msg: str, limit: int = 800) -> str:
+    """An error is one line on stderr, even when an exception's text spans several."""
+    msg = " ".join(part.strip() for part in msg.splitlines() if part.strip())
+    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
 
 
 def _load(spec: str | None):
