@@ -249,3 +249,28 @@ def test_killed_feature_extraction_resumes(tmp_path):
     fresh = extract_features(g, OfflineEncoder(device="cpu"), "visual", store=FeatureStore(tmp_path / "fresh"),
                              batch_size=64, progress=False)
     assert torch.allclose(res.features, fresh.features)
+
+
+@pytest.mark.parametrize("how", ["truncated-state", "state-meta-without-keys", "other-dim"])
+def test_resume_from_damaged_or_mismatched_state_is_one_error_line(how, graph, reference, tmp_path, capsys):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    extra = []
+    if how == "truncated-state":
+        f = out / "train_state.safetensors"
+        f.write_bytes(f.read_bytes()[:300])
+    elif how == "state-meta-without-keys":
+        (out / "train_state.json").write_text('{"epoch": 3}\n')
+    else:
+        extra = ["--dim", "32"]
+    capsys.readouterr()
+    assert main(["train", "--data", str(graph), "--out", str(out), "--epochs", "8", "--resume", *TRAIN, *extra]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    if how == "truncated-state":
+        assert "train_state.safetensors" in lines[0]
+    for f in ("model.safetensors", "config.json", "metrics.json"):  # the run itself is left as it was
+        assert (out / f).read_bytes() == (reference / f).read_bytes(), f
