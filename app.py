@@ -1,0 +1,31 @@
+"""VL-KGE curator app: `streamlit run app.py` (graph: $VLKGE_DATA or the demo; run: $VLKGE_RUN
+or one found next to the graph)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # pages import pages/_ui.py; AppTest does not add the folder
+    sys.path.insert(0, str(HERE))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="VL-KGE · collection explorer", page_icon="🖼️", layout="wide")
+
+from pages import _ui  # noqa: E402
+
+PAGES = [
+    ("home", "Home", "🏛️", "home.py"),
+    ("browse", "Browse", "🔎", "browse.py"),
+    ("map", "Embedding map", "🗺️", "embedding_map.py"),
+    ("predictions", "Predictions", "🔮", "predictions.py"),
+    ("audit", "Audit", "✅", "audit.py"),
+    ("new", "New artwork", "🖼️", "new_artwork.py"),
+    ("describe", "Search by description", "💬", "describe.py"),
+]
+pages = {key: st.Page(str(HERE / "pages" / f), title=t, icon=i, url_path=key, default=(key == "home"))
+         for key, t, i, f in PAGES}
+nav = st.navigation(list(pages.values()))
+st.session_state["_ctx"] = _ui.sidebar_context(pages)
+nav.run()

@@ -1,0 +1,212 @@
+"""Shared state and small widgets for the curator app's pages (layout only; the logic lives
+in vlkge.explore)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
+from vlkge.data.graph import Graph
+from vlkge.data.readers import load_graph
+from vlkge.errors import VLKGEError
+from vlkge.explore import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
+                           is_offline, thumbnail, type_colours)
+
+THUMB = 160
+
+
+# ------------------------------------------------------------------ cached resources
+@st.cache_resource(show_spinner="Loading graph…", max_entries=4)
+def get_graph(spec: str) -> Graph:
+    return load_graph(spec)
+
+
+@st.cache_resource(show_spinner="Indexing names…", max_entries=4)
+def get_index(spec: str) -> EntityIndex:
+    return EntityIndex(get_graph(spec))
+
+
+@st.cache_resource(show_spinner="Indexing links…", max_entries=4)
+def get_adjacency(spec: str) -> Adjacency:
+    return Adjacency(get_graph(spec))
+
+
+@st.cache_resource(show_spinner="Loading run…", max_entries=4)
+def get_run(run_path: str, spec: str, _mtime: float) -> Any:
+    from vlkge.prediction.run import load_run
+    return load_run(run_path, graph=get_graph(spec))
+
+
+@st.cache_data(max_entries=20000, show_spinner=False)
+def thumb(root: str, rel: str, size: int = THUMB) -> bytes:
+    return thumbnail(root, rel, size)[0]
+
+
+@st.cache_data(show_spinner=False)
+def _is_demo(root: str) -> bool:
+    try:
+        return Path(root).resolve() == Path(demo_graph_path()).resolve()
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ context
+@dataclass
+class Ctx:
+    spec: str
+    graph: Graph
+    index: EntityIndex
+    runs: list[RunInfo]
+    run_info: RunInfo | None
+    run: Any | None
+    is_demo: bool
+    pages: dict[str, Any] = field(default_factory=dict)
+    run_error: str = ""
+
+    @property
+    def root(self) -> str:
+        return str(self.graph.root) if self.graph.root is not None else ""
+
+    def adjacency(self) -> Adjacency:
+        return get_adjacency(self.spec)
+
+    def label(self, i: int) -> str:
+        return self.graph.labels[i] or self.graph.entities[i]
+
+    def colours(self) -> dict[str, str]:
+        return type_colours(self.index.type_names)
+
+
+def _default_spec() -> str:
+    return str(default_data())
+
+
+def sidebar_context(pages: dict[str, Any]) -> Ctx:
+    """The sidebar: graph and run pickers (seeded from ?data= / ?run= deep links)."""
+    qp = st.query_params
+    if "graph_spec" not in st.session_state:
+        st.session_state.graph_spec = qp.get("data") or _default_spec()
+    with st.sidebar:
+        st.caption("Collection")
+        spec = st.text_input("Graph folder", key="graph_spec",
+                             help="A graph folder (entities.csv + triples.csv), e.g. "
+                                  "/work/shared/data/wikiart-mini. Empty: $VLKGE_DATA or the demo graph.")
+        spec = spec.strip() or _default_spec()
+        try:
+            graph = get_graph(spec)
+        except (VLKGEError, OSError) as e:
+            st.error(f"Cannot load {spec}: {e}")
+            spec = _default_spec()
+            graph = get_graph(spec)
+        if spec != _default_spec():
+            qp["data"] = spec
+        elif "data" in qp:
+            del qp["data"]
+        runs = discover_runs(graph)
+        run_info, run, err = None, None, ""
+        if runs:
+            names = [f"{r.name} ({r.source})" for r in runs]
+            want = qp.get("run")
+            default = 0
+            for n, r in enumerate(runs):
+                if want and (want == r.name or want == str(r.path)):
+                    default = n
+            choice = st.selectbox("Trained run", range(len(runs)), index=default,
+                                  format_func=lambda n: names[n], key=f"run_pick_{spec}")
+            run_info = runs[choice]
+            qp["run"] = run_info.name
+            try:
+                run = get_run(str(run_info.path), spec, run_info.mtime)
+            except VLKGEError as e:
+                err = str(e)
+                st.error(f"Cannot load run: {e}")
+        else:
+            st.info("No trained run for this graph yet: train one on Home.")
+        st.caption(f"{graph.num_entities:,} entities · {graph.num_relations} relations")
+    return Ctx(spec, graph, get_index(spec), runs, run_info, run, _is_demo(str(graph.root)),
+               pages, err)
+
+
+def ctx() -> Ctx:
+    return st.session_state["_ctx"]
+
+
+# ------------------------------------------------------------------ widgets
+def encoder_banner(c: Ctx) -> None:
+    if c.run is not None and is_offline(c.run):
+        st.warning(OFFLINE_BANNER, icon="⚠️")
+
+
+def need_run(c: Ctx) -> bool:
+    """Tell the curator what is missing; True when a run is loaded."""
+    if c.run is None:
+        st.info("This page needs a trained run for the selected graph: train one on Home.")
+        if "home" in c.pages:
+            st.page_link(c.pages["home"], label="Go to Home")
+        return False
+    return True
+
+
+def demo_notice(c: Ctx) -> None:
+    if c.is_demo:
+        st.caption(f"🖌️ {DEMO_IMAGE_NOTICE}")
+
+
+def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: int = 6,
+            key: str = "g", link: bool = True) -> None:
+    """A grid of thumbnails, each with a link to its entity page."""
+    if not items:
+        st.caption("Nothing to show.")
+        return
+    columns = st.columns(cols)
+    for n, i in enumerate(items):
+        with columns[n % cols]:
+            st.image(thumb(c.root, c.graph.images[i]), width=THUMB)
+            cap = captions[n] if captions else c.label(i)
+            if link and "browse" in c.pages:
+                st.page_link(c.pages["browse"], label=_short(cap, 40), query_params={"entity": c.graph.entities[i]},
+                             help=f"{c.label(i)} ({c.graph.types[i]})")
+            else:
+                st.caption(cap)
+    demo_notice(c)
+
+
+def entity_link(c: Ctx, i: int, label: str | None = None) -> None:
+    st.page_link(c.pages["browse"], label=_short(label or c.label(i), 60),
+                 query_params={"entity": c.graph.entities[i]})
+
+
+def pager(total: int, size: int, key: str) -> int:
+    """A compact page picker; returns the 1-based page."""
+    pages = max(1, -(-total // size))
+    if pages == 1:
+        return 1
+    return int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=key))
+
+
+def _short(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def pct(x: Any) -> str:
+    return "–" if x is None else f"{100 * float(x):.1f}%"
+
+
+def entity_picker(c: Ctx, label: str, key: str, types: list[str] | None = None,
+                  default: str | None = None) -> int | None:
+    """Search box + selectbox over the best matches: never a widget with 81k options."""
+    q = st.text_input(f"{label}: search", key=f"{key}_q", value=default or "",
+                      placeholder="type a name (accents and typos are fine)")
+    if not q.strip():
+        return None
+    hits = c.index.search(q, types=types, limit=30)
+    if not hits:
+        st.caption("No match.")
+        return None
+    opts = [h.index for h in hits]
+    return st.selectbox(label, opts, key=f"{key}_sel",
+                        format_func=lambda i: f"{c.label(i)} ({c.graph.types[i]})")

@@ -1,0 +1,97 @@
+"""Browse: search and filter the collection; an entity's page with facts, neighbourhood and
+nearest neighbours."""
+import streamlit as st
+import streamlit.components.v1 as components
+
+from pages import _ui
+from vlkge.data.demo import DEMO_IMAGE_NOTICE
+from vlkge.explore import (available_spaces, entity_neighbours, neighbourhood_html, paginate)
+
+c = _ui.ctx()
+g = c.graph
+eid = st.query_params.get("entity")
+i = g.entity_index.get(eid) if eid else None
+
+if eid and i is None:
+    st.warning(f"Unknown entity `{eid}` in this graph.")
+
+if i is None:
+    st.title("Browse the collection")
+    q = st.text_input("Search by name", key="browse_q", placeholder="e.g. Monet, Hokusai, Impressionism…")
+    f1, f2, f3, f4 = st.columns([2, 2, 3, 1])
+    types = f1.multiselect("Type", c.index.type_names, key="browse_types",
+                           default=["artwork"] if "artwork" in c.index.type_names and not q else None)
+    rel = f2.selectbox("Related through", ["(any)"] + g.relations, key="browse_rel")
+    related = None
+    if rel != "(any)":
+        vals = c.index.relation_values(rel, types or None)
+        if vals:
+            # the option list is capped: a relation to 10k distinct entities needs search instead
+            related = f3.selectbox("…to", [v for v, _ in vals[:2000]], key="browse_related",
+                                   format_func=lambda v, d=dict(vals): f"{c.label(v)} ({d[v]:,})")
+        else:
+            f3.caption("No values.")
+    with_img = f4.toggle("With image", key="browse_img", value=False)
+    hits = c.index.filter(types=types or None, relation=None if rel == "(any)" else rel, related=related,
+                          query=q, with_image=with_img)
+    size = 24
+    st.caption(f"{len(hits):,} match{'es' if len(hits) != 1 else ''}" + (" (first 5,000)" if len(hits) >= 5000 else ""))
+    page = paginate(hits, _ui.pager(len(hits), size, "browse_page"), size)
+    _ui.gallery(c, page.items, cols=6, key="browse")
+    st.stop()
+
+# ------------------------------------------------------------------ entity page
+if st.button("← Back to results"):
+    del st.query_params["entity"]
+    st.rerun()
+st.title(c.label(i))
+st.caption(f"{g.types[i]} · `{g.entities[i]}`")
+left, right = st.columns([1, 2])
+with left:
+    st.image(_ui.thumb(c.root, g.images[i], 360), width=360)
+    if g.images[i] and c.is_demo:
+        st.caption(f"🖌️ {DEMO_IMAGE_NOTICE}")
+    if g.descriptions[i]:
+        st.write(g.descriptions[i])
+    if "predictions" in c.pages and c.run is not None:
+        st.page_link(c.pages["predictions"], label="Predict links for this entity", icon="🔮",
+                     query_params={"entity": g.entities[i]})
+with right:
+    adj = c.adjacency()
+    facts = adj.facts(i)
+    st.subheader("Known facts")
+    if not facts:
+        st.caption("No links.")
+    cap = 30
+    for key, fs in facts.items():
+        with st.expander(f"{key} ({len(fs):,})", expanded=len(fs) <= 5):
+            for f in fs[:cap]:
+                tag = "" if f.split == "train" else f" · in {f.split}"
+                _ui.entity_link(c, f.other, f"{c.label(f.other)} ({g.types[f.other]}){tag}")
+            if len(fs) > cap:
+                st.caption(f"…and {len(fs) - cap:,} more: use Browse's “Related through” filter.")
+
+st.subheader("Neighbourhood")
+h1, h2 = st.columns([1, 3])
+hops = h1.radio("Hops", [1, 2], horizontal=True, key="nb_hops")
+cap_nodes = h1.slider("Max nodes", 10, 150, 50, key="nb_cap")
+colours = c.colours()
+h1.markdown("  \n".join(f"<span style='color:{colours[t]}'>●</span> {t}" for t in c.index.type_names),
+            unsafe_allow_html=True)
+with h2:
+    nx_graph = adj.neighbourhood(i, hops=hops, max_nodes=cap_nodes)
+    components.html(neighbourhood_html(nx_graph, colours, i, height=460), height=480)
+    st.caption(f"{nx_graph.number_of_nodes()} nodes, {nx_graph.number_of_edges()} links"
+               + (" (capped)" if nx_graph.number_of_nodes() >= cap_nodes else ""))
+
+st.subheader("Nearest neighbours in embedding space")
+if c.run is None:
+    st.caption("Needs a trained run (Home).")
+else:
+    spaces = available_spaces(c.run)
+    space = st.radio("Space", spaces, horizontal=True, key="nb_space")
+    nbrs = entity_neighbours(c.run, i, k=12, space=space)
+    if nbrs:
+        _ui.gallery(c, [j for j, _ in nbrs], [f"{c.label(j)} · {s:.2f}" for j, s in nbrs], key="nn")
+    else:
+        st.caption(f"This entity has no {space} vector.")

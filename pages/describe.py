@@ -1,0 +1,24 @@
+"""Search by description: free text → artworks (VLM text→image when the run has a joint space)."""
+import streamlit as st
+
+from pages import _ui
+from vlkge.explore import describe_mode, describe_search
+
+c = _ui.ctx()
+st.title("Search by description")
+_ui.encoder_banner(c)
+mode, why = describe_mode(c.run)
+if mode == "joint":
+    st.success(f"Ranking artworks by {why}.")
+else:
+    st.info(f"No joint text–image space here: {why}.")
+q = st.text_input("Describe what you are looking for", key="desc_q", placeholder="a stormy sea at night")
+etype = "artwork" if "artwork" in c.index.type_names else None
+if q.strip():
+    used, hits = describe_search(c.run, c.index, q, k=24, entity_type=etype)
+    if used != mode:
+        st.caption(f"Fell back to {used} matching.")
+    if hits:
+        _ui.gallery(c, [i for i, _ in hits], [f"{c.label(i)} · {s:.2f}" for i, s in hits], key="desc")
+    else:
+        st.caption("No match.")

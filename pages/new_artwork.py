@@ -1,0 +1,71 @@
+"""New artwork: place an uploaded image (+ title/description) in the collection."""
+import streamlit as st
+
+from pages import _ui
+from vlkge.errors import VLKGEError
+from vlkge.explore import can_place, place_new, placement_relations, upload_preview
+
+c = _ui.ctx()
+st.title("Place a new artwork")
+_ui.encoder_banner(c)
+if not _ui.need_run(c):
+    st.stop()
+g, run = c.graph, c.run
+ok, why = can_place(run)
+if not ok:
+    st.warning(f"Placement needs a run with visual/textual modalities: {why}.")
+    st.stop()
+etype = "artwork" if "artwork" in c.index.type_names else g.types[0]
+rels = placement_relations(run, etype)
+mods = run.model.entity.modalities
+st.caption(f"The run uses {', '.join(mods)}; predictions for: {', '.join(rels[:6]) or 'no relation'}.")
+
+left, right = st.columns([1, 2])
+with left:
+    up = st.file_uploader("Image", type=["jpg", "jpeg", "png", "webp", "bmp"], key="new_img")
+    title = st.text_input("Title (optional)", key="new_title")
+    desc = st.text_area("Description (optional)", key="new_desc", height=80)
+    data = up.getvalue() if up is not None else None
+    if data is not None:
+        prev, problem = upload_preview(data)
+        if prev is None:
+            st.error(f"Cannot use this image: {problem}")
+            data = None
+        else:
+            st.image(prev, caption="uploaded", width=300)
+    if "visual" not in mods and data is not None:
+        st.info("This run has no visual modality: only the title/description are used.")
+text = ": ".join(x for x in (title.strip(), desc.strip()) if x) or None
+with right:
+    if data is None and not text:
+        st.info("Upload an image and/or give a title or description.")
+        st.stop()
+
+
+@st.cache_data(show_spinner="Encoding and ranking…", max_entries=16)
+def _place(run_path: str, spec: str, mtime: float, data: bytes | None, text: str | None, rels: tuple):
+    r = _ui.get_run(run_path, spec, mtime)
+    res = place_new(r, image=data, text=text, relations=list(rels), k=5, entity_type=etype)
+    return {"predictions": {k: [(p.entity, p.label, p.confidence, p.score) for p in v]
+                            for k, v in res["predictions"].items()}, "neighbours": res["neighbours"]}
+
+
+with right:
+    try:
+        res = _place(str(c.run_info.path), c.spec, c.run_info.mtime, data, text, tuple(rels[:4]))
+    except VLKGEError as e:
+        st.error(str(e))
+        st.stop()
+    for rel, preds in res["predictions"].items():
+        st.markdown(f"**{rel}**")
+        cols = st.columns(5)
+        for col, (eid, label, conf, score) in zip(cols, preds):
+            j = g.entity_index[eid]
+            with col:
+                st.image(_ui.thumb(c.root, g.images[j], 96), width=72)
+                _ui.entity_link(c, j, label)
+                st.caption(f"confidence {_ui.pct(conf)}")
+
+st.subheader(f"Nearest {etype}s in the collection")
+_ui.gallery(c, [j for j, _ in res["neighbours"]], [f"{c.label(j)} · {s:.2f}" for j, s in res["neighbours"]],
+            key="new_nn")

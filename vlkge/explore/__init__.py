@@ -1,0 +1,23 @@
+"""Everything the curator app shows, computed outside Streamlit so it can be tested.
+
+* ``runs``: run discovery (``runs_dir``, ``discover_runs``), run cards, training with progress;
+* ``search``: accent/typo-tolerant entity search, filters, paging;
+* ``facts``: facts per entity, neighbourhood graphs (networkx + pyvis), short paths;
+* ``embed``: nearest neighbours, cached UMAP projections, attributes for colouring;
+* ``predict``: predictions with evidence, metrics tables, audit queue, new-artwork placement,
+  search by description;
+* ``images``: thumbnails contained in the graph folder, placeholder.
+"""
+from .embed import (SPACES, attribute, available_spaces, entity_neighbours, nearest, projection,
+                    projection_cached,
+                    projection_dir, stratified_sample, unit_vectors)
+from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
+from .images import contained_path, entity_thumbnail, placeholder, thumbnail, upload_preview
+from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,
+                      metrics_table, place_new, placement_relations, predictions, relations_for,
+                      similar_with_link)
+from .runs import (OFFLINE_BANNER, RunInfo, TrainProgress, discover_runs, fmt_eta, has_joint_space,
+                   is_offline, merge_status, new_run_path, run_card, runs_dir, train_for_app)
+from .search import EntityIndex, Hit, Page, normalise, paginate
+
+__all__ = [n for n in dir() if not n.startswith("_")]

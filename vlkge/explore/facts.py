@@ -1,0 +1,185 @@
+"""An entity's facts, its neighbourhood graph and short paths between two entities."""
+from __future__ import annotations
+
+import html
+from collections import deque
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from ..data.graph import Graph
+
+# Colour per entity type: a fixed palette for the usual WikiArt types, then a cycle.
+_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+            "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295"]
+
+
+def type_colours(types: list[str]) -> dict[str, str]:
+    return {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(sorted(set(types)))}
+
+
+@dataclass
+class Fact:
+    relation: str
+    direction: str  # "out": entity --relation--> other; "in": other --relation--> entity
+    other: int
+    split: str
+
+
+class Adjacency:
+    """Both-direction adjacency over all splits, as CSR arrays (cheap at 81k entities / 280k
+    triples, unlike a networkx graph of the whole collection)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        n = graph.num_entities
+        parts, splits = [], []
+        for k, s in enumerate(("train", "val", "test")):
+            t = graph.split(s).numpy()
+            parts.append(t)
+            splits.append(np.full(len(t), k, dtype=np.int8))
+        trip = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
+        split = np.concatenate(splits) if splits else np.zeros(0, dtype=np.int8)
+        # row e lists (neighbour, relation, direction 0=out/1=in, split)
+        src = np.concatenate([trip[:, 0], trip[:, 2]])
+        nbr = np.concatenate([trip[:, 2], trip[:, 0]])
+        rel = np.concatenate([trip[:, 1], trip[:, 1]])
+        dirn = np.concatenate([np.zeros(len(trip), np.int8), np.ones(len(trip), np.int8)])
+        spl = np.concatenate([split, split])
+        order = np.argsort(src, kind="stable")
+        self.nbr, self.rel, self.dir, self.split = nbr[order], rel[order], dirn[order], spl[order]
+        self.ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n), out=self.ptr[1:])
+
+    def degree(self, i: int) -> int:
+        return int(self.ptr[i + 1] - self.ptr[i])
+
+    def neighbours(self, i: int) -> np.ndarray:
+        return self.nbr[self.ptr[i]:self.ptr[i + 1]]
+
+    def facts(self, i: int) -> dict[str, list[Fact]]:
+        """Every known fact about entity ``i``, grouped by relation ("relation" for outgoing,
+        "relation (inverse)" for incoming links), targets sorted by label."""
+        a, b = self.ptr[i], self.ptr[i + 1]
+        out: dict[str, list[Fact]] = {}
+        names = ("train", "val", "test")
+        labels = self.graph.labels
+        for nb, r, d, s in zip(self.nbr[a:b].tolist(), self.rel[a:b].tolist(),
+                               self.dir[a:b].tolist(), self.split[a:b].tolist()):
+            key = self.graph.relations[r] + ("" if d == 0 else " (inverse)")
+            out.setdefault(key, []).append(Fact(self.graph.relations[r], "out" if d == 0 else "in", nb, names[s]))
+        for v in out.values():
+            v.sort(key=lambda f: (labels[f.other] or self.graph.entities[f.other]).lower())
+        return dict(sorted(out.items(), key=lambda kv: (kv[0].endswith("(inverse)"), kv[0])))
+
+    def neighbourhood(self, i: int, hops: int = 1, max_nodes: int = 60) -> nx.MultiDiGraph:
+        """A networkx graph of entity ``i`` and its neighbours up to ``hops`` away, breadth first,
+        capped at ``max_nodes`` nodes (hubs such as a popular style would otherwise bring in
+        thousands). Node attributes: label, type, hop."""
+        g = nx.MultiDiGraph()
+        labels, types, rels = self.graph.labels, self.graph.types, self.graph.relations
+        g.add_node(i, label=labels[i] or self.graph.entities[i], type=types[i], hop=0)
+        frontier = deque([(i, 0)])
+        while frontier:
+            u, h = frontier.popleft()
+            if h >= hops:
+                continue
+            a, b = self.ptr[u], self.ptr[u + 1]
+            for nb, r, d in zip(self.nbr[a:b].tolist(), self.rel[a:b].tolist(), self.dir[a:b].tolist()):
+                if nb not in g:
+                    if g.number_of_nodes() >= max_nodes:
+                        continue
+                    g.add_node(nb, label=labels[nb] or self.graph.entities[nb], type=types[nb], hop=h + 1)
+                    frontier.append((nb, h + 1))
+                s, t = (u, nb) if d == 0 else (nb, u)
+                if not g.has_edge(s, t, key=rels[r]):
+                    g.add_edge(s, t, key=rels[r], relation=rels[r])
+        return g
+
+    def paths(self, a: int, b: int, max_hops: int = 3, limit: int = 10,
+              exclude_relation: str | None = None) -> list[list[tuple[int, str, str, int]]]:
+        """Short undirected paths a → b of at most ``max_hops`` edges, shortest first. Each step
+        is (from, relation, direction "→" or "←", to). The direct link a-exclude_relation-b is
+        left out: it is the link being explained. Meets in the middle so hubs stay cheap."""
+        if a == b:
+            return []
+        ex = self.graph.relation_index.get(exclude_relation) if exclude_relation else None
+
+        def steps(u: int) -> list[tuple[int, int, int]]:
+            s, e = self.ptr[u], self.ptr[u + 1]
+            return list(zip(self.nbr[s:e].tolist(), self.rel[s:e].tolist(), self.dir[s:e].tolist()))
+
+        def edge(u: int, r: int, d: int, v: int) -> tuple[int, str, str, int]:
+            return (u, self.graph.relations[r], "→" if d == 0 else "←", v)
+
+        found: list[list[tuple[int, str, str, int]]] = []
+        sa = steps(a)
+        for v, r, d in sa:  # 1 hop
+            if v == b and r != ex:
+                found.append([edge(a, r, d, v)])
+        if max_hops >= 2:
+            nb_b: dict[int, list[tuple[int, int]]] = {}
+            for v, r, d in steps(b):
+                nb_b.setdefault(v, []).append((r, 1 - d))  # v -> b direction flips
+            for v, r, d in sa:
+                if v == b or v == a:
+                    continue
+                for r2, d2 in nb_b.get(v, []):
+                    found.append([edge(a, r, d, v), edge(v, r2, d2, b)])
+                    if len(found) >= limit * 4:
+                        break
+            if max_hops >= 3 and len(found) < limit:
+                for v, r, d in sa:
+                    if v in (a, b):
+                        continue
+                    # skip expanding huge hubs past a budget: paths through them say little
+                    if self.degree(v) > 5000:
+                        continue
+                    for w, r2, d2 in steps(v):
+                        if w in (a, b, v):
+                            continue
+                        for r3, d3 in nb_b.get(w, []):
+                            found.append([edge(a, r, d, v), edge(v, r2, d2, w), edge(w, r3, d3, b)])
+                    if len(found) >= limit * 4:
+                        break
+        # dedupe, shortest first; among equals prefer paths through rarer (more specific) nodes
+        uniq, seen = [], set()
+        for p in found:
+            key = tuple(p)
+            if key not in seen:
+                seen.add(key)
+                uniq.append(p)
+        uniq.sort(key=lambda p: (len(p), sum(self.degree(s[3]) for s in p[:-1])))
+        return uniq[:limit]
+
+
+def path_text(graph: Graph, path: list[tuple[int, str, str, int]]) -> str:
+    """"Monet —hasStyle→ Impressionism ←hasStyle— Renoir" style rendering."""
+    def name(i: int) -> str:
+        return graph.labels[i] or graph.entities[i]
+    parts = [name(path[0][0])]
+    for _, rel, d, v in path:
+        parts.append(f"—{rel}→ {name(v)}" if d == "→" else f"←{rel}— {name(v)}")
+    return " ".join(parts)
+
+
+def neighbourhood_html(g: nx.MultiDiGraph, colours: dict[str, str], centre: int,
+                       height: int = 480) -> str:
+    """Self-contained pyvis HTML (no CDN: the app must work offline) for ``g``."""
+    from pyvis.network import Network
+    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line",
+                  bgcolor="#ffffff")
+    for n, d in g.nodes(data=True):
+        net.add_node(int(n), label=_short(d["label"]), title=html.escape(f"{d['label']} ({d['type']})"),
+                     color=colours.get(d["type"], "#999999"), size=22 if n == centre else 12,
+                     borderWidth=3 if n == centre else 1)
+    for u, v, d in g.edges(data=True):
+        net.add_edge(int(u), int(v), title=d["relation"], label="", arrows="to", color="#bbbbbb")
+    net.set_options('{"physics": {"stabilization": {"iterations": 150}, '
+                    '"barnesHut": {"springLength": 120}}, "interaction": {"hover": true}}')
+    return net.generate_html(notebook=False)
+
+
+def _short(s: str, n: int = 28) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"

@@ -1,0 +1,241 @@
+"""Predictions with their evidence, evaluation tables, the audit queue, placing a new artwork
+and searching artworks by a free-text description."""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import VLKGEError
+from .embed import nearest, unit_vectors
+from .facts import Adjacency, path_text
+from .runs import has_joint_space
+from .search import EntityIndex
+
+
+@dataclass
+class Row:
+    rank: int
+    entity: str
+    index: int
+    label: str
+    score: float
+    confidence: float | None
+    known: str | None  # train/val/test or None (novel)
+    type: str
+
+
+def predictions(run: Any, anchor: str, relation: str, direction: str = "tail", k: int = 10,
+                filter_known: bool = True) -> list[Row]:
+    """Ranked candidates for (anchor, relation, ?) or (?, relation, anchor)."""
+    fn = run.predict_tails if direction == "tail" else run.predict_heads
+    preds = fn(anchor, relation, k=k, filter_known=filter_known)
+    g = run.graph
+    out = []
+    for p in preds:
+        i = run.entity_index(p.entity)
+        out.append(Row(p.rank, p.entity, i, p.label or p.entity, p.score, p.confidence, p.known,
+                       g.types[i] if g is not None else ""))
+    return out
+
+
+def relations_for(run: Any, anchor_type: str | None, direction: str = "tail") -> list[str]:
+    """Relations whose heads (tails, for head prediction) include entities of ``anchor_type``,
+    most frequent first: an artwork is offered isCreatedByArtist, hasStyle..., not hasNationality."""
+    g = run.graph
+    if g is None or anchor_type is None:
+        return list(run.relations)
+    t = g.all_triples().numpy()
+    col = 0 if direction == "tail" else 2
+    types = np.asarray(g.types, dtype=object)
+    sel = t[types[t[:, col]] == anchor_type]
+    counts = np.bincount(sel[:, 1], minlength=g.num_relations)
+    return [g.relations[r] for r in np.argsort(-counts, kind="stable") if counts[r] > 0]
+
+
+def similar_with_link(run: Any, head: int, relation: str, candidate: int, k: int = 5,
+                      direction: str = "tail") -> list[tuple[int, float]]:
+    """Evidence by analogy: the training entities most similar to ``head`` (cosine of fused
+    vectors) that have the link (x, relation, candidate) in train."""
+    g = run.graph
+    r = g.relation_index[relation]
+    tr = g.split("train").numpy()
+    if direction == "tail":
+        others = tr[(tr[:, 1] == r) & (tr[:, 2] == candidate), 0]
+    else:
+        others = tr[(tr[:, 1] == r) & (tr[:, 0] == candidate), 2]
+    if len(others) == 0:
+        return []
+    vecs, _ = unit_vectors(run, "fused")
+    mask = np.zeros(len(vecs), dtype=bool)
+    mask[others] = True
+    return nearest(vecs, vecs[head], k, mask, exclude=[head])
+
+
+def evidence(run: Any, adj: Adjacency, anchor: int, relation: str, candidate: int, k: int = 5,
+             max_hops: int = 3, direction: str = "tail") -> dict[str, Any]:
+    """Why a candidate might be right: similar entities with the link, and short graph paths."""
+    paths = adj.paths(anchor, candidate, max_hops=max_hops, limit=5, exclude_relation=relation)
+    return {"similar": similar_with_link(run, anchor, relation, candidate, k, direction),
+            "paths": paths, "path_texts": [path_text(run.graph, p) for p in paths]}
+
+
+def metrics_table(run: Any, split: str = "test") -> list[dict[str, Any]]:
+    """Per-relation MRR / Hits@k rows (plus an "all" row) from the run's stored metrics."""
+    m = (run.metrics or {}).get(split) or {}
+    keys = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "count")
+    rows = [{"relation": rel, **{k: v.get(k) for k in keys}} for rel, v in sorted((m.get("per_relation") or {}).items())]
+    if m:
+        rows.append({"relation": "all", **{k: m.get(k) for k in keys}})
+    return rows
+
+
+# ---------------------------------------------------------------- audit queue
+@dataclass
+class Candidate:
+    head: str
+    relation: str
+    tail: str
+    head_label: str
+    tail_label: str
+    score: float
+    confidence: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per_head: int = 1,
+                seed: int = 0, head_type: str | None = None) -> list[Candidate]:
+    """The most confident novel predictions of ``relation``: sample ``heads`` heads that
+    occur with this relation (or have ``head_type``), take each one's top novel tail(s), sort by
+    confidence and drop links a curator already decided (``store.pending``)."""
+    g = run.graph
+    r = g.relation_index[relation]
+    t = g.all_triples().numpy()
+    pool = np.unique(t[t[:, 1] == r, 0]).tolist()
+    if head_type:
+        pool = [i for i in pool if g.types[i] == head_type] or [i for i, ty in enumerate(g.types) if ty == head_type]
+    rng = random.Random(f"{seed}-{relation}")
+    sample = rng.sample(pool, min(heads, len(pool)))
+    out: list[Candidate] = []
+    for h in sample:
+        # a few extra so decided links can be dropped and the head still contributes
+        for p in run.predict_tails(g.entities[h], relation, k=per_head + 3, filter_known=True)[:per_head + 3]:
+            out.append(Candidate(g.entities[h], relation, p.entity, g.labels[h] or g.entities[h],
+                                 p.label or p.entity, p.score, p.confidence))
+    if store is not None:
+        out = store.pending(out)
+    # keep only the best per_head per head after removing decided ones
+    seen: dict[str, int] = {}
+    kept = []
+    for c in out:
+        if seen.get(c.head, 0) < per_head:
+            kept.append(c)
+            seen[c.head] = seen.get(c.head, 0) + 1
+    kept.sort(key=lambda c: -(c.confidence if c.confidence is not None else c.score))
+    return kept
+
+
+# ---------------------------------------------------------------- new artwork
+def can_place(run: Any) -> tuple[bool, str]:
+    mods = run.model.entity.modalities
+    if not any(m in mods for m in ("visual", "textual")):
+        return False, ("this run was trained on structure alone: placing a new artwork needs a run "
+                       "with visual and/or textual modalities")
+    name = (run.config.get("encoder_used") or {}).get("name") or ""
+    if name.startswith("imported:"):
+        return False, f"this run uses imported features ({name}); their encoder is not available here"
+    return True, ""
+
+
+def placement_relations(run: Any, entity_type: str = "artwork") -> list[str]:
+    """Relations to predict for an upload: those whose heads are of ``entity_type``, with the
+    usual artist / style / genre / decade first when present."""
+    rels = relations_for(run, entity_type, "tail")
+    pref = ("isCreatedByArtist", "hasStyle", "belongsToGenre", "isCreatedInDecade")
+    return [r for r in pref if r in rels] + [r for r in rels if r not in pref]
+
+
+def place_new(run: Any, image: Any = None, text: str | None = None,
+              relations: list[str] | None = None, k: int = 5, neighbours: int = 8,
+              entity_type: str = "artwork") -> dict[str, Any]:
+    """Predictions per relation and the nearest collection entities of type ``entity_type`` for
+    a new entity given by its image and/or text."""
+    ok, why = can_place(run)
+    if not ok:
+        raise VLKGEError(why)
+    mods = run.model.entity.modalities
+    if image is not None and "visual" not in mods and not text:
+        raise VLKGEError("this run has no visual modality: give a title or description too")
+    vec = run.embed_new(image=image if "visual" in mods else None, text=text or None)
+    rels = relations if relations is not None else placement_relations(run, entity_type)
+    preds = {}
+    E = run.entity_vectors
+    for rel in rels:
+        r = torch.tensor([run.relation_index(rel)])
+        with torch.no_grad():
+            scores = run.model.scorer.tails(vec, run.model.relation(r), E)[0]
+        preds[rel] = run._rank(scores, None, int(r), "tail", k, False)
+    vecs, _ = unit_vectors(run, "fused")
+    among = None
+    if run.graph is not None:
+        among = np.asarray([t == entity_type for t in run.graph.types])
+    return {"predictions": preds, "neighbours": nearest(vecs, vec[0], neighbours, among)}
+
+
+# ---------------------------------------------------------------- search by description
+def describe_mode(run: Any | None) -> tuple[str, str]:
+    """How the description search works with this run: ("joint", ...) text→image with a VLM,
+    ("text", ...) query text vs entity text features, or ("fuzzy", ...) plain text matching;
+    the second item says why, for the page."""
+    if run is None:
+        return "fuzzy", "no trained run: matching words of titles and descriptions"
+    mods = run.model.entity.modalities
+    name = (run.config.get("encoder_used") or {}).get("name") or ""
+    if has_joint_space(run) and "visual" in mods:
+        return "joint", f"ranking images by text→image similarity in {name}'s joint space"
+    if name.startswith("offline") and "textual" in mods:
+        return "text", ("the offline fallback has no joint text-image space, so the description "
+                        "is compared with titles and descriptions (MiniLM text features), not with "
+                        "the images")
+    if name.startswith("imported:"):
+        return "fuzzy", f"the run's features were imported ({name}); their encoder is not here, so plain text matching"
+    return "fuzzy", "the run has no text features: matching words of titles and descriptions"
+
+
+def describe_search(run: Any | None, index: EntityIndex, query: str, k: int = 24,
+                    entity_type: str | None = "artwork", encoder: Any = None) -> tuple[str, list[tuple[int, float]]]:
+    """Entities best matching a free-text description, and the mode used (see describe_mode)."""
+    mode, _ = describe_mode(run)
+    g = index.graph
+    among = None
+    if entity_type and entity_type in index.type_names:
+        among = np.asarray(index.types == entity_type)
+    if mode in ("joint", "text") and query.strip():
+        try:
+            from ..prediction.placement import run_encoder
+            enc = encoder or run_encoder(run)
+            q = enc.encode_texts([query])[0]
+            space = "visual" if mode == "joint" else "textual"
+            feats = getattr(run.model.entity, f"{space}_features").float()
+            present = run.model.entity.masks[:, run.model.entity.modalities.index(space)].numpy()
+            m = present if among is None else (present & among)
+            feats = torch.nn.functional.normalize(feats, dim=-1)
+            return mode, nearest(feats, q, k, m)
+        except VLKGEError:
+            mode = "fuzzy"
+    # fuzzy fallback: name and description words
+    from rapidfuzz import fuzz, process
+    from .search import normalise
+    texts = [normalise(g.text(i)) for i in range(g.num_entities)] if among is None else None
+    if texts is None:
+        ids = np.nonzero(among)[0]
+        texts = [normalise(g.text(i)) for i in ids]
+    else:
+        ids = np.arange(g.num_entities)
+    res = process.extract(normalise(query), texts, scorer=fuzz.token_set_ratio, limit=k, score_cutoff=30)
+    return "fuzzy", [(int(ids[pos]), score / 100.0) for _, score, pos in res]
