@@ -152,9 +152,26 @@ def test_resume_is_bitwise_exact(graph, reference, tmp_path):
 @pytest.mark.xfail(strict=True, reason="trainer._save_state writes train_state.safetensors and "
                    "train_state.json as two atomic files: a kill between them resumes epoch k's "
                    "weights and RNG with epoch k-1's counters (one extra epoch; see report)")
-def test_killed_between_the_two_state_files_resumes_exactly(graph, reference, tmp_path):
+def test_killed_between_the_two_state_files_resumes_exactly(graph, reference, tmp_path, monkeypatch):
+    # In-process for speed: the files on disk are those a SIGKILL at that point leaves (the
+    # KILLER child's "between-state-files" point does the same with a real kill).
+    import vlkge.training.trainer as T
+
+    class Killed(BaseException):
+        pass
+
+    orig = T.atomic_write_json
+
+    def write_json(path, obj):
+        if path.name == "train_state.json" and obj["epoch"] == 3:
+            raise Killed
+        orig(path, obj)
     out = tmp_path / "run"
-    killed_train(tmp_path, "between-state-files", 3, graph, out, epochs=6)
+    monkeypatch.setattr(T, "atomic_write_json", write_json)
+    with pytest.raises(Killed):
+        main(["train", "--data", str(graph), "--out", str(out), "--epochs", "6", *TRAIN])
+    monkeypatch.setattr(T, "atomic_write_json", orig)
+    assert state_epoch(out) == 2
     assert main(["train", "--data", str(graph), "--out", str(out), "--resume", *TRAIN]) == 0
     assert_same(params(out), params(reference))
 
@@ -245,10 +262,10 @@ def test_killed_feature_extraction_resumes(tmp_path):
     assert res.stats["hits"] >= done and res.stats["computed"] == 300 - res.stats["hits"]
     assert res.stats["computed"] < 300
     assert int(res.mask.sum()) == 300  # every artwork; the two artists have no image
-    # the kept batches are the same features a fresh extraction gives
-    fresh = extract_features(g, OfflineEncoder(device="cpu"), "visual", store=FeatureStore(tmp_path / "fresh"),
-                             batch_size=64, progress=False)
-    assert torch.allclose(res.features, fresh.features)
+    # rows kept from the killed process are the features a fresh encoding gives
+    rows = list(range(2, 300, 37))
+    fresh, ok = OfflineEncoder(device="cpu").encode_images([g.image_path(i) for i in rows])
+    assert bool(ok.all()) and torch.allclose(res.features[rows], fresh, atol=1e-6)
 
 
 @pytest.mark.parametrize("how", ["truncated-state", "state-meta-without-keys", "other-dim"])
