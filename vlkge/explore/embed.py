@@ -100,14 +100,18 @@ def stratified_sample(types: list[str], max_points: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     tarr = np.asarray(types, dtype=object)[idx]
     groups = {t: idx[tarr == t] for t in sorted(set(tarr))}
-    share = max_points / len(idx)
+    # every type first gets up to `floor` points, the rest of the budget goes by size
+    floor = max(1, min(50, max_points // (2 * len(groups))))
+    base = {t: min(len(g), floor) for t, g in groups.items()}
+    left = max_points - sum(base.values())
+    extra_pool = {t: len(g) - base[t] for t, g in groups.items()}
+    total_extra = sum(extra_pool.values())
     picked = []
     for t, g in groups.items():
-        n = min(len(g), max(int(round(len(g) * share)), min(len(g), 50)))
+        n = base[t] + (int(left * extra_pool[t] / total_extra) if total_extra else 0)
+        n = min(len(g), n)
         picked.append(rng.choice(g, n, replace=False) if n < len(g) else g)
     out = np.sort(np.concatenate(picked))
-    if len(out) > max_points:
-        out = np.sort(rng.choice(out, max_points, replace=False))
     return out
 
 

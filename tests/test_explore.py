@@ -1,0 +1,371 @@
+"""vlkge.explore: everything the curator app shows, on a small graph built here and (when
+present) on wikiart-mini."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vlkge.data.readers import load_graph
+from vlkge.explore import (Adjacency, EntityIndex, TrainProgress, attribute, audit_queue,
+                           can_place, contained_path, describe_mode, describe_search,
+                           discover_runs, entity_neighbours, evidence, fmt_eta, merge_status,
+                           metrics_table, nearest, neighbourhood_html, normalise, paginate,
+                           path_text, placeholder, placement_relations, predictions, projection,
+                           projection_cached, relations_for, run_card, runs_dir,
+                           similar_with_link, stratified_sample, thumbnail, type_colours)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+ARTISTS = [("claude-monet", "Claude Monet", "impressionism", "French"),
+           ("pierre-auguste-renoir", "Pierre-Auguste Renoir", "impressionism", "French"),
+           ("joaquin-sorolla", "Joaquín Sorolla", "impressionism", "Spanish"),
+           ("rembrandt", "Rembrandt", "baroque", "Dutch"),
+           ("frans-hals", "Frans Hals", "baroque", "Dutch"),
+           ("katsushika-hokusai", "Katsushika Hokusai", "ukiyo-e", "Japanese")]
+GENRES = ["landscape", "portrait", "marina"]
+TITLES = ["Harbour at dawn", "Portrait of a woman", "Stormy sea at night", "Garden in bloom",
+          "Self-portrait", "The bridge"]
+COLOURS = {"impressionism": (150, 190, 230), "baroque": (60, 40, 20), "ukiyo-e": (230, 220, 190)}
+
+
+def make_app_graph(folder: Path, per_artist: int = 6) -> Path:
+    """Artworks (with small images) by six artists, with style, genre, decade; artists with
+    nationality and style; inductive val/test artworks. One artwork's image file is missing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "images").mkdir(exist_ok=True)
+    ents = [("style_impressionism", "style", "Impressionism", "", ""),
+            ("style_baroque", "style", "Baroque", "", ""),
+            ("style_ukiyo-e", "style", "Ukiyo-e", "", "")]
+    ents += [(f"genre_{g}", "genre", g.title(), "", "") for g in GENRES]
+    ents += [(f"decade_{d}", "decade", f"{d}s", "", "") for d in (1630, 1830, 1870)]
+    trip = []
+    for n in {a[3] for a in ARTISTS}:
+        ents.append((f"nationality_{n.lower()}", "nationality", n, "", ""))
+    for a, (slug, name, style, nat) in enumerate(ARTISTS):
+        ents.append((f"artist_{slug}", "artist", name, f"{nat} painter", ""))
+        trip.append((f"artist_{slug}", "hasNationality", f"nationality_{nat.lower()}", "train"))
+        trip.append((f"artist_{slug}", "isAssociatedWithArtMovement", f"style_{style}", "train"))
+        decade = {"impressionism": 1870, "baroque": 1630, "ukiyo-e": 1830}[style]
+        for k in range(per_artist):
+            aid = f"artwork_{slug}_{k}"
+            img = f"images/{aid}.png"
+            if not (a == 0 and k == per_artist - 1):  # one missing image
+                col = tuple(min(255, c + 9 * k) for c in COLOURS[style])
+                Image.new("RGB", (64, 48), col).save(folder / img)
+            title = TITLES[k % len(TITLES)]
+            ents.append((aid, "artwork", title, f"{title}, painted by {name}", img))
+            mode = "test" if k == 0 else "val" if k == 1 else "train"
+            trip += [(aid, "isCreatedByArtist", f"artist_{slug}", mode),
+                     (aid, "hasStyle", f"style_{style}", mode),
+                     (aid, "belongsToGenre", f"genre_{GENRES[k % 3]}", mode),
+                     (aid, "isCreatedInDecade", f"decade_{decade}", mode)]
+    with open(folder / "entities.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "type", "label", "description", "image"])
+        w.writerows(ents)
+    with open(folder / "triples.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["head", "relation", "tail", "mode"])
+        w.writerows(trip)
+    return folder
+
+
+def train_tiny(graph, out: Path, epochs: int = 4):
+    from vlkge.training.config import TrainConfig
+    from vlkge.training.pipeline import train_run
+    cfg = TrainConfig(dim=16, epochs=epochs, eval_every=2, modalities=["structural"], device="cpu",
+                      batch_size=256, negatives=16)
+    train_run(graph, cfg, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = make_app_graph(tmp_path_factory.mktemp("explore") / "graph")
+    return load_graph(root)
+
+
+@pytest.fixture(scope="module")
+def small_run(small, tmp_path_factory):
+    from vlkge.prediction.run import load_run
+    out = train_tiny(small, small.root / "runs" / "tiny")
+    return load_run(out, graph=small)
+
+
+def idx(g, eid):
+    return g.entity_index[eid]
+
+
+# ------------------------------------------------------------------ search, filters, paging
+def test_normalise_folds_accents_and_case():
+    assert normalise("Joaquín  SOROLLA") == "joaquin sorolla"
+    assert normalise("Monét") == normalise("monet")
+
+
+@pytest.mark.parametrize("query", ["Monet", "Monét", "monnet", "claude monet", "MONET claude"])
+def test_search_tolerates_accents_and_typos(small, query):
+    ix = EntityIndex(small)
+    hits = ix.search(query, types=["artist"])
+    assert hits and small.entities[hits[0].index] == "artist_claude-monet"
+
+
+def test_search_accented_label_and_type_filter(small):
+    ix = EntityIndex(small)
+    assert small.entities[ix.search("sorolla")[0].index] == "artist_joaquin-sorolla"
+    assert all(small.types[h.index] == "artwork" for h in ix.search("stormy sea", types=["artwork"]))
+    assert ix.search("") == []
+
+
+def test_filters_by_type_and_related_entity(small):
+    ix = EntityIndex(small)
+    arts = ix.filter(types=["artwork"])
+    assert len(arts) == 36 and all(small.types[i] == "artwork" for i in arts)
+    monet = idx(small, "artist_claude-monet")
+    by_monet = ix.filter(types=["artwork"], relation="isCreatedByArtist", related=monet)
+    assert {small.entities[i] for i in by_monet} == {f"artwork_claude-monet_{k}" for k in range(6)}
+    with_img = ix.filter(types=["artwork"], relation="isCreatedByArtist", related=monet, with_image=True)
+    assert len(with_img) == 5
+    q = ix.filter(types=["artwork"], relation="hasStyle", related=idx(small, "style_baroque"), query="self portrait")
+    assert q and all(small.labels[i] == "Self-portrait" for i in q[:2])
+    vals = dict(ix.relation_values("hasStyle"))
+    assert vals[idx(small, "style_impressionism")] == 18
+    assert ix.relation_values("nope") == []
+
+
+def test_paginate_clamps():
+    p = paginate(list(range(50)), 3, 24)
+    assert p.items == [48, 49] and p.pages == 3 and p.start == 48
+    assert paginate(list(range(50)), 99, 24).page == 3
+    assert paginate([], 1, 24).items == [] and paginate([], 1, 24).pages == 1
+
+
+# ------------------------------------------------------------------ facts, neighbourhood, paths
+def test_facts_grouped_by_relation_with_inverse(small):
+    adj = Adjacency(small)
+    f = adj.facts(idx(small, "artist_claude-monet"))
+    assert "hasNationality" in f and "isCreatedByArtist (inverse)" in f
+    assert len(f["isCreatedByArtist (inverse)"]) == 6
+    assert {x.split for x in f["isCreatedByArtist (inverse)"]} == {"train", "val", "test"}
+
+
+def test_neighbourhood_caps_nodes_and_colours(small):
+    adj = Adjacency(small)
+    i = idx(small, "style_impressionism")
+    g2 = adj.neighbourhood(i, hops=2, max_nodes=15)
+    assert g2.number_of_nodes() == 15 and g2.nodes[i]["hop"] == 0
+    g1 = adj.neighbourhood(idx(small, "artwork_rembrandt_2"), hops=1)
+    assert g1.number_of_nodes() == 5
+    html = neighbourhood_html(g1, type_colours(small.types), idx(small, "artwork_rembrandt_2"))
+    assert "<html" in html and "vis-network" in html.lower() and "cdn" not in html.lower().split("<body")[0][:0]
+
+
+def test_paths_short_first_and_exclude_explained_link(small):
+    adj = Adjacency(small)
+    a, t = idx(small, "artwork_claude-monet_2"), idx(small, "style_impressionism")
+    paths = adj.paths(a, t, max_hops=3, exclude_relation="hasStyle")
+    assert paths and all(len(p) <= 3 for p in paths)
+    assert all(not (len(p) == 1 and p[0][1] == "hasStyle") for p in paths)
+    assert [len(p) for p in paths] == sorted(len(p) for p in paths)
+    txt = path_text(small, paths[0])
+    assert txt.startswith("Stormy sea at night") and txt.endswith("Impressionism")
+    # direct link shown when not excluded
+    assert adj.paths(a, t, max_hops=1)[0][0][1] == "hasStyle"
+    assert adj.paths(a, a) == []
+
+
+# ------------------------------------------------------------------ images
+def test_thumbnail_contained_and_placeholder(small, tmp_path):
+    root = small.root
+    i = idx(small, "artwork_rembrandt_2")
+    png, ok = thumbnail(root, small.images[i], 32)
+    assert ok and max(Image.open(__import__("io").BytesIO(png)).size) <= 32
+    outside = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8)).save(outside)
+    assert contained_path(root, "../" * 8 + str(outside).lstrip("/")) is None
+    assert contained_path(root, str(outside)) is None  # absolute paths are outside too
+    (root / "link.png").symlink_to(outside)
+    assert contained_path(root, "link.png") is None
+    png2, ok2 = thumbnail(root, "../secret.png", 32)
+    assert not ok2 and png2 == placeholder(32)
+    missing = idx(small, "artwork_claude-monet_5")
+    assert small.images[missing] == "" and thumbnail(root, small.images[missing])[1] is False
+    (root / "bad.png").write_bytes(b"not an image")
+    assert thumbnail(root, "bad.png")[1] is False
+
+
+# ------------------------------------------------------------------ runs
+def test_runs_dir_and_discovery(small, small_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    assert runs_dir(small.root) == small.root.resolve() / "runs"
+    found = discover_runs(small)
+    assert [r.name for r in found] == ["tiny"] and found[0].source == "graph"
+    monkeypatch.setenv("VLKGE_RUN", str(small_run.path))
+    assert len(discover_runs(small)) == 1 and discover_runs(small)[0].source == "env"
+
+
+def test_runs_dir_for_read_only_graph(small, tmp_path, monkeypatch):
+    import shutil
+    ro = tmp_path / "ro"
+    shutil.copytree(small.root, ro, ignore=shutil.ignore_patterns("runs", "*.sqlite*"))
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    os.chmod(ro, 0o555)
+    try:
+        d = runs_dir(ro)
+        assert d.is_relative_to(tmp_path / "cache" / "runs") and d.name.startswith("ro-")
+        g = load_graph(ro)
+        assert merge_status(g) == (False, "the graph folder is read-only")
+        assert discover_runs(g) == []
+    finally:
+        os.chmod(ro, 0o755)
+    assert merge_status(load_graph(ro))[0]
+
+
+def test_run_card_and_metrics_table(small_run):
+    card = run_card(small_run)
+    assert card["scorer"] == small_run.config["train"]["model"] and card["modalities"] == ["structural"]
+    assert card["encoder"].startswith("none") and not card["offline"]
+    rows = metrics_table(small_run, "test")
+    assert rows[-1]["relation"] == "all" and {"hasStyle", "isCreatedByArtist"} <= {r["relation"] for r in rows}
+
+
+def test_train_progress_eta():
+    p = TrainProgress(feature_share=0.0)
+    p.started -= 10
+    p.on_epoch(5, 10, {"loss": 0.5})
+    assert 0.45 < p.fraction < 0.55 and "ETA" in p.message and "loss 0.5000" in p.message
+    assert fmt_eta(5) == "5 s" and fmt_eta(125) == "2 min 05 s" and fmt_eta(3700).startswith("1 h")
+
+
+# ------------------------------------------------------------------ predictions, evidence, audit
+def test_predictions_flags_known_and_relations(small, small_run):
+    rels = relations_for(small_run, "artwork")
+    assert set(rels) == {"isCreatedByArtist", "hasStyle", "belongsToGenre", "isCreatedInDecade"}
+    assert placement_relations(small_run)[:2] == ["isCreatedByArtist", "hasStyle"]
+    rows = predictions(small_run, "artwork_rembrandt_2", "hasStyle", k=None, filter_known=False)
+    known = [r for r in rows if r.known]
+    assert [r.entity for r in known] == ["style_baroque"] and known[0].known == "train"
+    rows2 = predictions(small_run, "artwork_rembrandt_2", "hasStyle", k=None, filter_known=True)
+    assert "style_baroque" not in {r.entity for r in rows2}
+    heads = predictions(small_run, "style_baroque", "hasStyle", direction="head", k=5)
+    assert len(heads) == 5 and all(r.type == "artwork" for r in heads[:1]) or heads
+
+
+def test_evidence_similar_and_paths(small, small_run):
+    adj = Adjacency(small)
+    h, c = idx(small, "artwork_rembrandt_0"), idx(small, "style_baroque")
+    sim = similar_with_link(small_run, h, "hasStyle", c, k=3)
+    assert 0 < len(sim) <= 3
+    tr = small.split("train").tolist()
+    r = small.relation_index["hasStyle"]
+    assert all([j, r, c] in tr for j, _ in sim)
+    ev = evidence(small_run, adj, h, "hasStyle", c)
+    assert ev["paths"] and "Baroque" in ev["path_texts"][0]
+
+
+def test_audit_queue_drops_decided(small, small_run, tmp_path):
+    from vlkge.prediction.audit import AuditStore
+    store = AuditStore(tmp_path / "a.sqlite")
+    q = audit_queue(small_run, "hasStyle", store, heads=10)
+    assert q and len({c.head for c in q}) == len(q)
+    confs = [c.confidence for c in q]
+    assert confs == sorted(confs, reverse=True)
+    known = small.known_split()
+    assert all((idx(small, c.head), small.relation_index["hasStyle"], idx(small, c.tail)) not in known for c in q)
+    store.record(q[0].head, q[0].relation, q[0].tail, "wrong", "ann")
+    q2 = audit_queue(small_run, "hasStyle", store, heads=10)
+    assert (q[0].head, q[0].tail) not in {(c.head, c.tail) for c in q2}
+
+
+def test_structural_run_cannot_place_and_describe_falls_back(small, small_run):
+    ok, why = can_place(small_run)
+    assert not ok and "structure alone" in why
+    mode, _ = describe_mode(small_run)
+    assert mode == "fuzzy"
+    used, hits = describe_search(small_run, EntityIndex(small), "stormy sea at night", k=5)
+    assert used == "fuzzy" and small.labels[hits[0][0]] == "Stormy sea at night"
+    assert describe_mode(None)[0] == "fuzzy"
+
+
+# ------------------------------------------------------------------ embeddings
+def test_neighbours_same_type(small, small_run):
+    i = idx(small, "artwork_rembrandt_2")
+    nb = entity_neighbours(small_run, i, k=5)
+    assert len(nb) == 5 and i not in [j for j, _ in nb]
+    assert all(small.types[j] == "artwork" for j, _ in nb)
+    assert [s for _, s in nb] == sorted((s for _, s in nb), reverse=True)
+    v = torch.eye(3)
+    assert nearest(v, torch.tensor([1.0, 0.1, 0]), k=2, among=np.array([False, True, True])) [0][0] == 1
+
+
+def test_attribute_and_stratified_sample(small):
+    style = attribute(small, "hasStyle")
+    assert style[idx(small, "artwork_rembrandt_2")] == "Baroque" and style[idx(small, "style_baroque")] == ""
+    types = ["a"] * 1000 + ["b"] * 10
+    s = stratified_sample(types, 100)
+    assert len(s) <= 100 and sum(1 for i in s if types[i] == "b") == 10
+    assert len(stratified_sample(types, 5000)) == 1010
+
+
+def test_projection_cached_on_disk_and_reused(small_run, tmp_path):
+    cache = tmp_path / "proj"
+    assert not projection_cached(small_run, "fused", "pca", cache=cache)
+    p1 = projection(small_run, "fused", method="pca", cache=cache)
+    assert not p1["cached"] and p1["xy"].shape == (len(small_run.entities), 2)
+    files = sorted(x.name for x in cache.iterdir())
+    assert files == ["fused-pca-20000-s0.json", "fused-pca-20000-s0.npy"]  # no pickle
+    assert json.loads((cache / files[0]).read_text())["points"] == len(small_run.entities)
+    assert projection_cached(small_run, "fused", "pca", cache=cache)
+    p2 = projection(small_run, "fused", method="pca", cache=cache)
+    assert p2["cached"] and np.allclose(p1["xy"], p2["xy"]) and (p1["index"] == p2["index"]).all()
+    p3 = projection(small_run, "fused", method="pca", cache=cache, max_points=20)
+    assert p3["sampled"] and len(p3["index"]) <= 20
+
+
+@pytest.mark.slow  # numba compiles UMAP once: ~20-90 s on a busy 2-core box
+def test_umap_projection_small(small_run, tmp_path):
+    pytest.importorskip("umap")
+    p = projection(small_run, "structural", method="umap", cache=tmp_path)
+    assert p["xy"].shape[1] == 2 and np.isfinite(p["xy"]).all()
+
+
+# ------------------------------------------------------------------ wikiart-mini (skipped if absent)
+@pytest.fixture(scope="module")
+def mini():
+    p = SHARED / "wikiart-mini"
+    if not p.exists():
+        pytest.skip("wikiart-mini is not available")
+    return load_graph(p)
+
+
+def test_mini_search_and_filters(mini):
+    ix = EntityIndex(mini)
+    for q in ("Monét", "monnet", "claude monet"):
+        assert mini.labels[ix.search(q, types=["artist"])[0].index] == "Claude Monet"
+    assert "Hokusai" in mini.labels[ix.search("hokusay", types=["artist"])[0].index]
+    monet = ix.search("Claude Monet", types=["artist"])[0].index
+    arts = ix.filter(types=["artwork"], relation="isCreatedByArtist", related=monet)
+    assert 0 < len(arts) <= 20
+    t0 = time.perf_counter()
+    ix.search("impresionism")
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_mini_thumbnails_and_paths(mini):
+    i = next(i for i in range(mini.num_entities) if mini.images[i])
+    png, ok = thumbnail(mini.root, mini.images[i])
+    assert ok and max(Image.open(__import__("io").BytesIO(png)).size) == 160
+    adj = Adjacency(mini)
+    a = mini.entity_index
+    art = next(e for e in mini.entities if e.startswith("artwork_claude-monet"))
+    paths = adj.paths(a[art], next(t for t in range(mini.num_entities) if mini.labels[t] == "Impressionism"
+                                   and mini.types[t] == "style"), exclude_relation="hasStyle")
+    assert paths and len(paths[0]) <= 3
