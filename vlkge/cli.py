@@ -170,6 +170,8 @@ def cmd_train(args) -> int:
             overrides = base
     cfg = TrainConfig(**overrides)
     metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet)
+    if not metrics:  # a torchrun rank other than 0: rank 0 reports
+        return 0
     test = metrics.get("test") or {}
     print(f"run written to {out}")
     if test:

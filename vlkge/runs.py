@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from .errors import VLKGEError
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
-STATE_FILE, STATE_META = "train_state.safetensors", "train_state.json"
+STATE_FILE = "train_state.safetensors"  # latest epoch: weights, optimizer, RNG; counters in its metadata
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -23,14 +23,14 @@ class EntityRepresentation(nn.Module):
 
     def __init__(self, num_entities: int, dim: int, structural_mask: Tensor,
                  features: dict[str, tuple[Tensor, Tensor]] | None = None,
-                 fusion: str = "average", init_std: float | None = None):
+                 fusion: str = "average", init_std: float | None = None, sparse: bool = True):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r} (choose from {', '.join(FUSIONS)})")
         self.dim, self.fusion = dim, fusion
         # Sparse gradients: a batch touches few rows, and a dense [N, dim] gradient per step
         # (plus a dense optimizer update) would dominate training time on large graphs.
-        self.structural = nn.Embedding(num_entities, dim, sparse=True)
+        self.structural = nn.Embedding(num_entities, dim, sparse=sparse)
         nn.init.normal_(self.structural.weight, std=init_std or 1.0 / math.sqrt(dim))
         self.modalities = ["structural"] + sorted((features or {}).keys())
         self.proj = nn.ModuleDict()
@@ -130,9 +130,9 @@ class KGEModel(nn.Module):
 
 def build_model(model: str, num_entities: int, num_relations: int, dim: int,
                 structural_mask: Tensor, features: dict[str, tuple[Tensor, Tensor]] | None = None,
-                fusion: str = "average", p: int = 1) -> KGEModel:
+                fusion: str = "average", p: int = 1, sparse: bool = True) -> KGEModel:
     scorer = make_scorer(model, p=p)
     if model in ("complex", "rotate") and dim % 2:
         raise ValueError(f"{model} needs an even dimension (got {dim})")
-    rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion)
+    rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion, sparse=sparse)
     return KGEModel(rep, num_relations, scorer)

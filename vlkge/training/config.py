@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 @dataclass
 class TrainConfig:
-    model: str = "distmult"
+    model: str = "complex"
     dim: int = 256
     epochs: int = 300
     batch_size: int = 1024

@@ -54,6 +54,7 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
     else:
         encoder = load_encoder(encoder_spec, device=device)
         info = encoder.info()
+    _extract_own_shard(graph, encoder, wanted)
     feats: Features = {}
     for m in wanted:
         cb = (lambda done, total, m=m: callback(m, done, total)) if callback else None
@@ -62,6 +63,30 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
         feats[m] = (res.features, res.mask)
         log.info("%s features: %d/%d entities, %s", m, int(res.mask.sum()), graph.num_entities, res.stats)
     return feats, info
+
+
+def _extract_own_shard(graph: Graph, encoder, modalities: list[str]) -> None:
+    """Under torchrun, each rank first fills the shared feature cache for its shard of the
+    entities; the full extraction that follows on every rank is then all cache hits."""
+    import copy
+    import os
+
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or isinstance(encoder, str):
+        return
+    from ..encoders import extract_features
+    from .trainer import distributed_context, resolve_device
+    rank, world = distributed_context(resolve_device("auto"))
+    idx = list(range(rank, graph.num_entities, world))
+    shard = copy.copy(graph)
+    for name in ("entities", "types", "labels", "descriptions", "images"):
+        setattr(shard, name, [getattr(graph, name)[i] for i in idx])
+    for name in ("has_image", "has_text", "entity_index"):
+        shard.__dict__.pop(name, None)
+    for m in modalities:
+        extract_features(shard, encoder, m, progress=False)
+    dist.barrier()
 
 
 def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, progress: bool = True,
@@ -76,7 +101,8 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     extra = {"encoder_used": encoder, "modalities_used": modalities}
     metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
                     resume=resume, extra_config=extra)
-    calibrate(out, graph)
+    if metrics:  # empty on ranks other than 0 under torchrun
+        calibrate(out, graph)
     return metrics
 
 

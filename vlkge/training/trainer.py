@@ -9,8 +9,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import os
+
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -18,8 +23,8 @@ from ..data.graph import Graph
 from ..errors import VLKGEError
 from ..evaluation.ranking import default_protocol, evaluate_ranking
 from ..models.model import KGEModel, build_model
-from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, STATE_META,
-                    atomic_save_tensors, atomic_write_json, load_tensors, read_json)
+from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
+                    atomic_write_json, load_tensors, read_json)
 from .config import TrainConfig
 from .negatives import NegativeSampler
 
@@ -33,10 +38,31 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_model(graph: Graph, cfg: TrainConfig, features: Features | None) -> KGEModel:
+def make_model(graph: Graph, cfg: TrainConfig, features: Features | None, sparse: bool = True) -> KGEModel:
     return build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
                        structural_mask=graph.train_entities, features=features,
-                       fusion=cfg.fusion, p=cfg.p)
+                       fusion=cfg.fusion, p=cfg.p, sparse=sparse)
+
+
+class TrainingLoss(nn.Module):
+    """The model's loss on one batch as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: KGEModel, cfg: TrainConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, pos, S, tail_mask, head_mask):
+        return _loss(self.model, pos, S, tail_mask, head_mask, self.cfg)
+
+
+def distributed_context(device: torch.device) -> tuple[int, int]:
+    """(rank, world size), joining the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
 
 
 class Optimizers:
@@ -65,6 +91,8 @@ class Optimizers:
 def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
     sparse = [model.entity.structural.weight]
     dense = [p for p in model.parameters() if p is not model.entity.structural.weight]
+    if cfg.optimizer == "adam" and not model.entity.structural.sparse:
+        return Optimizers([torch.optim.Adam(model.parameters(), lr=cfg.lr)])
     if cfg.optimizer == "adam":
         return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr), torch.optim.Adam(dense, lr=cfg.lr)])
     if cfg.optimizer == "adagrad":
@@ -99,22 +127,34 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     """
     out = Path(out)
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order: the same on every rank
     device = resolve_device(cfg.device)
+    rank, world = distributed_context(device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+    neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # negatives: per rank
     protocol = default_protocol(graph) if cfg.eval_protocol == "auto" else cfg.eval_protocol
     typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
-    model = make_model(graph, cfg, features).to(device)
+    # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
+    model = make_model(graph, cfg, features, sparse=world == 1).to(device)
+    step_loss = TrainingLoss(model, cfg)
+    if world > 1:
+        step_loss = DistributedDataParallel(step_loss, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, cfg)
     train_triples = graph.split("train")
     sampler = NegativeSampler(train_triples, graph.num_entities, graph.num_relations, cfg.negatives,
-                              typed=typed, filter_known=cfg.filter_negatives, generator=gen)
+                              typed=typed, filter_known=cfg.filter_negatives, generator=neg_gen)
     config = run_config(graph, cfg, features, extra_config)
+    config["world_size"] = world
     config["train"]["eval_protocol_used"] = protocol
     config["train"]["negative_sampling_used"] = "typed" if typed else "uniform"
+    writer = rank == 0
 
     start_epoch, best, bad, history = 0, -1.0, 0, []
     if resume:
-        start_epoch, best, bad, history = _load_state(out, model, opt, gen, graph)
+        start_epoch, best, bad, history = _load_state(out, model, opt, gen, graph, neg_gen)
+        if writer and (out / CONFIG_FILE).exists():
+            atomic_write_json(out / CONFIG_FILE, config)  # e.g. a new --epochs
     val = graph.split("val")
     if len(val) > cfg.eval_max_queries:
         pick = torch.randperm(len(val), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.eval_max_queries]
@@ -125,7 +165,7 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
 
     n = len(train_triples)
     steps = math.ceil(n / cfg.batch_size)
-    bar = tqdm(range(start_epoch, cfg.epochs), desc="train", disable=not progress, initial=start_epoch,
+    bar = tqdm(range(start_epoch, cfg.epochs), desc="train", disable=not (progress and writer), initial=start_epoch,
                total=cfg.epochs, unit="epoch", dynamic_ncols=True)
     t0 = time.time()
     for epoch in bar:
@@ -133,9 +173,9 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(steps):
-            pos = train_triples[perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+            pos = train_triples[perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]][rank::world]
             S, tail_mask, head_mask = sampler.sample(pos)
-            loss = _loss(model, pos.to(device), S.to(device), tail_mask.to(device), head_mask.to(device), cfg)
+            loss = step_loss(pos.to(device), S.to(device), tail_mask.to(device), head_mask.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -148,10 +188,12 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
             history.append(info)
             if mrr > best:
                 best, bad = mrr, 0
-                _save_best(out, model, config, history)
+                if writer:
+                    _save_best(out, model, config, history)
             else:
                 bad += 1
-            _save_state(out, model, opt, gen, epoch + 1, best, bad, history)
+            if writer:
+                _save_state(out, model, opt, gen, neg_gen, epoch + 1, best, bad, history)
             bar.set_postfix(loss=f"{info['loss']:.4f}", val_mrr=f"{mrr:.4f}", best=f"{best:.4f}")
             if callback:
                 callback(epoch + 1, cfg.epochs, info)
@@ -160,9 +202,15 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         elif callback:
             callback(epoch + 1, cfg.epochs, info)
     bar.close()
+    if not writer:
+        dist.barrier()  # rank 0 evaluates and writes the run
+        return {}
     if not (out / MODEL_FILE).exists():
         _save_best(out, model, config, history)
-    return finish_run(out, graph, device)
+    metrics = finish_run(out, graph, device)
+    if world > 1:
+        dist.barrier()
+    return metrics
 
 
 def finish_run(out: Path, graph: Graph, device: torch.device | None = None) -> dict:
@@ -218,38 +266,57 @@ def _save_best(out: Path, model: KGEModel, config: dict, history: list) -> None:
     atomic_write_json(out / CONFIG_FILE, config)
 
 
-def _save_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generator,
+def _save_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generator, neg_gen: torch.Generator,
                 epoch: int, best: float, bad: int, history: list) -> None:
+    """The latest epoch's model, optimizer and RNG state, with the loop counters in the same
+    file's metadata: one atomic write, so a kill can never pair one epoch's weights with another
+    epoch's counters."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     sds = opt.state_dict()
+    plain: list[str] = []  # optimizer values that were Python numbers (SparseAdam's step)
     for j, sd in enumerate(sds):
         for pid, st in sd["state"].items():
             for name, v in st.items():
-                tensors[f"optim.{j}.{pid}.{name}"] = v if torch.is_tensor(v) else torch.tensor(v)
+                key = f"optim.{j}.{pid}.{name}"
+                if not torch.is_tensor(v):
+                    plain.append(key)
+                    v = torch.tensor(v)
+                tensors[key] = v
     tensors["rng.generator"] = gen.get_state()
+    tensors["rng.negatives"] = neg_gen.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
-    atomic_save_tensors(out / STATE_FILE, tensors)
-    atomic_write_json(out / STATE_META, {"epoch": epoch, "best": best, "bad": bad, "history": history,
-                                         "param_groups": [sd["param_groups"] for sd in sds]})
+    meta = {"epoch": epoch, "best": best, "bad": bad, "history": history,
+            "param_groups": [sd["param_groups"] for sd in sds], "plain": plain}
+    atomic_save_tensors(out / STATE_FILE, tensors, metadata={"state": json.dumps(meta)})
 
 
 def _load_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generator,
-                graph: Graph) -> tuple[int, float, int, list]:
-    if not (out / STATE_META).exists() or not (out / STATE_FILE).exists():
+                graph: Graph, neg_gen: torch.Generator) -> tuple[int, float, int, list]:
+    path = out / STATE_FILE
+    if not path.exists():
         raise VLKGEError(f"{out}: nothing to resume (no {STATE_FILE}); start a new run without --resume")
     cfg = read_json(out / CONFIG_FILE) if (out / CONFIG_FILE).exists() else None
-    if cfg and cfg["data"]["fingerprint"] != graph.fingerprint:
+    if isinstance(cfg, dict) and cfg.get("data", {}).get("fingerprint") not in (None, graph.fingerprint):
         raise VLKGEError(f"{out}: the data changed since this run started (fingerprint "
                          f"{cfg['data']['fingerprint']} != {graph.fingerprint}); start a new run")
-    meta = read_json(out / STATE_META)
-    tensors = load_tensors(out / STATE_FILE)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    states: list[dict[int, dict]] = [{} for _ in meta["param_groups"]]
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, j, pid, name = k.split(".", 3)
-            states[int(j)].setdefault(int(pid), {})[name] = v
-    opt.load_state_dict([{"state": st, "param_groups": pg} for st, pg in zip(states, meta["param_groups"])])
-    gen.set_state(tensors["rng.generator"])
-    torch.set_rng_state(tensors["rng.torch"])
-    return int(meta["epoch"]), float(meta["best"]), int(meta["bad"]), list(meta["history"])
+    tensors = load_tensors(path)
+    try:
+        from safetensors import safe_open
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["state"])
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        states: list[dict[int, dict]] = [{} for _ in meta["param_groups"]]
+        plain = set(meta.get("plain", []))
+        for k, v in tensors.items():
+            if k.startswith("optim."):
+                _, j, pid, name = k.split(".", 3)
+                states[int(j)].setdefault(int(pid), {})[name] = v.item() if k in plain else v
+        opt.load_state_dict([{"state": st, "param_groups": pg} for st, pg in zip(states, meta["param_groups"])])
+        gen.set_state(tensors["rng.generator"])
+        neg_gen.set_state(tensors["rng.negatives"])
+        torch.set_rng_state(tensors["rng.torch"])
+        return int(meta["epoch"]), float(meta["best"]), int(meta["bad"]), list(meta["history"])
+    except (KeyError, ValueError, RuntimeError, TypeError, json.JSONDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VLKGEError(f"{path}: does not match this configuration or is incomplete ({first}); "
+                         "resume with the same --model/--dim or start a new run") from None
