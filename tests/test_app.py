@@ -1,0 +1,150 @@
+"""The curator app through streamlit.testing.v1.AppTest: every page renders on a small graph
+with a tiny structural run; search, selection, prediction and audit flows work."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_explore import make_app_graph, train_tiny  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["home", "browse", "embedding_map", "predictions", "audit", "new_artwork", "describe"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from vlkge.data.readers import load_graph
+    base = tmp_path_factory.mktemp("app")
+    root = make_app_graph(base / "graph")
+    run = train_tiny(load_graph(root), base / "run", epochs=4)
+    saved = {k: os.environ.get(k) for k in ("VLKGE_DATA", "VLKGE_RUN", "VLKGE_CACHE")}
+    os.environ.update(VLKGE_DATA=str(root), VLKGE_RUN=str(run), VLKGE_CACHE=str(base / "cache"))
+    yield {"root": root, "run": run}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def app(page: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()  # st.navigation pages resolve only after the main script has run once
+    if page and page != "home":
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+    return at
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(env, page):
+    at = ok(app(page))
+    assert at.title, f"{page}: no title"
+
+
+def test_home_shows_run_card(env):
+    at = ok(app("home"))
+    labels = [m.label for m in at.metric]
+    assert "Entities" in labels and "Scorer" in labels and "Encoder used" in labels
+    assert any(m.value == "none (structure only)" for m in at.metric)
+
+
+def test_browse_search_filter_and_entity_page(env):
+    at = ok(app("browse"))
+    at.text_input(key="browse_q").input("monnet")
+    at.multiselect(key="browse_types").set_value(["artist"]).run()
+    ok(at)
+    links = [p.label for p in at.get("page_link")]
+    assert links and links[0] == "Claude Monet", links
+    # the entity page (deep link) lists facts as links and nearest neighbours
+    at = ok(app("browse", entity="artist_claude-monet"))
+    assert at.title[0].value == "Claude Monet"
+    labels = [p.label for p in at.get("page_link")]
+    assert any(lbl.startswith("Stormy sea at night") for lbl in labels)
+    assert any("Nearest neighbours" in s.value for s in at.subheader)
+
+
+def test_browse_related_filter(env):
+    at = ok(app("browse"))
+    at.selectbox(key="browse_rel").set_value("isCreatedByArtist").run()
+    ok(at)
+    opts = at.selectbox(key="browse_related").options
+    assert any("Rembrandt" in o for o in opts)
+    at.selectbox(key="browse_related").select_index(
+        next(n for n, o in enumerate(opts) if "Rembrandt" in o)).run()
+    ok(at)
+    assert "6 matches" in " ".join(c.value for c in at.caption)
+
+
+def test_predictions_flow(env):
+    at = ok(app("predictions", entity="artwork_rembrandt_2"))
+    assert at.selectbox(key="pred_anchor_sel").value is not None
+    at.selectbox(key="pred_rel").set_value("hasStyle").run()
+    ok(at)
+    labels = [p.label for p in at.get("page_link")]
+    assert any(lbl.startswith("#1 ") for lbl in labels)
+    assert "style_baroque" not in " ".join(labels)  # known link filtered
+    at.toggle(key="pred_filter").set_value(False).run()
+    ok(at)
+    assert any("known in train" in m.value for m in at.markdown)
+    assert any("Evidence" in s.value for s in at.subheader)
+    assert at.dataframe  # evaluation table
+
+
+def test_audit_records_verdict(env):
+    from vlkge.prediction.audit import AuditStore, default_audit_path
+    at = ok(app("audit"))
+    at.text_input(key="audit_curator").input("Ada").run()
+    ok(at)
+    btn = next(b for b in at.button if b.key and b.key.startswith("v_plausible_"))
+    _, rel, _ = btn.key[len("v_plausible_"):].split("|")
+    btn.click().run()
+    ok(at)
+    store = AuditStore(default_audit_path(env["root"]))
+    ds = store.decisions()
+    assert len(ds) == 1 and ds[0].verdict == "plausible" and ds[0].curator == "Ada" and ds[0].relation == rel
+    assert any(m.label == "plausible" and m.value == "1" for m in at.metric)
+    assert store.pending([(ds[0].head, rel, ds[0].tail)]) == []
+
+
+def test_map_pca_and_selection_gallery(env):
+    at = ok(app("embedding_map"))
+    assert any("not been computed" in i.value for i in at.info) or at.get("plotly_chart")
+    at.radio(key="map_method_fused").set_value("pca").run()
+    ok(at)
+    assert at.get("plotly_chart")
+
+
+def test_structural_run_new_artwork_and_describe(env):
+    at = ok(app("new_artwork"))
+    assert any("visual/textual" in w.value for w in at.warning)
+    at = ok(app("describe"))
+    at.text_input(key="desc_q").input("stormy sea").run()
+    ok(at)
+    assert any(p.label.startswith("Stormy sea at night") for p in at.get("page_link"))
+
+
+def test_no_run_offers_training(env, tmp_path, monkeypatch):
+    import shutil
+    g = tmp_path / "g"
+    shutil.copytree(env["root"], g, ignore=shutil.ignore_patterns("runs", "*.sqlite*"))
+    monkeypatch.setenv("VLKGE_DATA", str(g))
+    monkeypatch.delenv("VLKGE_RUN")
+    at = ok(app("home"))
+    assert any(b.label == "Train a run now" for b in at.button)
+    at = ok(app("predictions"))
+    assert any("needs a trained run" in i.value for i in at.info)
