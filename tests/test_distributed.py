@@ -3,14 +3,20 @@ import json
 import subprocess
 import sys
 
-from conftest import make_art_graph
+from conftest import write_graph
 
-ARGS = ["--modalities", "structural", "--model", "complex", "--epochs", "60", "--eval-every", "20",
+ARGS = ["--modalities", "structural", "--model", "complex", "--epochs", "100", "--eval-every", "20",
         "--dim", "32", "--lr", "0.01", "--quiet"]
 
 
 def test_two_gloo_ranks_match_single_process(tmp_path):
-    g = make_art_graph(tmp_path / "g", n_artists=6, per_artist=10)
+    # transductive: "prev" is the inverse of "next", learnable from the training triples
+    n = 30
+    ents = [(f"e{i}", "node", f"node {i}", "", "") for i in range(n)]
+    trip = [(f"e{i}", "next", f"e{(i + 1) % n}", "train") for i in range(n)]
+    trip += [(f"e{(i + 1) % n}", "prev", f"e{i}", "test" if i % 5 == 0 else "val" if i % 5 == 1 else "train")
+             for i in range(n)]
+    g = write_graph(tmp_path / "g", ents, trip)
     one = subprocess.run([sys.executable, "-m", "vlkge", "train", "--data", str(g), "--out", str(tmp_path / "r1"), *ARGS],
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
@@ -24,4 +30,4 @@ def test_two_gloo_ranks_match_single_process(tmp_path):
     m1 = json.loads((tmp_path / "r1" / "metrics.json").read_text())["test"]
     m2 = json.loads((tmp_path / "r2" / "metrics.json").read_text())["test"]
     assert abs(m1["mrr"] - m2["mrr"]) < 0.1, (m1["mrr"], m2["mrr"])
-    assert m2["mrr"] > 0.5  # both learned: chance for 6 artists / 3 styles is lower
+    assert m1["mrr"] > 0.5 and m2["mrr"] > 0.5  # both learned: chance is about 0.14
