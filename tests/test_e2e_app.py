@@ -1,0 +1,114 @@
+"""The curator app in a real browser: `streamlit run app.py` on 127.0.0.1 against a small
+graph, every page opened in headless Chromium, no exception box, screenshots saved."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [("01-home", ""), ("02-browse", "browse"), ("03-map", "map"), ("04-predictions", "predictions"),
+         ("05-audit", "audit"), ("06-new-artwork", "new"), ("07-describe", "describe"),
+         ("08-entity", "browse?entity=artist_claude-monet")]
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    pytest.importorskip("playwright.sync_api")
+    from test_explore import make_app_graph, train_tiny
+    from vlkge.data.readers import load_graph
+    base = tmp_path_factory.mktemp("e2e")
+    if os.environ.get("VLKGE_E2E_DATA"):  # screenshots of a real collection
+        data, run = os.environ["VLKGE_E2E_DATA"], os.environ.get("VLKGE_E2E_RUN", "")
+    else:
+        data = str(make_app_graph(base / "graph"))
+        run = str(train_tiny(load_graph(data), base / "run", epochs=4))
+    port = _free_port()
+    env = {**os.environ, "VLKGE_DATA": data, "VLKGE_CACHE": str(base / "cache")}
+    if run:
+        env["VLKGE_RUN"] = run
+    else:
+        env.pop("VLKGE_RUN", None)
+    if os.environ.get("VLKGE_E2E_CACHE"):
+        env["VLKGE_CACHE"] = os.environ["VLKGE_E2E_CACHE"]
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                             "--server.headless", "true", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail((base / "server.log").read_text())
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _settle(page, timeout: float = 60.0) -> None:
+    """Wait for the page's script to have run (a title or an exception appeared) and for
+    Streamlit to stop running (no status widget or spinner for a moment)."""
+    page.wait_for_selector('h1, [data-testid="stException"]', timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    quiet = 0
+    while time.time() < deadline:
+        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count()
+        quiet = quiet + 1 if busy == 0 else 0
+        if quiet >= 4:
+            return
+        time.sleep(0.4)
+
+
+def test_every_page_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    shots = [tmp_path]
+    if os.environ.get("VLKGE_SCREENSHOTS"):
+        shots.append(Path(os.environ["VLKGE_SCREENSHOTS"]))
+        shots[-1].mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for name, path in PAGES:
+                page.goto(f"{server}/{path}")
+                _settle(page)
+                time.sleep(1.0)  # let images and the pyvis iframe paint
+                for d in shots:
+                    page.screenshot(path=str(d / f"{name}.png"), full_page=True)
+                errors = page.locator('[data-testid="stException"]')
+                assert errors.count() == 0, f"{path}: {errors.first.inner_text()[:500]}"
+                assert page.locator("h1").count() >= 1, f"{path}: no title"
+        finally:
+            browser.close()
+    assert len(list(tmp_path.glob("*.png"))) == len(PAGES)
