@@ -11,18 +11,19 @@ if str(HERE) not in sys.path:  # pages import pages/_ui.py; AppTest does not add
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="VL-KGE · collection explorer", page_icon="🖼️", layout="wide")
+st.set_page_config(page_title="VL-KGE · collection explorer", page_icon=":material/museum:", layout="wide")
 
 from pages import _ui  # noqa: E402
 
 PAGES = [
-    ("home", "Home", "🏛️", "home.py"),
-    ("browse", "Browse", "🔎", "browse.py"),
-    ("map", "Embedding map", "🗺️", "embedding_map.py"),
-    ("predictions", "Predictions", "🔮", "predictions.py"),
-    ("audit", "Audit", "✅", "audit.py"),
-    ("new", "New artwork", "🖼️", "new_artwork.py"),
-    ("describe", "Search by description", "💬", "describe.py"),
+    # Material icons ship with Streamlit; emoji need a system font that servers often lack.
+    ("home", "Home", ":material/museum:", "home.py"),
+    ("browse", "Browse", ":material/search:", "browse.py"),
+    ("map", "Embedding map", ":material/scatter_plot:", "embedding_map.py"),
+    ("predictions", "Predictions", ":material/auto_awesome:", "predictions.py"),
+    ("audit", "Audit", ":material/fact_check:", "audit.py"),
+    ("new", "New artwork", ":material/add_photo_alternate:", "new_artwork.py"),
+    ("describe", "Search by description", ":material/chat:", "describe.py"),
 ]
 pages = {key: st.Page(str(HERE / "pages" / f), title=t, icon=i, url_path=key, default=(key == "home"))
          for key, t, i, f in PAGES}

@@ -138,7 +138,7 @@ def ctx() -> Ctx:
 # ------------------------------------------------------------------ widgets
 def encoder_banner(c: Ctx) -> None:
     if c.run is not None and is_offline(c.run):
-        st.warning(OFFLINE_BANNER, icon="⚠️")
+        st.warning(OFFLINE_BANNER, icon=":material/warning:")
 
 
 def need_run(c: Ctx) -> bool:
@@ -153,7 +153,7 @@ def need_run(c: Ctx) -> bool:
 
 def demo_notice(c: Ctx) -> None:
     if c.is_demo:
-        st.caption(f"🖌️ {DEMO_IMAGE_NOTICE}")
+        st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
 
 
 def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: int = 6,

@@ -59,7 +59,7 @@ for n, q in enumerate(queue[(page - 1) * size: page * size]):
             comment = st.text_input("Comment", key=f"cm_{key}", label_visibility="collapsed",
                                     placeholder="optional comment")
             bcols = st.columns(3)
-            for col, verdict, icon in zip(bcols, ("plausible", "wrong", "unsure"), ("✅", "❌", "❔")):
+            for col, verdict, icon in zip(bcols, ("plausible", "wrong", "unsure"), (":material/check:", ":material/close:", ":material/help:")):
                 if col.button(f"{icon} {verdict}", key=f"v_{verdict}_{key}", disabled=not curator.strip()):
                     store.record(q["head"], rel, q["tail"], verdict, curator.strip(), comment=comment or None,
                                  run_id=c.run_info.name, score=q["score"])

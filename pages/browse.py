@@ -48,13 +48,13 @@ st.title(c.label(i))
 st.caption(f"{g.types[i]} · `{g.entities[i]}`")
 left, right = st.columns([1, 2])
 with left:
-    st.image(_ui.thumb(c.root, g.images[i], 360), width=360)
+    st.image(_ui.thumb(c.root, g.images[i], 360 if g.images[i] else 160), width=360 if g.images[i] else 160)
     if g.images[i] and c.is_demo:
-        st.caption(f"🖌️ {DEMO_IMAGE_NOTICE}")
+        st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
     if g.descriptions[i]:
         st.write(g.descriptions[i])
     if "predictions" in c.pages and c.run is not None:
-        st.page_link(c.pages["predictions"], label="Predict links for this entity", icon="🔮",
+        st.page_link(c.pages["predictions"], label="Predict links for this entity", icon=":material/auto_awesome:",
                      query_params={"entity": g.entities[i]})
 with right:
     adj = c.adjacency()

@@ -34,12 +34,12 @@ with right:
 st.subheader("Trained run")
 if c.run is not None:
     card = run_card(c.run)
-    cols = st.columns(4)
-    cols[0].metric("Scorer", f"{card['scorer']} · d={card['dim']}")
-    cols[1].metric("Encoder used", card["encoder"])
-    cols[2].metric("Modalities", ", ".join(card["modalities"]) or "–")
     test = card["overall"].get("test", {})
-    cols[3].metric("Test MRR / Hits@10", f"{test.get('mrr', 0):.3f} / {_ui.pct(test.get('hits@10'))}" if test else "–")
+    st.markdown(
+        f"| Scorer | Encoder actually used | Modalities | Test MRR | Hits@1 | Hits@10 |\n"
+        f"|---|---|---|---|---|---|\n"
+        f"| {card['scorer']} (d={card['dim']}) | {card['encoder']} | {', '.join(card['modalities']) or '–'} | "
+        f"{test.get('mrr', 0):.3f} | {_ui.pct(test.get('hits@1'))} | {_ui.pct(test.get('hits@10'))} |")
     st.caption(f"Run `{card['path']}` · protocol {card['protocol']} · calibration temperature "
                f"{card['temperature']:.2f}")
     with st.expander("Metrics overall and per relation (test)"):

@@ -38,7 +38,7 @@ else:
             _ui.entity_link(c, row.index, f"#{row.rank} {row.label} ({row.type})")
         cols[2].metric("confidence", _ui.pct(row.confidence), f"score {row.score:.2f}", delta_color="off",
                        label_visibility="collapsed")
-        cols[3].markdown(f"**known in {row.known}**" if row.known else "🆕 novel")
+        cols[3].markdown(f"**known in {row.known}**" if row.known else ":material/fiber_new: novel")
     if rows:
         st.subheader("Evidence")
         pick = st.selectbox("Explain candidate", range(len(rows)), key="pred_explain",
