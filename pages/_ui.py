@@ -141,6 +141,13 @@ def encoder_banner(c: Ctx) -> None:
         st.warning(OFFLINE_BANNER, icon=":material/warning:")
 
 
+def thumb_for(c: Ctx, i: int, size: int = THUMB) -> bytes:
+    """The entity's thumbnail, or one of a linked artwork's (artists, styles have no image of
+    their own), or the placeholder."""
+    j = c.adjacency().representative(i)
+    return thumb(c.root, c.graph.images[j] if j is not None else "", size)
+
+
 def need_run(c: Ctx) -> bool:
     """Tell the curator what is missing; True when a run is loaded."""
     if c.run is None:
@@ -165,7 +172,7 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
     columns = st.columns(cols)
     for n, i in enumerate(items):
         with columns[n % cols]:
-            st.image(thumb(c.root, c.graph.images[i]), width=THUMB)
+            st.image(thumb_for(c, i), width=THUMB)
             cap = captions[n] if captions else c.label(i)
             if link and "browse" in c.pages:
                 st.page_link(c.pages["browse"], label=_short(cap, 40), query_params={"entity": c.graph.entities[i]},
@@ -192,8 +199,8 @@ def _short(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def pct(x: Any) -> str:
-    return "–" if x is None else f"{100 * float(x):.1f}%"
+def pct(x: Any, none: str = "–") -> str:
+    return none if x is None else f"{100 * float(x):.1f}%"
 
 
 def entity_picker(c: Ctx, label: str, key: str, types: list[str] | None = None,

@@ -45,26 +45,28 @@ page = _ui.pager(len(queue), size, "audit_page")
 for n, q in enumerate(queue[(page - 1) * size: page * size]):
     h, t = g.entity_index[q["head"]], g.entity_index[q["tail"]]
     with st.container(border=True):
-        cols = st.columns([1, 3, 1, 3, 3])
-        cols[0].image(_ui.thumb(c.root, g.images[h], 96), width=80)
+        cols = st.columns([1, 4, 1, 4])
+        cols[0].image(_ui.thumb_for(c, h, 96), width=80)
         with cols[1]:
             _ui.entity_link(c, h)
-            st.caption(f"**{rel}** → confidence {_ui.pct(q['confidence'])}")
-        cols[2].image(_ui.thumb(c.root, g.images[t], 96), width=80)
+            st.caption(f"{g.types[h]} · **{rel}** → confidence {_ui.pct(q['confidence'], 'uncalibrated')}"
+                       f" · score {q['score']:.2f}")
+        cols[2].image(_ui.thumb_for(c, t, 96), width=80)
         with cols[3]:
             _ui.entity_link(c, t)
             st.caption(g.types[t])
-        with cols[4]:
-            key = f"{q['head']}|{rel}|{q['tail']}"
-            comment = st.text_input("Comment", key=f"cm_{key}", label_visibility="collapsed",
+        key = f"{q['head']}|{rel}|{q['tail']}"
+        row = st.columns([4, 1, 1, 1], vertical_alignment="center")
+        comment = row[0].text_input("Comment", key=f"cm_{key}", label_visibility="collapsed",
                                     placeholder="optional comment")
-            bcols = st.columns(3)
-            for col, verdict, icon in zip(bcols, ("plausible", "wrong", "unsure"), (":material/check:", ":material/close:", ":material/help:")):
-                if col.button(f"{icon} {verdict}", key=f"v_{verdict}_{key}", disabled=not curator.strip()):
-                    store.record(q["head"], rel, q["tail"], verdict, curator.strip(), comment=comment or None,
-                                 run_id=c.run_info.name, score=q["score"])
-                    st.toast(f"Recorded: {verdict}")
-                    st.rerun()
+        for col, verdict, icon in zip(row[1:], ("plausible", "wrong", "unsure"),
+                                      (":material/check:", ":material/close:", ":material/help:")):
+            if col.button(verdict.capitalize(), icon=icon, key=f"v_{verdict}_{key}", disabled=not curator.strip(),
+                          width="stretch"):
+                store.record(q["head"], rel, q["tail"], verdict, curator.strip(), comment=comment or None,
+                             run_id=c.run_info.name, score=q["score"])
+                st.toast(f"Recorded: {verdict}")
+                st.rerun()
 if queue and not curator.strip():
     st.caption("Enter your name above to record verdicts.")
 _ui.demo_notice(c)

@@ -16,11 +16,14 @@ s = g.summary()
 m = st.columns(5)
 m[0].metric("Entities", f"{s['entities']:,}")
 m[1].metric("Relations", s["relations"])
-m[2].metric("Triples (train/val/test)", "/".join(f"{v:,}" for v in s["triples_per_split"].values()))
+tps = s["triples_per_split"]
+m[2].metric("Triples", f"{sum(tps.values()):,}", " / ".join(f"{k} {v:,}" for k, v in tps.items()),
+            delta_color="off", delta_arrow="off")
 m[3].metric("With image", f"{s['with_image']:,}", f"{100 * s['with_image'] / max(1, s['entities']):.0f}% of entities",
-            delta_color="off")
+            delta_color="off", delta_arrow="off")
 m[4].metric("With description", f"{s['with_description']:,}",
-            f"{100 * s['with_description'] / max(1, s['entities']):.0f}%", delta_color="off")
+            f"{100 * s['with_description'] / max(1, s['entities']):.0f}% of entities", delta_color="off",
+            delta_arrow="off")
 
 left, right = st.columns(2)
 with left:
@@ -40,8 +43,9 @@ if c.run is not None:
         f"|---|---|---|---|---|---|\n"
         f"| {card['scorer']} (d={card['dim']}) | {card['encoder']} | {', '.join(card['modalities']) or '–'} | "
         f"{test.get('mrr', 0):.3f} | {_ui.pct(test.get('hits@1'))} | {_ui.pct(test.get('hits@10'))} |")
-    st.caption(f"Run `{card['path']}` · protocol {card['protocol']} · calibration temperature "
-               f"{card['temperature']:.2f}")
+    calib = (f"calibration temperature {card['temperature']:.2f}" if card["temperature"] is not None
+             else "not calibrated (stored temperature is not a number): confidences are not shown")
+    st.caption(f"Run `{card['path']}` · protocol {card['protocol']} · {calib}")
     with st.expander("Metrics overall and per relation (test)"):
         if card["overall"]:
             st.dataframe(pd.DataFrame(card["overall"]).T, width="stretch")

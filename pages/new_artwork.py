@@ -62,9 +62,9 @@ with right:
         for col, (eid, label, conf, score) in zip(cols, preds):
             j = g.entity_index[eid]
             with col:
-                st.image(_ui.thumb(c.root, g.images[j], 96), width=72)
+                st.image(_ui.thumb_for(c, j, 96), width=72)
                 _ui.entity_link(c, j, label)
-                st.caption(f"confidence {_ui.pct(conf)}")
+                st.caption(f"confidence {_ui.pct(conf, 'uncalibrated')}")
 
 st.subheader(f"Nearest {etype}s in the collection")
 _ui.gallery(c, [j for j, _ in res["neighbours"]], [f"{c.label(j)} · {s:.2f}" for j, s in res["neighbours"]],

@@ -33,11 +33,10 @@ else:
     adj = c.adjacency()
     for row in rows:
         cols = st.columns([1, 4, 2, 2])
-        cols[0].image(_ui.thumb(c.root, g.images[row.index], 96), width=72)
+        cols[0].image(_ui.thumb_for(c, row.index, 96), width=72)
         with cols[1]:
             _ui.entity_link(c, row.index, f"#{row.rank} {row.label} ({row.type})")
-        cols[2].metric("confidence", _ui.pct(row.confidence), f"score {row.score:.2f}", delta_color="off",
-                       label_visibility="collapsed")
+        cols[2].markdown(f"confidence **{_ui.pct(row.confidence, 'uncalibrated')}**  \nscore {row.score:.2f}")
         cols[3].markdown(f"**known in {row.known}**" if row.known else ":material/fiber_new: novel")
     if rows:
         st.subheader("Evidence")

@@ -17,9 +17,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [("01-home", ""), ("02-browse", "browse"), ("03-map", "map"), ("04-predictions", "predictions"),
-         ("05-audit", "audit"), ("06-new-artwork", "new"), ("07-describe", "describe"),
-         ("08-entity", "browse?entity=artist_claude-monet")]
+# (screenshot name, url path, optional interaction: ("fill", label, text) or ("upload", None, None))
+PAGES = [("01-home", "", None), ("02-browse", "browse", ("fill", "Search by name", "monnet")),
+         ("03-map", "map", None), ("04-predictions", "predictions?entity=artist_claude-monet", None),
+         ("05-audit", "audit", None), ("06-new-artwork", "new", ("upload", None, None)),
+         ("07-describe", "describe", ("fill", "Describe what you are looking for", "a stormy sea at night")),
+         ("08-entity", "browse?entity=artist_claude-monet", None)]
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -100,9 +103,22 @@ def test_every_page_in_chromium(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for name, path in PAGES:
+            upload = tmp_path / "upload.png"
+            from PIL import Image
+            Image.new("RGB", (120, 90), (70, 110, 160)).save(upload)
+            for name, path, action in PAGES:
                 page.goto(f"{server}/{path}")
                 _settle(page)
+                if action and action[0] == "fill":
+                    box = page.get_by_label(action[1])
+                    box.fill(action[2])
+                    box.press("Enter")
+                    time.sleep(0.5)
+                    _settle(page)
+                elif action and page.locator('input[type="file"]').count():
+                    page.locator('input[type="file"]').set_input_files(str(upload))
+                    time.sleep(1.0)
+                    _settle(page, 120)
                 time.sleep(1.0)  # let images and the pyvis iframe paint
                 for d in shots:
                     page.screenshot(path=str(d / f"{name}.png"), full_page=True)
@@ -111,4 +127,4 @@ def test_every_page_in_chromium(server, tmp_path):
                 assert page.locator("h1").count() >= 1, f"{path}: no title"
         finally:
             browser.close()
-    assert len(list(tmp_path.glob("*.png"))) == len(PAGES)
+    assert len(list(tmp_path.glob("0*.png"))) == len(PAGES)

@@ -369,3 +369,12 @@ def test_mini_thumbnails_and_paths(mini):
     paths = adj.paths(a[art], next(t for t in range(mini.num_entities) if mini.labels[t] == "Impressionism"
                                    and mini.types[t] == "style"), exclude_relation="hasStyle")
     assert paths and len(paths[0]) <= 3
+
+
+def test_representative_image(small):
+    adj = Adjacency(small)
+    art = idx(small, "artwork_rembrandt_2")
+    assert adj.representative(art) == art
+    rep = adj.representative(idx(small, "artist_rembrandt"))
+    assert rep is not None and small.images[rep] and small.entities[rep].startswith("artwork_rembrandt")
+    assert adj.representative(idx(small, "nationality_dutch")) is None

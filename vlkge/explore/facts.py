@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
+import torch
 
 from ..data.graph import Graph
 
@@ -57,6 +58,16 @@ class Adjacency:
 
     def neighbours(self, i: int) -> np.ndarray:
         return self.nbr[self.ptr[i]:self.ptr[i + 1]]
+
+    def representative(self, i: int) -> int | None:
+        """``i`` when it has an image, else a linked entity that has one (an artist or style is
+        shown through one of its artworks), or None."""
+        if self.graph.images[i]:
+            return i
+        has = self.graph.has_image
+        nb = self.neighbours(i)
+        with_img = nb[has[torch.as_tensor(nb)].numpy()] if len(nb) else nb
+        return int(with_img.min()) if len(with_img) else None
 
     def facts(self, i: int) -> dict[str, list[Fact]]:
         """Every known fact about entity ``i``, grouped by relation ("relation" for outgoing,

@@ -2,6 +2,7 @@
 and searching artworks by a free-text description."""
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,12 @@ from .embed import nearest, unit_vectors
 from .facts import Adjacency, path_text
 from .runs import has_joint_space
 from .search import EntityIndex
+
+
+def _conf(x: float | None) -> float | None:
+    # A run whose calibration failed stores temperature NaN, making every confidence NaN:
+    # show "uncalibrated" rather than "nan%".
+    return x if x is not None and math.isfinite(x) else None
 
 
 @dataclass
@@ -37,7 +44,7 @@ def predictions(run: Any, anchor: str, relation: str, direction: str = "tail", k
     out = []
     for p in preds:
         i = run.entity_index(p.entity)
-        out.append(Row(p.rank, p.entity, i, p.label or p.entity, p.score, p.confidence, p.known,
+        out.append(Row(p.rank, p.entity, i, p.label or p.entity, p.score, _conf(p.confidence), p.known,
                        g.types[i] if g is not None else ""))
     return out
 
@@ -126,7 +133,7 @@ def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per
         # a few extra so decided links can be dropped and the head still contributes
         for p in run.predict_tails(g.entities[h], relation, k=per_head + 3, filter_known=True)[:per_head + 3]:
             out.append(Candidate(g.entities[h], relation, p.entity, g.labels[h] or g.entities[h],
-                                 p.label or p.entity, p.score, p.confidence))
+                                 p.label or p.entity, p.score, _conf(p.confidence)))
     if store is not None:
         out = store.pending(out)
     # keep only the best per_head per head after removing decided ones
@@ -136,6 +143,7 @@ def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per
         if seen.get(c.head, 0) < per_head:
             kept.append(c)
             seen[c.head] = seen.get(c.head, 0) + 1
+    # without a calibration the raw score orders the queue (same order within a relation)
     kept.sort(key=lambda c: -(c.confidence if c.confidence is not None else c.score))
     return kept
 
@@ -180,6 +188,8 @@ def place_new(run: Any, image: Any = None, text: str | None = None,
         with torch.no_grad():
             scores = run.model.scorer.tails(vec, run.model.relation(r), E)[0]
         preds[rel] = run._rank(scores, None, int(r), "tail", k, False)
+        for p in preds[rel]:
+            p.confidence = _conf(p.confidence)
     vecs, _ = unit_vectors(run, "fused")
     among = None
     if run.graph is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import time
@@ -133,7 +134,7 @@ def run_card(run: Any) -> dict[str, Any]:
         "offline": is_offline(run),
         "modalities": run.config.get("modalities_used") or [],
         "protocol": test.get("protocol") or run.protocol,
-        "temperature": run.temperature,
+        "temperature": run.temperature if math.isfinite(run.temperature) else None,
         "overall": overall,
         "per_relation": per_rel,
     }
