@@ -80,7 +80,11 @@ h1.markdown("  \n".join(f"<span style='color:{colours[t]}'>●</span> {t}" for t
             unsafe_allow_html=True)
 with h2:
     nx_graph = adj.neighbourhood(i, hops=hops, max_nodes=cap_nodes)
-    components.html(neighbourhood_html(nx_graph, colours, i, height=460), height=480)
+    page_html = neighbourhood_html(nx_graph, colours, i, height=460)
+    if hasattr(st, "iframe"):  # st.components.v1.html is deprecated in newer Streamlit
+        st.iframe(page_html, height=480)
+    else:
+        components.html(page_html, height=480)
     st.caption(f"{nx_graph.number_of_nodes()} nodes, {nx_graph.number_of_edges()} links"
                + (" (capped)" if nx_graph.number_of_nodes() >= cap_nodes else ""))
 

@@ -378,3 +378,11 @@ def test_representative_image(small):
     rep = adj.representative(idx(small, "artist_rembrandt"))
     assert rep is not None and small.images[rep] and small.entities[rep].startswith("artwork_rembrandt")
     assert adj.representative(idx(small, "nationality_dutch")) is None
+
+
+def test_neighbourhood_html_cannot_be_broken_by_labels(small):
+    import networkx as nx
+    g = nx.MultiDiGraph()
+    g.add_node(0, label='</script><script>alert(1)</script>', type="artwork", hop=0)
+    html = neighbourhood_html(g, {"artwork": "#000"}, 0)
+    assert "<script>alert(1)" not in html and "</script><script>alert" not in html

@@ -182,14 +182,20 @@ def neighbourhood_html(g: nx.MultiDiGraph, colours: dict[str, str], centre: int,
     net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line",
                   bgcolor="#ffffff")
     for n, d in g.nodes(data=True):
-        net.add_node(int(n), label=_short(d["label"]), title=html.escape(f"{d['label']} ({d['type']})"),
+        net.add_node(int(n), label=_safe(_short(d["label"])), title=_safe(f"{d['label']} ({d['type']})"),
                      color=colours.get(d["type"], "#999999"), size=22 if n == centre else 12,
                      borderWidth=3 if n == centre else 1)
     for u, v, d in g.edges(data=True):
-        net.add_edge(int(u), int(v), title=d["relation"], label="", arrows="to", color="#bbbbbb")
+        net.add_edge(int(u), int(v), title=_safe(d["relation"]), label="", arrows="to", color="#bbbbbb")
     net.set_options('{"physics": {"stabilization": {"iterations": 150}, '
                     '"barnesHut": {"springLength": 120}}, "interaction": {"hover": true}}')
     return net.generate_html(notebook=False)
+
+
+def _safe(s: str) -> str:
+    # pyvis writes labels into an inline <script> as JSON, which does not escape "</script>":
+    # graph text must not be able to close the script and inject markup.
+    return html.escape(s, quote=False).replace("/", "∕") if "<" in s or ">" in s else s
 
 
 def _short(s: str, n: int = 28) -> str:

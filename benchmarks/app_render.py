@@ -1,0 +1,108 @@
+"""Warm render time of every curator-app page (streamlit AppTest) and prediction latency.
+
+    python benchmarks/app_render.py --data /work/shared/data/wikiart-mini --run /tmp/app_mini_run
+    python benchmarks/app_render.py --data /work/shared/data/wikiart-labels --run /tmp/labels_run
+
+"Warm" = the second and later renders in the same process (graph, run, indexes and thumbnails
+already cached, as for a curator clicking around). Prints a JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["home", "browse", "embedding_map", "predictions", "audit", "new_artwork", "describe"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--run", default="")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--entity", default="artist_claude-monet", help="entity for the entity page / predictions")
+    args = ap.parse_args()
+    os.environ["VLKGE_DATA"] = args.data
+    if args.run:
+        os.environ["VLKGE_RUN"] = args.run
+    import logging
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    from streamlit.testing.v1 import AppTest
+
+    out: dict = {"data": args.data, "run": args.run, "pages": {}}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    t0 = time.perf_counter()
+    at.run()
+    out["cold_first_render_s"] = round(time.perf_counter() - t0, 2)
+    views = [(p, {}) for p in PAGES] + [("browse", {"entity": args.entity}),
+                                        ("predictions", {"entity": args.entity})]
+    for page, params in views:
+        name = page + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        times = []
+        for rep in range(args.repeat + 1):
+            for k in list(at.query_params):
+                del at.query_params[k]
+            for k, v in params.items():
+                at.query_params[k] = v
+            at.switch_page(f"pages/{page}.py")
+            t = time.perf_counter()
+            at.run()
+            dt = time.perf_counter() - t
+            if at.exception:
+                out["pages"][name] = {"error": at.exception[0].value[:300]}
+                break
+            if rep:  # the first render of a page is its cold one
+                times.append(dt)
+        if times:
+            out["pages"][name] = {"warm_median_s": round(statistics.median(times), 3),
+                                  "warm_max_s": round(max(times), 3)}
+        print(name, out["pages"][name], file=sys.stderr, flush=True)
+
+    if args.run:
+        import random
+
+        import torch
+        from vlkge.data.readers import load_graph
+        from vlkge.explore import Adjacency, EntityIndex, evidence
+        from vlkge.prediction.run import load_run
+        g = load_graph(args.data)
+        run = load_run(args.run, graph=g)
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        rng = random.Random(0)
+        tr = g.split("train").tolist()
+        qs = [tuple(rng.choice(tr)) for _ in range(args.queries)]
+        run.predict_tails(g.entities[qs[0][0]], g.relations[qs[0][1]])  # warm caches
+        lat = []
+        for h, r, _ in qs:
+            t = time.perf_counter()
+            run.predict_tails(g.entities[h], g.relations[r], k=10, filter_known=True)
+            lat.append(time.perf_counter() - t)
+        lat.sort()
+        out["predict_tails_ms"] = {"entities": g.num_entities, "median": round(1000 * statistics.median(lat), 2),
+                                   "p95": round(1000 * lat[int(0.95 * (len(lat) - 1))], 2),
+                                   "queries": len(lat)}
+        adj = Adjacency(g)
+        ev = []
+        for h, r, t_ in qs[:20]:
+            t = time.perf_counter()
+            evidence(run, adj, h, g.relations[r], t_)
+            ev.append(time.perf_counter() - t)
+        out["evidence_ms_median"] = round(1000 * statistics.median(ev), 2)
+        ix = EntityIndex(g)
+        se = []
+        for q in ("Monét", "monnet", "impresionism", "hokusay", "portrait of a lady"):
+            t = time.perf_counter()
+            ix.search(q)
+            se.append(time.perf_counter() - t)
+        out["search_ms_median"] = round(1000 * statistics.median(se), 2)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
