@@ -15,7 +15,8 @@ else:
 q = st.text_input("Describe what you are looking for", key="desc_q", placeholder="a stormy sea at night")
 etype = "artwork" if "artwork" in c.index.type_names else None
 if q.strip():
-    used, hits = describe_search(c.run, c.index, q, k=24, entity_type=etype)
+    with st.spinner("Encoding the description (the text encoder loads once, then it is quick)…"):
+        used, hits = describe_search(c.run, c.index, q, k=24, entity_type=etype)
     if used != mode:
         st.caption(f"Fell back to {used} matching.")
     if hits:

@@ -113,8 +113,8 @@ def test_every_page_in_chromium(server, tmp_path):
                     box = page.get_by_label(action[1])
                     box.fill(action[2])
                     box.press("Enter")
-                    time.sleep(0.5)
-                    _settle(page)
+                    time.sleep(1.5)
+                    _settle(page, 120)
                 elif action and page.locator('input[type="file"]').count():
                     page.locator('input[type="file"]').set_input_files(str(upload))
                     time.sleep(1.0)

@@ -377,7 +377,9 @@ def test_representative_image(small):
     assert adj.representative(art) == art
     rep = adj.representative(idx(small, "artist_rembrandt"))
     assert rep is not None and small.images[rep] and small.entities[rep].startswith("artwork_rembrandt")
-    assert adj.representative(idx(small, "nationality_dutch")) is None
+    rep2 = adj.representative(idx(small, "nationality_dutch"))  # via a Dutch artist's artwork
+    assert rep2 is not None and small.entities[rep2].startswith(("artwork_rembrandt", "artwork_frans-hals"))
+    assert adj.representative(idx(small, "decade_1630")) is not None
 
 
 def test_neighbourhood_html_cannot_be_broken_by_labels(small):

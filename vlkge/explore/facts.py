@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import torch
 
 from ..data.graph import Graph
 
@@ -64,10 +63,18 @@ class Adjacency:
         shown through one of its artworks), or None."""
         if self.graph.images[i]:
             return i
-        has = self.graph.has_image
+        has = self.graph.has_image.numpy()
         nb = self.neighbours(i)
-        with_img = nb[has[torch.as_tensor(nb)].numpy()] if len(nb) else nb
-        return int(with_img.min()) if len(with_img) else None
+        with_img = nb[has[nb]] if len(nb) else nb
+        if len(with_img):
+            return int(with_img.min())
+        # two hops (a movement -> its artists -> their artworks), looking at a few neighbours only
+        for j in np.unique(nb)[:50]:
+            nb2 = self.neighbours(int(j))
+            w = nb2[has[nb2]] if len(nb2) else nb2
+            if len(w):
+                return int(w.min())
+        return None
 
     def facts(self, i: int) -> dict[str, list[Fact]]:
         """Every known fact about entity ``i``, grouped by relation ("relation" for outgoing,
