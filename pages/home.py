@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
+from vlkge.errors import VLKGEError
 from vlkge.explore import fmt_eta, new_run_path, run_card, train_for_app
 
 c = _ui.ctx()
@@ -54,7 +55,8 @@ if c.run is not None:
 elif c.run_error:
     st.error(c.run_error)
 else:
-    from vlkge.explore import runs_dir
+    from vlkge.errors import VLKGEError
+from vlkge.explore import runs_dir
     st.info("No trained run for this graph yet. Train one with default settings "
             f"(saved in `{runs_dir(g.root)}`).")
     epochs = st.number_input("Epochs (early stopping may end sooner)", 5, 500, 60, step=5)
@@ -65,8 +67,12 @@ else:
         def update(p):
             bar.progress(min(1.0, p.fraction), text=p.message)
 
-        with st.spinner("Training… (keep this tab open)"):
-            metrics = train_for_app(g, out, epochs=int(epochs), on_update=update)
+        try:
+            with st.spinner("Training… (keep this tab open: leaving the page stops training)"):
+                metrics = train_for_app(g, out, epochs=int(epochs), on_update=update)
+        except VLKGEError as e:
+            st.error(f"Training failed: {e}")
+            st.stop()
         bar.progress(1.0, text="done")
         st.success(f"Trained: test MRR {metrics.get('test', {}).get('mrr', 0):.3f}. Saved in `{out}`.")
         st.query_params["run"] = out.name

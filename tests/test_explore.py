@@ -388,3 +388,18 @@ def test_neighbourhood_html_cannot_be_broken_by_labels(small):
     g.add_node(0, label='</script><script>alert(1)</script>', type="artwork", hop=0)
     html = neighbourhood_html(g, {"artwork": "#000"}, 0)
     assert "<script>alert(1)" not in html and "</script><script>alert" not in html
+
+
+def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch):
+    from vlkge.explore import new_run_path, train_for_app
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    g = load_graph(make_app_graph(tmp_path / "g", per_artist=3))
+    out = new_run_path(g.root, "distmult")
+    assert out.parent == g.root.resolve() / "runs"
+    seen = []
+    metrics = train_for_app(g, out, epochs=2, on_update=lambda p: seen.append((p.fraction, p.message)),
+                            modalities=["structural"])
+    assert "test" in metrics and seen and seen[-1][0] == pytest.approx(1.0)
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+    assert [r.path for r in discover_runs(g)] == [out.resolve()]
