@@ -44,6 +44,10 @@ def test_matches_brute_force(art_graph, protocol):
     assert res["mr"] == pytest.approx(mr)
     assert res["hits@3"] == pytest.approx(h3)
     assert sum(m["count"] for m in res["per_relation"].values()) == res["count"]
+    # scoring each relation's candidate pool only gives the same ranks
+    pooled = evaluate_ranking(g, lambda a, r: S_t[a, r], lambda a, r: S_h[a, r], "test", protocol, batch_size=3,
+                              score_tails_among=lambda a, r, c: S_t[a, r][:, c])
+    assert pooled["mrr"] == pytest.approx(res["mrr"]) and pooled["mr"] == pytest.approx(res["mr"])
 
 
 def test_realistic_rank_of_ties():

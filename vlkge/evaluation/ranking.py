@@ -13,6 +13,8 @@ from torch import Tensor
 from ..data.graph import Graph
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]  # (anchor [B], relation [B]) -> scores [B, N]
+# (anchor [B], relation [B], candidates [P]) -> scores [B, P]: scoring only a relation's pool
+PoolScoreFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 HITS = (1, 3, 10)
 PROTOCOLS = ("both", "tail", "head", "tail-candidates")
 
@@ -49,12 +51,17 @@ def realistic_ranks(scores: Tensor, targets: Tensor) -> Tensor:
 
 def rank_queries(score_fn: ScoreFn, anchors: Tensor, relations: Tensor, targets: Tensor,
                  known: KnownIndex | None, num_entities: int,
-                 candidates: Tensor | None = None, batch_size: int | None = None) -> Tensor:
+                 candidates: Tensor | None = None, batch_size: int | None = None,
+                 pool_score_fn: PoolScoreFn | None = None) -> Tensor:
     """Filtered realistic ranks of ``targets`` for queries (anchor, relation, ?).
 
     ``candidates`` is an optional bool [num_relations, num_entities] mask of allowed answers per
-    relation (the per-relation candidate pools); ``known`` filters other true answers.
+    relation (the per-relation candidate pools); ``known`` filters other true answers. With
+    ``pool_score_fn``, queries are grouped by relation and scored against their pool only, so the
+    cost is queries × pool size rather than queries × entities.
     """
+    if candidates is not None and pool_score_fn is not None:
+        return _rank_in_pools(pool_score_fn, anchors, relations, targets, known, candidates, batch_size)
     bs = batch_size or max(1, min(2048, (1 << 24) // max(num_entities, 1)))
     out = []
     for i in range(0, len(anchors), bs):
@@ -69,6 +76,29 @@ def rank_queries(score_fn: ScoreFn, anchors: Tensor, relations: Tensor, targets:
         scores.scatter_(1, t[:, None], target_scores)
         out.append(realistic_ranks(scores, t).cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+
+
+def _rank_in_pools(pool_score_fn: PoolScoreFn, anchors: Tensor, relations: Tensor, targets: Tensor,
+                   known: KnownIndex | None, candidates: Tensor, batch_size: int | None) -> Tensor:
+    ranks = torch.empty(len(anchors), dtype=torch.float64)
+    for rel in torch.unique(relations).tolist():
+        idx = torch.nonzero(relations == rel).squeeze(1)
+        pool = torch.nonzero(candidates[rel]).squeeze(1)  # sorted
+        bs = batch_size or max(1, min(4096, (1 << 24) // max(len(pool), 1)))
+        for i in range(0, len(idx), bs):
+            sel = idx[i:i + bs]
+            a, r, t = anchors[sel], relations[sel], targets[sel]
+            pos = torch.searchsorted(pool, t)  # every target is in its relation's pool
+            scores = pool_score_fn(a, r, pool).float().clone()
+            target_scores = scores.gather(1, pos[:, None].to(scores.device))
+            if known is not None:
+                rows, cols = known.lookup(a.cpu(), r.cpu())
+                p = torch.searchsorted(pool, cols).clamp_max(len(pool) - 1)
+                ok = pool[p] == cols
+                scores[rows[ok].to(scores.device), p[ok].to(scores.device)] = float("-inf")
+            scores.scatter_(1, pos[:, None].to(scores.device), target_scores)
+            ranks[sel] = realistic_ranks(scores, pos.to(scores.device)).cpu()
+    return ranks
 
 
 def summarise(ranks: Tensor) -> dict[str, float]:
@@ -96,7 +126,7 @@ def default_protocol(graph: Graph) -> str:
 
 def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | None,
                      split: str = "test", protocol: str = "both",
-                     batch_size: int | None = None) -> dict:
+                     batch_size: int | None = None, score_tails_among: PoolScoreFn | None = None) -> dict:
     """Filtered MRR, MR and Hits@k on ``split`` (filter: every known triple of every split),
     overall and per relation; for ``both`` also per direction."""
     if protocol not in PROTOCOLS:
@@ -115,7 +145,7 @@ def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | 
     for d in directions:
         known = KnownIndex(allt, graph.num_relations, d)
         if d == "tail":
-            ranks = rank_queries(score_tails, h, r, t, known, n, cands, batch_size)
+            ranks = rank_queries(score_tails, h, r, t, known, n, cands, batch_size, score_tails_among)
         else:
             ranks = rank_queries(score_heads, t, r, h, known, n, None, batch_size)
         result[d] = summarise(ranks)

@@ -36,6 +36,7 @@ def zero_shot_vectors(run) -> tuple[torch.Tensor, torch.Tensor, str]:
 def evaluate_zero_shot(run, split: str = "test", protocol: str | None = None) -> dict:
     q, a, mode = zero_shot_vectors(run)
     res = evaluate_ranking(run.graph, lambda h, r: q[h] @ a.T, lambda t, r: a[t] @ q.T,
+                           score_tails_among=lambda h, r, c: q[h] @ a[c].T,
                            split=split, protocol=protocol or run.protocol)
     res["zero_shot"] = mode
     return res

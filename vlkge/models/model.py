@@ -118,10 +118,12 @@ class KGEModel(nn.Module):
     def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return self.scorer.triples(self.entity(h), self.relation(r), self.entity(t))
 
-    def score_tails(self, h: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
-        """[B] heads and relations against all (or the given [N, d]) entity vectors -> [B, N]."""
+    def score_tails(self, h: Tensor, r: Tensor, entities: Tensor | None = None,
+                    candidates: Tensor | None = None) -> Tensor:
+        """[B] heads and relations against all entities (or the ``candidates`` indices) -> [B, N]
+        (or [B, len(candidates)]); ``entities`` are precomputed entity vectors."""
         E = self.entity() if entities is None else entities
-        return self.scorer.tails(E[h], self.relation(r), E)
+        return self.scorer.tails(E[h], self.relation(r), E if candidates is None else E[candidates])
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         E = self.entity() if entities is None else entities

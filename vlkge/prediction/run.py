@@ -169,6 +169,7 @@ class Run:
         with torch.no_grad():
             return evaluate_ranking(self.graph, lambda h, r: m.score_tails(h, r, E),
                                     lambda t, r: m.score_heads(t, r, E), split=split,
+                                    score_tails_among=lambda h, r, c: m.score_tails(h, r, E, c),
                                     protocol=protocol or self.protocol)
 
 

@@ -20,6 +20,11 @@ class NegativeSampler:
         if typed:
             self.domain = _mask(triples[:, 1], triples[:, 0], num_relations, num_entities)
             self.range = _mask(triples[:, 1], triples[:, 2], num_relations, num_entities)
+            # per relation, the entities of its domain ∪ range as one flat index with offsets
+            pools = self.domain | self.range
+            self.pool_size = pools.sum(1)
+            self.pool_start = torch.cumsum(self.pool_size, 0) - self.pool_size
+            self.pool_flat = torch.nonzero(pools)[:, 1]
         self.known = None
         if filter_known:
             self.known = torch.sort(self._keys(triples[:, 0], triples[:, 1], triples[:, 2])).values
@@ -36,18 +41,17 @@ class NegativeSampler:
         elif self.typed:
             rels = torch.unique(pos[:, 1])
             per = max(1, self.k // max(len(rels), 1))
-            pools = self.range[rels] | self.domain[rels]
             # draw ``per`` entities from each batch relation's pool (with replacement)
-            w = pools.float()
-            S = torch.multinomial(w, per, replacement=True, generator=self.gen).reshape(-1)
+            u = torch.rand(len(rels), per, generator=self.gen)
+            S = self.pool_flat[self.pool_start[rels, None] + (u * self.pool_size[rels, None]).long()].reshape(-1)
         else:
             S = torch.randint(0, self.n, (self.k,), generator=self.gen)
         h, r, t = pos[:, 0:1], pos[:, 1], pos[:, 2:3]
         tail_mask = S[None, :] != t
         head_mask = S[None, :] != h
         if self.typed:
-            tail_mask &= self.range[r][:, S]
-            head_mask &= self.domain[r][:, S]
+            tail_mask &= self.range[r[:, None], S[None, :]]
+            head_mask &= self.domain[r[:, None], S[None, :]]
         if self.known is not None:
             tail_mask &= ~self._is_known(h.expand(B, len(S)), r[:, None].expand(B, len(S)), S.expand(B, -1))
             head_mask &= ~self._is_known(S.expand(B, -1), r[:, None].expand(B, len(S)), t.expand(B, len(S)))

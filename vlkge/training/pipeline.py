@@ -116,13 +116,23 @@ def calibrate(out: Path, graph: Graph) -> float:
         return 1.0
     run = load_run(out, graph=graph)
     h, r, t = val[:5000].unbind(1)
-    with torch.no_grad():
-        scores = run.model.score_tails(h, r, run.entity_vectors)
-    if run.protocol == "tail-candidates":
-        scores = scores.masked_fill(~candidate_mask(graph)[r], float("-inf"))
-    # A 1-D grid over log-temperature: robust where an optimizer can diverge on -inf scores.
+    pools = candidate_mask(graph) if run.protocol == "tail-candidates" else None
+    # A 1-D grid over temperature: robust where an optimizer can diverge on -inf scores. Each
+    # relation's queries are scored against its candidate pool only, in chunks, so memory stays
+    # at [chunk, pool] whatever the graph's size.
     grid = torch.logspace(-3, 3, 121)
-    nll = torch.stack([torch.nn.functional.cross_entropy(scores / T, t) for T in grid])
+    nll = torch.zeros(len(grid), dtype=torch.float64)
+    E = run.entity_vectors
+    for rel in torch.unique(r).tolist():
+        idx = torch.nonzero(r == rel).squeeze(1)
+        cand = torch.nonzero(pools[rel]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
+        target = torch.searchsorted(cand, t[idx])
+        for i in range(0, len(idx), 256):
+            sel = idx[i:i + 256]
+            with torch.no_grad():
+                scores = run.model.score_tails(h[sel], r[sel], E, cand).float()
+            for j, T in enumerate(grid):
+                nll[j] += float(torch.nn.functional.cross_entropy(scores / T, target[i:i + 256], reduction="sum"))
     nll = torch.nan_to_num(nll, nan=float("inf"))
     temperature = float(grid[int(torch.argmin(nll))]) if torch.isfinite(nll).any() else 1.0
     config = read_json(out / CONFIG_FILE)

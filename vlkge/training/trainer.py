@@ -249,7 +249,8 @@ def _val_mrr(model: KGEModel, graph: Graph, protocol: str) -> float:
     model.eval()
     E = model.entity()
     res = evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
-                           lambda t, r: model.score_heads(t, r, E), split="val", protocol=protocol)
+                           lambda t, r: model.score_heads(t, r, E), split="val", protocol=protocol,
+                           score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))
     return res["mrr"]
 
 
