@@ -55,8 +55,7 @@ if c.run is not None:
 elif c.run_error:
     st.error(c.run_error)
 else:
-    from vlkge.errors import VLKGEError
-from vlkge.explore import runs_dir
+    from vlkge.explore import runs_dir
     st.info("No trained run for this graph yet. Train one with default settings "
             f"(saved in `{runs_dir(g.root)}`).")
     epochs = st.number_input("Epochs (early stopping may end sooner)", 5, 500, 60, step=5)
