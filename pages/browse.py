@@ -32,6 +32,15 @@ if i is None:
         else:
             f3.caption("No values.")
     with_img = f4.toggle("With image", key="browse_img", value=False)
+    if q.strip():
+        best = c.index.search(q, limit=6)
+        if best:
+            # the name may be an artist or a style while the grid is filtered to artworks
+            st.caption("Best matches of any type:")
+            bcols = st.columns(len(best))
+            for col, h in zip(bcols, best):
+                with col:
+                    _ui.entity_link(c, h.index, f"{c.label(h.index)} ({g.types[h.index]})")
     hits = c.index.filter(types=types or None, relation=None if rel == "(any)" else rel, related=related,
                           query=q, with_image=with_img)
     size = 24

@@ -70,7 +70,8 @@ def test_browse_search_filter_and_entity_page(env):
     at.multiselect(key="browse_types").set_value(["artist"]).run()
     ok(at)
     links = [p.label for p in at.get("page_link")]
-    assert links and links[0] == "Claude Monet", links
+    assert links[0] == "Claude Monet (artist)", links  # best match of any type
+    assert "Claude Monet" in links[1:], links  # the filtered grid
     # the entity page (deep link) lists facts as links and nearest neighbours
     at = ok(app("browse", entity="artist_claude-monet"))
     assert at.title[0].value == "Claude Monet"

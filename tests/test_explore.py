@@ -354,6 +354,8 @@ def test_mini_search_and_filters(mini):
     monet = ix.search("Claude Monet", types=["artist"])[0].index
     arts = ix.filter(types=["artwork"], relation="isCreatedByArtist", related=monet)
     assert 0 < len(arts) <= 20
+    noisy = [mini.labels[i] for i in ix.filter(types=["artwork"], query="monnet")]
+    assert not any("Bluebonnet" in x for x in noisy)
     t0 = time.perf_counter()
     ix.search("impresionism")
     assert time.perf_counter() - t0 < 0.5

@@ -86,7 +86,7 @@ class EntityIndex:
 
     def filter(self, types: Sequence[str] | None = None, relation: str | None = None,
                related: int | None = None, query: str = "", with_image: bool = False,
-               limit: int = 5000) -> list[int]:
+               limit: int = 5000, min_score: float = 78.0) -> list[int]:
         """Entity indices matching every given filter. With a query, in relevance order;
         otherwise in graph order."""
         mask = np.ones(self.graph.num_entities, dtype=bool)
@@ -107,7 +107,9 @@ class EntityIndex:
                 return []
             sub_names = [self.names[i] for i in allowed]
             q = normalise(query)
-            res = process.extract(q, sub_names, scorer=fuzz.WRatio, limit=limit, score_cutoff=60)
+            # stricter than search(): a listing shows every hit, and WRatio's partial matching
+            # scores "bluebonnet" 75 for "monnet" while "claude monet" gets 82
+            res = process.extract(q, sub_names, scorer=fuzz.WRatio, limit=limit, score_cutoff=min_score)
             scored = []
             for _, score, pos in res:
                 i = int(allowed[pos])
