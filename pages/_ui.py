@@ -169,6 +169,18 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
     if not items:
         st.caption("Nothing to show.")
         return
+    adj = c.adjacency()
+    if not any(adj.representative(i) is not None for i in items):
+        # a graph without images: a compact list, not a wall of placeholders
+        columns = st.columns(3)
+        for n, i in enumerate(items):
+            with columns[n % 3]:
+                cap = captions[n] if captions else f"{c.label(i)} ({c.graph.types[i]})"
+                if link and "browse" in c.pages:
+                    st.page_link(c.pages["browse"], label=_short(cap, 60), query_params={"entity": c.graph.entities[i]})
+                else:
+                    st.caption(cap)
+        return
     columns = st.columns(cols)
     for n, i in enumerate(items):
         with columns[n % cols]:

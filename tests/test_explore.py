@@ -405,3 +405,16 @@ def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch)
     assert "test" in metrics and seen and seen[-1][0] == pytest.approx(1.0)
     assert [f for f, _ in seen] == sorted(f for f, _ in seen)
     assert [r.path for r in discover_runs(g)] == [out.resolve()]
+
+
+def test_search_ignores_tiny_names_that_only_partially_match(tmp_path):
+    root = make_app_graph(tmp_path / "g", per_artist=2)
+    with open(root / "entities.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["artwork_t", "artwork", "T", "", ""])
+    with open(root / "triples.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["artwork_t", "isCreatedByArtist", "artist_claude-monet", "train"])
+    g = load_graph(root)
+    ix = EntityIndex(g)
+    assert "T" not in [g.labels[h.index] for h in ix.search("monnet")]
+    assert "T" not in [g.labels[i] for i in ix.filter(query="monnet")]
+    assert g.labels[ix.search("T")[0].index] == "T"

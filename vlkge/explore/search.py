@@ -20,6 +20,14 @@ def normalise(text: str) -> str:
     return " ".join(unidecode(text or "").lower().replace("_", " ").replace("-", " ").split())
 
 
+def _short_guard(q: str, name: str, score: float) -> float:
+    # WRatio's partial matching gives a one-letter title ("T") a near-perfect score for any
+    # query containing that letter; names much shorter than the query get the plain ratio.
+    if len(name) < max(3, len(q) // 2):
+        return float(fuzz.ratio(q, name))
+    return score
+
+
 @dataclass
 class Hit:
     index: int
@@ -60,6 +68,9 @@ class EntityIndex:
         for _, score, pos in res:
             i = int(cand[pos]) if cand is not None else int(pos)
             name = self.names[i]
+            score = _short_guard(q, name, score)
+            if score < min_score:
+                continue
             bonus = 20.0 if name == q else 10.0 if name.startswith(q) or f" {q}" in f" {name}" else 0.0
             hits.append(Hit(i, float(score) + bonus))
         hits.sort(key=lambda h: (-h.score, len(self.names[h.index]), h.index))
@@ -114,6 +125,9 @@ class EntityIndex:
             for _, score, pos in res:
                 i = int(allowed[pos])
                 name = self.names[i]
+                score = _short_guard(q, name, score)
+                if score < min_score:
+                    continue
                 bonus = 20.0 if name == q else 10.0 if name.startswith(q) or f" {q}" in f" {name}" else 0.0
                 scored.append((-(score + bonus), len(name), i))
             scored.sort()
