@@ -16,7 +16,7 @@ class TrainConfig:
     loss: str = "logistic"  # logistic | margin
     margin: float = 1.0
     optimizer: str = "adam"  # adam | adagrad
-    lr: float = 0.002
+    lr: float = 0.005
     reg: float = 0.0  # L2 penalty on the embeddings of each batch
     p: int = 1  # TransE norm
     seed: int = 0
