@@ -418,3 +418,13 @@ def test_search_ignores_tiny_names_that_only_partially_match(tmp_path):
     assert "T" not in [g.labels[h.index] for h in ix.search("monnet")]
     assert "T" not in [g.labels[i] for i in ix.filter(query="monnet")]
     assert g.labels[ix.search("T")[0].index] == "T"
+
+
+def test_search_ties_prefer_connected_entities(tmp_path):
+    root = make_app_graph(tmp_path / "g", per_artist=2)
+    with open(root / "entities.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["artwork_portrait", "artwork", "Claude Monet", "", ""])
+    with open(root / "triples.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["artwork_portrait", "isCreatedByArtist", "artist_claude-monet", "train"])
+    g = load_graph(root)
+    assert g.entities[EntityIndex(g).search("Claude Monet")[0].index] == "artist_claude-monet"

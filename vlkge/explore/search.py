@@ -46,6 +46,10 @@ class EntityIndex:
         self.type_names = sorted(set(graph.types))
         trip = graph.all_triples().numpy()
         self.triples = trip  # (h, r, t) rows over all splits
+        # ties ("Claude Monet" the artist vs. a portrait titled "Claude Monet") go to the
+        # better-connected entity
+        n = graph.num_entities
+        self.degree = np.bincount(trip[:, 0], minlength=n) + np.bincount(trip[:, 2], minlength=n)
 
     @cached_property
     def type_codes(self) -> dict[str, np.ndarray]:
@@ -73,7 +77,7 @@ class EntityIndex:
                 continue
             bonus = 20.0 if name == q else 10.0 if name.startswith(q) or f" {q}" in f" {name}" else 0.0
             hits.append(Hit(i, float(score) + bonus))
-        hits.sort(key=lambda h: (-h.score, len(self.names[h.index]), h.index))
+        hits.sort(key=lambda h: (-h.score, len(self.names[h.index]), -self.degree[h.index], h.index))
         return hits[:limit]
 
     def type_mask(self, types: Sequence[str] | None) -> np.ndarray | None:
@@ -129,9 +133,9 @@ class EntityIndex:
                 if score < min_score:
                     continue
                 bonus = 20.0 if name == q else 10.0 if name.startswith(q) or f" {q}" in f" {name}" else 0.0
-                scored.append((-(score + bonus), len(name), i))
+                scored.append((-(score + bonus), len(name), -int(self.degree[i]), i))
             scored.sort()
-            return [i for _, _, i in scored]
+            return [i for *_, i in scored]
         return np.nonzero(mask)[0][:limit].tolist()
 
 
