@@ -45,6 +45,10 @@ if i is None:
                           query=q, with_image=with_img)
     size = 24
     st.caption(f"{len(hits):,} match{'es' if len(hits) != 1 else ''}" + (" (first 5,000)" if len(hits) >= 5000 else ""))
+    if not hits:
+        st.info("Nothing matches all the filters" + (" (the best matches of other types are listed above)"
+                                                      if q.strip() else "") + ".")
+        st.stop()
     page = paginate(hits, _ui.pager(len(hits), size, "browse_page"), size)
     _ui.gallery(c, page.items, cols=6, key="browse")
     st.stop()
