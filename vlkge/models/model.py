@@ -110,6 +110,10 @@ class KGEModel(nn.Module):
         super().__init__()
         self.entity, self.scorer = entity, scorer
         self.relation = nn.Embedding(num_relations, relation_dim(scorer, entity.dim))
+        # A learned offset added to scores in the logistic loss only (ranking ignores it): distance
+        # scorers (TransE, RotatE) are never positive, so without it a true triple could never be
+        # judged likely and training collapses the relations (RotatE's margin gamma, learned).
+        self.offset = nn.Parameter(torch.zeros(()))
         if isinstance(scorer, RotatE):
             nn.init.uniform_(self.relation.weight, -math.pi, math.pi)
         else:
@@ -137,4 +141,11 @@ def build_model(model: str, num_entities: int, num_relations: int, dim: int,
     if model in ("complex", "rotate") and dim % 2:
         raise ValueError(f"{model} needs an even dimension (got {dim})")
     rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion, sparse=sparse)
-    return KGEModel(rep, num_relations, scorer)
+    kge = KGEModel(rep, num_relations, scorer)
+    if model in ("transe", "rotate"):
+        with torch.no_grad():  # start the offset at a typical distance of random triples
+            g = torch.Generator().manual_seed(0)
+            h, t = (torch.randint(0, num_entities, (256,), generator=g) for _ in range(2))
+            r = torch.randint(0, num_relations, (256,), generator=g)
+            kge.offset.fill_(-float(kge.score_triples(h, r, t).mean()))
+    return kge

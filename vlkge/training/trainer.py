@@ -231,14 +231,21 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     h, t, E = vecs[:B], vecs[B:2 * B], vecs[2 * B:]
     r = model.relation(pos[:, 1])
     sc = model.scorer
-    pos_s = sc.triples(h, r, t)
-    neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1)
+    pos_s = sc.triples(h, r, t) + model.offset
+    # Besides the sampled corruptions, each positive's own anchors as answers, (h, r, h) and
+    # (t, r, t): a sampled set rarely contains them, yet ranking scores every entity against
+    # itself, and a translation model otherwise learns that staying put is the best answer.
+    self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
+    neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
     mask = torch.cat([tail_mask, head_mask], dim=1).float()
-    denom = mask.sum().clamp_min(1.0)
+    loops = (pos[:, 0] != pos[:, 2]).float()[:, None].expand(-1, 2)
+    denom, loop_denom = mask.sum().clamp_min(1.0), loops.sum().clamp_min(1.0)
     if cfg.loss == "margin":
-        loss = (F.relu(cfg.margin - pos_s[:, None] + neg_s) * mask).sum() / denom
+        loss = ((F.relu(cfg.margin - pos_s[:, None] + neg_s) * mask).sum() / denom
+                + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum() / loop_denom)
     else:
-        loss = F.softplus(-pos_s).mean() + (F.softplus(neg_s) * mask).sum() / denom
+        loss = (F.softplus(-pos_s).mean() + (F.softplus(neg_s) * mask).sum() / denom
+                + (F.softplus(self_s) * loops).sum() / loop_denom)
     if cfg.reg:
         loss = loss + cfg.reg * (h.pow(2).sum(-1).mean() + t.pow(2).sum(-1).mean() + r.pow(2).sum(-1).mean())
     return loss
