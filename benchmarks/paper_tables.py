@@ -41,7 +41,7 @@ def fmt(m: dict) -> str:
     return f"{m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@3']:.3f} | {m['hits@10']:.3f}"
 
 
-def wn9(work: Path) -> list[str]:
+def wn9(work: Path, scorers: list[str], mods_list: tuple[str, ...]) -> list[str]:
     data = SHARED / "wn9-img"
     lines = ["### WN9-IMG (filtered, both directions, filter = train+val+test)", "",
              "Images are not available here, so the VL column uses the text modality (WordNet glosses) "
@@ -49,8 +49,8 @@ def wn9(work: Path) -> list[str]:
              "| scorer | modalities | MRR | H@1 | H@3 | H@10 | paper (structural) | train+eval s |",
              "|---|---|---|---|---|---|---|---|"]
     cmds = []
-    for s in SCORERS:
-        for mods in ("structural", "structural,textual"):
+    for s in scorers:
+        for mods in mods_list:
             m, secs, cmd = train(data, work / f"wn9-{s}-{mods.replace(',', '+')}", "--model", s,
                                  "--modalities", mods, "--encoder", "offline")
             lines.append(f"| {s} | {mods} | {fmt(m['test'])} | {PAPER_WN9[s]:.3f} | {secs:.0f} |")
@@ -59,7 +59,7 @@ def wn9(work: Path) -> list[str]:
     return lines + ["", "Commands:", "", "```", *cmds, "```", ""]
 
 
-def wikiart(work: Path) -> list[str]:
+def wikiart(work: Path, scorers: list[str], structural: bool) -> list[str]:
     data = SHARED / "wikiart-mini"
     rels = ["isCreatedByArtist", "hasStyle", "belongsToGenre", "isCreatedInDecade"]
     lines = ["### wikiart-mini (inductive: test artworks never seen in training; tail prediction over "
@@ -74,11 +74,11 @@ def wikiart(work: Path) -> list[str]:
                      + f" | {secs:.0f} |")
         print(lines[-1], flush=True)
 
-    for s in SCORERS:
+    for s in scorers if structural else []:
         m, secs, cmd = train(data, work / f"wa-{s}-struct", "--model", s, "--modalities", "structural")
         row(f"{s} structural", m["test"], secs)
         cmds.append(cmd)
-    for s in SCORERS:
+    for s in scorers:
         run = work / f"wa-{s}-vl"
         m, secs, cmd = train(data, run, "--model", s)
         row(f"VL-{s} (offline encoder)", m["test"], secs)
@@ -121,6 +121,10 @@ def main() -> None:
     ap.add_argument("--wn9", action="store_true")
     ap.add_argument("--wikiart", action="store_true")
     ap.add_argument("--features", action="store_true")
+    ap.add_argument("--scorers", default=",".join(SCORERS), help="comma list (both tables)")
+    ap.add_argument("--wn9-modalities", default="structural,structural+textual",
+                    help="comma list of modality sets, '+' inside a set")
+    ap.add_argument("--no-structural-wikiart", action="store_true", help="skip the structural-only wikiart rows")
     ap.add_argument("--out-md", type=Path, help="replace the '## Paper tables' section of this file")
     args = ap.parse_args()
     if not SHARED.exists():
@@ -132,10 +136,11 @@ def main() -> None:
         work = Path(tmp)
         if args.features:
             lines += features(work)
+        scorers = args.scorers.split(",")
         if args.wn9:
-            lines += wn9(work)
+            lines += wn9(work, scorers, tuple(m.replace("+", ",") for m in args.wn9_modalities.split(",")))
         if args.wikiart:
-            lines += wikiart(work)
+            lines += wikiart(work, scorers, not args.no_structural_wikiart)
     text = "\n".join(lines)
     print(text)
     if args.out_md:

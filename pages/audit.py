@@ -37,6 +37,12 @@ def _queue(run_path: str, spec: str, mtime: float, rel: str, heads: int, _versio
     return [q.as_dict() for q in audit_queue(r, rel, None, heads=heads)]
 
 
+def _record(head: str, tail: str, verdict: str, key: str, score: float) -> None:
+    store.record(head, rel, tail, verdict, st.session_state["audit_curator"].strip(),
+                 comment=st.session_state.get(f"cm_{key}") or None, run_id=c.run_info.name, score=score)
+    st.toast(f"Recorded: {verdict}")
+
+
 # the queue is cached without the store; already-decided links are dropped on every rerun
 queue = store.pending(_queue(str(c.run_info.path), c.spec, c.run_info.mtime, rel, int(heads), 1))
 st.caption(f"{len(queue)} undecided predictions, most confident first (novel links only).")
@@ -61,12 +67,10 @@ for n, q in enumerate(queue[(page - 1) * size: page * size]):
                                     placeholder="optional comment")
         for col, verdict, icon in zip(row[1:], ("plausible", "wrong", "unsure"),
                                       (":material/check:", ":material/close:", ":material/help:")):
-            if col.button(verdict.capitalize(), icon=icon, key=f"v_{verdict}_{key}", disabled=not curator.strip(),
-                          width="stretch"):
-                store.record(q["head"], rel, q["tail"], verdict, curator.strip(), comment=comment or None,
-                             run_id=c.run_info.name, score=q["score"])
-                st.toast(f"Recorded: {verdict}")
-                st.rerun()
+            # Recorded in the click's callback, which runs even when another curator decided the
+            # same link meanwhile and the rerun no longer draws this row (else the verdict is lost).
+            col.button(verdict.capitalize(), icon=icon, key=f"v_{verdict}_{key}", disabled=not curator.strip(),
+                       width="stretch", on_click=_record, args=(q["head"], q["tail"], verdict, key, q["score"]))
 if queue and not curator.strip():
     st.caption("Enter your name above to record verdicts.")
 _ui.demo_notice(c)

@@ -212,6 +212,7 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     except (ValueError, TypeError, KeyError, RuntimeError) as e:
         raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    tensors.setdefault("offset", torch.zeros(()))  # runs written before the learned loss offset
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
