@@ -234,11 +234,14 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     pos_s = sc.triples(h, r, t) + model.offset
     # Besides the sampled corruptions, each positive's own anchors as answers, (h, r, h) and
     # (t, r, t): a sampled set rarely contains them, yet ranking scores every entity against
-    # itself, and a translation model otherwise learns that staying put is the best answer.
+    # itself, and a translation or rotation model otherwise learns that staying put is the best
+    # answer (TransE ranked the anchor first for 95% of WN9 queries).
     self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
     mask = torch.cat([tail_mask, head_mask], dim=1).float()
     loops = (pos[:, 0] != pos[:, 2]).float()[:, None].expand(-1, 2)
+    if sc.name not in ("transe", "rotate"):  # only translation-like scorers favour staying put
+        loops = torch.zeros_like(loops)
     denom, loop_denom = mask.sum().clamp_min(1.0), loops.sum().clamp_min(1.0)
     if cfg.loss == "margin":
         loss = ((F.relu(cfg.margin - pos_s[:, None] + neg_s) * mask).sum() / denom
