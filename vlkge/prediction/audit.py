@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..atomic import atomic_write_bytes
 from ..errors import VLKGEError
 
 AUDIT_FILENAME = "vlkge-audit.sqlite"
@@ -111,28 +112,6 @@ def _key(p: Any) -> tuple[str, str, str]:
         return str(p.head), str(p.relation), str(p.tail)
     h, r, t = list(p)[:3]
     return str(h), str(r), str(t)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Readers (the app, a concurrent export) must only ever see the old or the new file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not every filesystem lets a directory be fsynced
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 class AuditStore:
@@ -296,7 +275,7 @@ class AuditStore:
         w.writerows((h, r, t, "train") for h, r, t in links)
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out, buf.getvalue().encode("utf-8"))
+        atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
         return len(links)
 
     def merge_into_graph(self, graph_folder: Path, skipped: list[str] | None = None) -> int:
@@ -345,5 +324,5 @@ class AuditStore:
                 [row.get(c, "") for c in header] for row in new)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             shutil.copy2(tpath, folder / f"triples.csv.bak-{stamp}")
-            _atomic_write(tpath, raw + buf.getvalue().encode("utf-8"))
+            atomic_write_bytes(tpath, raw + buf.getvalue().encode("utf-8"))
             return len(new)
