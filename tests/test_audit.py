@@ -257,6 +257,8 @@ while not go.exists():
     time.sleep(0.005)
 for i in range(200):
     s.record(f"h{i % 40}", "rel", f"t{i % 7}", VERDICTS[(i + len(cur)) % 3], cur, comment=str(i))
+    if i % 20 == 19:
+        time.sleep(0.002)  # a curator pauses: on an idle machine a writer could otherwise finish in one time slice
 s.close()
 """
 
