@@ -62,13 +62,11 @@ def art_graph(tmp_path: Path) -> Path:
     return make_art_graph(tmp_path / "art")
 
 
-@pytest.fixture
-def chain_graph(tmp_path: Path) -> Path:
-    """A plain (untyped) graph: two relations over 20 entities, both directions learnable."""
-    ents = [(f"e{i}", "node", f"node {i}", "", "") for i in range(20)]
-    trip = []
-    for i in range(20):
-        trip.append((f"e{i}", "next", f"e{(i + 1) % 20}", "train"))
-        mode = "test" if i % 7 == 0 else "val" if i % 7 == 1 else "train"
-        trip.append((f"e{(i + 1) % 20}", "prev", f"e{i}", mode))
-    return write_graph(tmp_path / "chain", ents, trip)
+def make_chain_graph(folder: Path, n: int = 20, holdout_every: int = 7) -> Path:
+    """A plain (untyped), transductive graph: "next" around a ring of n nodes, and its inverse
+    "prev", part of which is held out for val/test; learnable from the training triples."""
+    ents = [(f"e{i}", "node", f"node {i}", "", "") for i in range(n)]
+    trip = [(f"e{i}", "next", f"e{(i + 1) % n}", "train") for i in range(n)]
+    trip += [(f"e{(i + 1) % n}", "prev", f"e{i}",
+              "test" if i % holdout_every == 0 else "val" if i % holdout_every == 1 else "train") for i in range(n)]
+    return write_graph(folder, ents, trip)

@@ -3,20 +3,14 @@ import json
 import subprocess
 import sys
 
-from conftest import write_graph
+from conftest import make_chain_graph
 
 ARGS = ["--modalities", "structural", "--model", "complex", "--epochs", "100", "--eval-every", "20",
         "--dim", "32", "--lr", "0.01", "--quiet"]
 
 
 def test_two_gloo_ranks_match_single_process(tmp_path):
-    # transductive: "prev" is the inverse of "next", learnable from the training triples
-    n = 30
-    ents = [(f"e{i}", "node", f"node {i}", "", "") for i in range(n)]
-    trip = [(f"e{i}", "next", f"e{(i + 1) % n}", "train") for i in range(n)]
-    trip += [(f"e{(i + 1) % n}", "prev", f"e{i}", "test" if i % 5 == 0 else "val" if i % 5 == 1 else "train")
-             for i in range(n)]
-    g = write_graph(tmp_path / "g", ents, trip)
+    g = make_chain_graph(tmp_path / "g", n=30, holdout_every=5)
     one = subprocess.run([sys.executable, "-m", "vlkge", "train", "--data", str(g), "--out", str(tmp_path / "r1"), *ARGS],
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr

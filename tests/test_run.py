@@ -12,15 +12,9 @@ from vlkge.training.pipeline import train_run
 
 @pytest.fixture(scope="module")
 def chain_run(tmp_path_factory):
-    from conftest import write_graph
+    from conftest import make_chain_graph
     root = tmp_path_factory.mktemp("chain")
-    ents = [(f"e{i}", "node", f"node {i}", "", "") for i in range(20)]
-    trip = []
-    for i in range(20):
-        trip.append((f"e{i}", "next", f"e{(i + 1) % 20}", "train"))
-        mode = "test" if i % 7 == 0 else "val" if i % 7 == 1 else "train"
-        trip.append((f"e{(i + 1) % 20}", "prev", f"e{i}", mode))
-    g = write_graph(root / "g", ents, trip)
+    g = make_chain_graph(root / "g")
     cfg = TrainConfig(model="complex", dim=32, epochs=150, eval_every=25, lr=0.02, negatives=64,
                       modalities=["structural"], patience=10)
     train_run(load_graph(g), cfg, root / "run", progress=False)
