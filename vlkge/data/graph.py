@@ -117,15 +117,6 @@ class Graph:
             "unseen_in_train": int((~self.train_entities).sum()),
         }
 
-    def candidates(self) -> dict[int, torch.Tensor]:
-        """Per-relation candidate pools (the WikiArt-MKG protocol): relation -> sorted entity
-        indices ever seen as a tail of that relation in any split."""
-        allt = self.all_triples()
-        pools = {}
-        for r in range(self.num_relations):
-            pools[r] = torch.unique(allt[allt[:, 1] == r, 2])
-        return pools
-
 
 def fingerprint_files(paths: list[Path]) -> str:
     h = hashlib.sha256()

@@ -81,8 +81,14 @@ class Run:
         return candidate_mask(self.graph)
 
     @cached_property
-    def known(self) -> dict[tuple[int, int, int], str]:
-        return self.graph.known_split() if self.graph is not None else {}
+    def _known_answers(self) -> dict[tuple[str, int, int], dict[int, str]]:
+        """(direction, anchor, relation) -> {known answer: the split it is known in}."""
+        out: dict[tuple[str, int, int], dict[int, str]] = {}
+        if self.graph is not None:
+            for (h, r, t), split in self.graph.known_split().items():
+                out.setdefault(("tail", h, r), {})[t] = split
+                out.setdefault(("head", t, r), {})[h] = split
+        return out
 
     # ------------------------------------------------------------ scoring
     def score_tails(self, heads: list[str], relation: str) -> Tensor:
@@ -131,12 +137,9 @@ class Run:
             allowed &= self.candidate_pools[r]
         if anchor is not None:
             allowed[anchor] = False  # an entity is not its own answer
-        known = {}
-        if anchor is not None and self.known:
-            for (h, rr, t), split in self._known_for(anchor, r, direction):
-                known[t if direction == "tail" else h] = split
-            if filter_known and known:
-                allowed[torch.tensor(list(known))] = False
+        known = self._known_answers.get((direction, anchor, r), {}) if anchor is not None else {}
+        if filter_known and known:
+            allowed[torch.tensor(list(known))] = False
         idx = torch.nonzero(allowed).squeeze(1)
         s = scores[idx]
         order = torch.argsort(s, descending=True, stable=True)
@@ -147,18 +150,6 @@ class Run:
         return [Prediction(entity=self.entities[int(idx[o])], score=float(s[o]), known=known.get(int(idx[o])),
                            label=labels[int(idx[o])], rank=n + 1, confidence=float(probs[o]))
                 for n, o in enumerate(order.tolist())]
-
-    @cached_property
-    def _known_by_anchor(self) -> dict[tuple[str, int, int], list]:
-        out: dict[tuple[str, int, int], list] = {}
-        for key, split in self.known.items():
-            h, r, t = key
-            out.setdefault(("tail", h, r), []).append((key, split))
-            out.setdefault(("head", t, r), []).append((key, split))
-        return out
-
-    def _known_for(self, anchor: int, r: int, direction: str) -> list:
-        return self._known_by_anchor.get((direction, anchor, r), [])
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, split: str = "test", protocol: str | None = None) -> dict:
