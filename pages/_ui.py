@@ -148,6 +148,17 @@ def thumb_for(c: Ctx, i: int, size: int = THUMB) -> bytes:
     return thumb(c.root, c.graph.images[j] if j is not None else "", size)
 
 
+def run_page(title: str) -> Ctx:
+    """Title and encoder banner of a page that shows a run's results; stops the page (saying
+    what is missing) when no run is loaded."""
+    c = ctx()
+    st.title(title)
+    encoder_banner(c)
+    if not need_run(c):
+        st.stop()
+    return c
+
+
 def need_run(c: Ctx) -> bool:
     """Tell the curator what is missing; True when a run is loaded."""
     if c.run is None:

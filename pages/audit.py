@@ -8,11 +8,7 @@ from vlkge.errors import VLKGEError
 from vlkge.explore import audit_queue, merge_status, relations_for
 from vlkge.prediction.audit import AuditStore, default_audit_path
 
-c = _ui.ctx()
-st.title("Audit predicted links")
-_ui.encoder_banner(c)
-if not _ui.need_run(c):
-    st.stop()
+c = _ui.run_page("Audit predicted links")
 g, run = c.graph, c.run
 
 

@@ -7,11 +7,7 @@ import streamlit as st
 from pages import _ui
 from vlkge.explore import attribute, available_spaces, projection, projection_cached
 
-c = _ui.ctx()
-st.title("Embedding map")
-_ui.encoder_banner(c)
-if not _ui.need_run(c):
-    st.stop()
+c = _ui.run_page("Embedding map")
 g, run = c.graph, c.run
 
 

@@ -5,11 +5,7 @@ from pages import _ui
 from vlkge.errors import VLKGEError
 from vlkge.explore import can_place, place_new, placement_relations, upload_preview
 
-c = _ui.ctx()
-st.title("Place a new artwork")
-_ui.encoder_banner(c)
-if not _ui.need_run(c):
-    st.stop()
+c = _ui.run_page("Place a new artwork")
 g, run = c.graph, c.run
 ok, why = can_place(run)
 if not ok:

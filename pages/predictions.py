@@ -5,11 +5,7 @@ import streamlit as st
 from pages import _ui
 from vlkge.explore import evidence, metrics_table, predictions, relations_for
 
-c = _ui.ctx()
-st.title("Predictions")
-_ui.encoder_banner(c)
-if not _ui.need_run(c):
-    st.stop()
+c = _ui.run_page("Predictions")
 g, run = c.graph, c.run
 
 direction = st.radio("Predict", ["tail", "head"], horizontal=True, key="pred_dir",
