@@ -207,13 +207,13 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         return {}
     if not (out / MODEL_FILE).exists():
         _save_best(out, model, config, history)
-    metrics = finish_run(out, graph, device)
+    metrics = finish_run(out, graph)
     if world > 1:
         dist.barrier()
     return metrics
 
 
-def finish_run(out: Path, graph: Graph, device: torch.device | None = None) -> dict:
+def finish_run(out: Path, graph: Graph) -> dict:
     """Evaluate the best checkpoint on val and test and write metrics.json."""
     from ..prediction.run import load_run
     run = load_run(out, graph=graph)
