@@ -29,4 +29,9 @@ pages = {key: st.Page(str(HERE / "pages" / f), title=t, icon=i, url_path=key, de
          for key, t, i, f in PAGES}
 nav = st.navigation(list(pages.values()))
 st.session_state["_ctx"] = _ui.sidebar_context(pages)
+link = st.session_state.pop("_deeplink", None)  # see _ui._enter_through_app
+if link:
+    target = next((pages[key] for key, _, _, f in PAGES if f == link[0]), None)
+    if target is not None:
+        st.switch_page(target, query_params=link[1])
 nav.run()

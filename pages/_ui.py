@@ -132,7 +132,21 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
 
 
 def ctx() -> Ctx:
+    if "_ctx" not in st.session_state:
+        _enter_through_app()
     return st.session_state["_ctx"]
+
+
+def _enter_through_app() -> None:
+    """A deep link opened before app.py ever ran in this server makes Streamlit run the page file
+    directly (it then still routes through the pages/ folder): go through app.py, which sets up
+    the navigation and sidebar, and let it switch back to this page with its query parameters."""
+    import inspect
+    here = Path(__file__).resolve().parent
+    page = next((Path(f.filename).name for f in inspect.stack()
+                 if Path(f.filename).resolve().parent == here and Path(f.filename).name != "_ui.py"), None)
+    st.session_state["_deeplink"] = (page, st.query_params.to_dict())
+    st.switch_page(str(here.parent / "app.py"))
 
 
 # ------------------------------------------------------------------ widgets
