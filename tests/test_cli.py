@@ -30,6 +30,11 @@ def test_train_evaluate_predict(art_graph, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert {"mrr", "mr", "hits@1", "hits@3", "hits@10", "per_relation"} <= set(res)
     assert res["protocol"] == "tail-candidates" and set(res["per_relation"]) == {"isCreatedByArtist", "hasStyle"}
+    assert res["filter"] == "directed"
+    # the authors' filter only ever removes competitors, so no rank can get worse
+    assert main(["evaluate", str(run), "--json", "--filter", "undirected"]) == 0
+    und = json.loads(capsys.readouterr().out)
+    assert und["filter"] == "undirected" and und["mr"] <= res["mr"] and und["count"] == res["count"]
     assert main(["predict", str(run), "--head", "artwork_0_3", "--relation", "hasStyle", "--json",
                  "--include-known"]) == 0
     preds = json.loads(capsys.readouterr().out)

@@ -2,12 +2,15 @@
 import pytest
 import torch
 
+from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.evaluation.ranking import KnownIndex, candidate_mask, evaluate_ranking, realistic_ranks
 
 
-def brute_force(graph, scores_t, scores_h, split, protocol):
+def brute_force(graph, scores_t, scores_h, split, protocol, undirected=False):
     allt = {tuple(x) for x in graph.all_triples().tolist()}
+    if undirected:  # the authors' filter: a link either way round counts as known
+        allt |= {(t, r, h) for h, r, t in allt}
     cands = candidate_mask(graph) if protocol == "tail-candidates" else None
     ranks = []
     for h, r, t in graph.split(split).tolist():
@@ -32,20 +35,23 @@ def brute_force(graph, scores_t, scores_h, split, protocol):
 
 
 @pytest.mark.parametrize("protocol", ["both", "tail-candidates"])
-def test_matches_brute_force(art_graph, protocol):
+@pytest.mark.parametrize("filter", ["directed", "undirected"])
+def test_matches_brute_force(art_graph, protocol, filter):
     g = load_graph(art_graph)
     torch.manual_seed(0)
     # rounded scores force ties, which the realistic rank must average
     S_t = torch.randint(0, 5, (g.num_entities, g.num_relations, g.num_entities)).float()
     S_h = torch.randint(0, 5, (g.num_entities, g.num_relations, g.num_entities)).float()
-    res = evaluate_ranking(g, lambda a, r: S_t[a, r], lambda a, r: S_h[a, r], "test", protocol, batch_size=3)
-    mrr, mr, h3 = brute_force(g, S_t.tolist(), S_h.tolist(), "test", protocol)
+    res = evaluate_ranking(g, lambda a, r: S_t[a, r], lambda a, r: S_h[a, r], "test", protocol, filter,
+                           batch_size=3)
+    mrr, mr, h3 = brute_force(g, S_t.tolist(), S_h.tolist(), "test", protocol, filter == "undirected")
     assert res["mrr"] == pytest.approx(mrr)
     assert res["mr"] == pytest.approx(mr)
     assert res["hits@3"] == pytest.approx(h3)
     assert sum(m["count"] for m in res["per_relation"].values()) == res["count"]
     # scoring each relation's candidate pool only gives the same ranks
-    pooled = evaluate_ranking(g, lambda a, r: S_t[a, r], lambda a, r: S_h[a, r], "test", protocol, batch_size=3,
+    pooled = evaluate_ranking(g, lambda a, r: S_t[a, r], lambda a, r: S_h[a, r], "test", protocol, filter,
+                              batch_size=3,
                               score_tails_among=lambda a, r, c: S_t[a, r][:, c])
     assert pooled["mrr"] == pytest.approx(res["mrr"]) and pooled["mr"] == pytest.approx(res["mr"])
 
@@ -59,3 +65,21 @@ def test_known_index_lookup():
     trip = torch.tensor([[0, 0, 1], [0, 0, 2], [1, 0, 2], [0, 1, 3]])
     rows, cols = KnownIndex(trip, 2, "tail").lookup(torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]))
     assert sorted(zip(rows.tolist(), cols.tolist())) == [(0, 1), (0, 2), (1, 2)]
+
+
+def test_undirected_filter_removes_the_symmetric_competitor():
+    """DistMult-like symmetric scores: for (child, hypernym, ?) the child's own child scores as
+    high as the parent; the undirected filter drops it (it is linked to the child by hypernym the
+    other way round), the standard one does not."""
+    g = Graph(entities=["a", "b", "c"], relations=["hypernym"], types=["thing"] * 3, labels=["a", "b", "c"],
+              descriptions=[""] * 3, images=[""] * 3,
+              triples={"train": torch.tensor([[1, 0, 0], [2, 0, 1]]), "val": torch.zeros(0, 3, dtype=torch.long),
+                       "test": torch.tensor([[1, 0, 0]])})  # a <- b <- c, test (b, hypernym, a)
+    i = {e: n for n, e in enumerate(g.entities)}
+    S = torch.zeros(3, 1, 3)
+    S[i["b"], 0, i["a"]] = S[i["b"], 0, i["c"]] = 1.0  # symmetric: (b,r,c) scores like (c,r,b)
+    score = lambda a, r: S[a, r]
+    directed = evaluate_ranking(g, score, score, "test", "tail", "directed")
+    undirected = evaluate_ranking(g, score, score, "test", "tail", "undirected")
+    assert directed["mr"] == 1.5 and undirected["mr"] == 1.0
+    assert undirected["filter"] == "undirected"

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int)
     p.add_argument("--eval-every", type=int)
     p.add_argument("--eval-protocol", choices=["auto", "both", "tail-candidates"])
+    p.add_argument("--eval-filter", choices=["directed", "undirected"], help="filter of other true answers: directed (standard) or undirected (also entities linked the other way round by the relation; the VL-KGE authors' released evaluation)")
     p.add_argument("--modalities", help="comma list of structural,textual,visual (default: all the graph has)")
     p.add_argument("--encoder", help="auto, offline, clip:<hub id or dir>, or imported:<name>")
     p.add_argument("--fusion", choices=["average", "concat", "weighted"])
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--protocol", choices=["both", "tail", "head", "tail-candidates"])
+    p.add_argument("--filter", choices=["directed", "undirected"], help="filter of other true answers: directed (standard) or undirected (also entities linked the other way round by the relation; the VL-KGE authors' released evaluation) (default: the run's)")
     p.add_argument("--zero-shot", action="store_true", help="the zero-shot VLM baseline instead of the run's model")
     p.add_argument("--data", help="the run's graph, if it moved")
     p.add_argument("--json", action="store_true")
@@ -158,7 +160,7 @@ def cmd_train(args) -> int:
     overrides = {k: getattr(args, k) for k in (
         "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",
         "loss", "margin", "optimizer", "lr", "reg", "p", "seed", "patience", "eval_every",
-        "eval_protocol", "encoder", "fusion", "device") if getattr(args, k, None) is not None}
+        "eval_protocol", "eval_filter", "encoder", "fusion", "device") if getattr(args, k, None) is not None}
     if args.modalities:
         overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     out = Path(args.out)
@@ -187,11 +189,11 @@ def cmd_evaluate(args) -> int:
         from .evaluation.zero_shot import evaluate_zero_shot
         res = evaluate_zero_shot(run, split=args.split)
     else:
-        res = run.evaluate(args.split, args.protocol)
+        res = run.evaluate(args.split, args.protocol, args.filter)
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"{args.split} ({res['protocol']}, {res['count']} queries): " +
+    print(f"{args.split} ({res['protocol']}, {res.get('filter', 'directed')} filter, {res['count']} queries): " +
           "  ".join(f"{k} {res[k]:.4f}" for k in ("mrr", "hits@1", "hits@3", "hits@10")) + f"  mr {res['mr']:.1f}")
     for rel, m in res["per_relation"].items():
         print(f"  {rel:<32} n={m['count']:<6} mrr {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}")

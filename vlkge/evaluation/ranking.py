@@ -17,12 +17,20 @@ ScoreFn = Callable[[Tensor, Tensor], Tensor]  # (anchor [B], relation [B]) -> sc
 PoolScoreFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 HITS = (1, 3, 10)
 PROTOCOLS = ("both", "tail", "head", "tail-candidates")
+# directed: the standard filter, other known answers of the same (anchor, relation, ?) query.
+# undirected: also every entity linked to the anchor by the relation the other way round. This
+# is the VL-KGE authors' released evaluation (one filter map keyed by either end of a triple),
+# under which the paper's WN9-IMG figures were measured; it matters for symmetric scorers
+# (DistMult scores (h,r,t) and (t,r,h) alike) on graphs with hierarchy relations.
+FILTERS = ("directed", "undirected")
 
 
 class KnownIndex:
     """Known answers of (anchor, relation) queries as sorted keys, for vectorised filtering."""
 
-    def __init__(self, triples: Tensor, num_relations: int, direction: str):
+    def __init__(self, triples: Tensor, num_relations: int, direction: str, undirected: bool = False):
+        if undirected:
+            triples = torch.cat([triples, triples.flip(1)])
         anchor, answer = (triples[:, 0], triples[:, 2]) if direction == "tail" else (triples[:, 2], triples[:, 0])
         keys = anchor * num_relations + triples[:, 1]
         order = torch.argsort(keys, stable=True)
@@ -125,12 +133,14 @@ def default_protocol(graph: Graph) -> str:
 
 
 def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | None,
-                     split: str = "test", protocol: str = "both",
+                     split: str = "test", protocol: str = "both", filter: str = "directed",
                      batch_size: int | None = None, score_tails_among: PoolScoreFn | None = None) -> dict:
-    """Filtered MRR, MR and Hits@k on ``split`` (filter: every known triple of every split),
-    overall and per relation; for ``both`` also per direction."""
+    """Filtered MRR, MR and Hits@k on ``split`` (filter: every known triple of every split, see
+    FILTERS), overall and per relation; for ``both`` also per direction."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
+    if filter not in FILTERS:
+        raise ValueError(f"unknown filter {filter!r} (choose from {', '.join(FILTERS)})")
     triples = graph.split(split)
     excluded = [graph.relation_index[r] for r in graph.excluded_from_eval if r in graph.relation_index]
     if excluded:
@@ -143,7 +153,7 @@ def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | 
                   "tail-candidates": ("tail",)}[protocol]
     cands = candidate_mask(graph) if protocol == "tail-candidates" else None
     for d in directions:
-        known = KnownIndex(allt, graph.num_relations, d)
+        known = KnownIndex(allt, graph.num_relations, d, undirected=filter == "undirected")
         if d == "tail":
             ranks = rank_queries(score_tails, h, r, t, known, n, cands, batch_size, score_tails_among)
         else:
@@ -155,5 +165,5 @@ def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | 
     result.update(summarise(ranks))
     result["per_relation"] = {graph.relations[i]: summarise(ranks[rels == i])
                               for i in torch.unique(rels).tolist()}
-    result.update({"split": split, "protocol": protocol})
+    result.update({"split": split, "protocol": protocol, "filter": filter})
     return result

@@ -152,7 +152,7 @@ class Run:
                 for n, o in enumerate(order.tolist())]
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, split: str = "test", protocol: str | None = None) -> dict:
+    def evaluate(self, split: str = "test", protocol: str | None = None, filter: str | None = None) -> dict:
         if self.graph is None:
             raise VLKGEError(f"{self.path}: the run's data ({self.config['data']['source']}) is not available")
         E = self.entity_vectors
@@ -161,7 +161,8 @@ class Run:
             return evaluate_ranking(self.graph, lambda h, r: m.score_tails(h, r, E),
                                     lambda t, r: m.score_heads(t, r, E), split=split,
                                     score_tails_among=lambda h, r, c: m.score_tails(h, r, E, c),
-                                    protocol=protocol or self.protocol)
+                                    protocol=protocol or self.protocol,
+                                    filter=filter or self.train_config.eval_filter)
 
 
 def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | None = None) -> Run:

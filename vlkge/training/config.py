@@ -23,6 +23,7 @@ class TrainConfig:
     patience: int = 5  # evaluations without improvement before stopping
     eval_every: int = 10  # epochs
     eval_protocol: str = "auto"  # auto | both | tail-candidates
+    eval_filter: str = "directed"  # directed | undirected (see evaluation.ranking.FILTERS)
     eval_max_queries: int = 5000  # validation subset size used for early stopping
     modalities: list[str] = field(default_factory=lambda: ["auto"])
     encoder: str = "auto"

@@ -183,7 +183,7 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": time.time() - t0}
         last = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
-            mrr = _val_mrr(model, val_graph, protocol) if has_val else -float(info["loss"])
+            mrr = _val_mrr(model, val_graph, protocol, cfg.eval_filter) if has_val else -float(info["loss"])
             info["val_mrr"] = mrr
             history.append(info)
             if mrr > best:
@@ -255,12 +255,12 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
 
 
 @torch.no_grad()
-def _val_mrr(model: KGEModel, graph: Graph, protocol: str) -> float:
+def _val_mrr(model: KGEModel, graph: Graph, protocol: str, filter: str) -> float:
     model.eval()
     E = model.entity()
     res = evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
                            lambda t, r: model.score_heads(t, r, E), split="val", protocol=protocol,
-                           score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))
+                           filter=filter, score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))
     return res["mrr"]
 
 
