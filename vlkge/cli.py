@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float)
     p.add_argument("--optimizer", choices=["adam", "adagrad"])
     p.add_argument("--lr", type=float)
+    p.add_argument("--lr-decay", type=float, help="lr multiplier after an evaluation without improvement (1: constant)")
     p.add_argument("--reg", type=float, help="L2 penalty on batch embeddings")
     p.add_argument("--p", type=int, choices=[1, 2], help="TransE norm")
     p.add_argument("--seed", type=int)
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modalities", help="comma list of structural,textual,visual (default: all the graph has)")
     p.add_argument("--encoder", help="auto, offline, clip:<hub id or dir>, or imported:<name>")
     p.add_argument("--fusion", choices=["average", "concat", "weighted"])
+    p.add_argument("--structural-dropout", type=float,
+                   help="share of training steps an entity with features hides its structural embedding "
+                        "(default: 0.5 when val/test hold entities unseen in training, else 0)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true")
@@ -159,8 +163,8 @@ def cmd_train(args) -> int:
     graph = _load(args.data)
     overrides = {k: getattr(args, k) for k in (
         "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",
-        "loss", "margin", "optimizer", "lr", "reg", "p", "seed", "patience", "eval_every",
-        "eval_protocol", "eval_filter", "encoder", "fusion", "device") if getattr(args, k, None) is not None}
+        "loss", "margin", "optimizer", "lr", "lr_decay", "reg", "p", "seed", "patience", "eval_every",
+        "eval_protocol", "eval_filter", "encoder", "fusion", "structural_dropout", "device") if getattr(args, k, None) is not None}
     if args.modalities:
         overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     out = Path(args.out)

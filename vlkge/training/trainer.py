@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
-
-import os
 
 import torch
 import torch.distributed as dist
@@ -80,6 +80,11 @@ class Optimizers:
         for o in self.opts:
             o.step()
 
+    def scale_lr(self, factor: float) -> None:
+        for o in self.opts:
+            for g in o.param_groups:
+                g["lr"] *= factor
+
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.opts]
 
@@ -98,6 +103,14 @@ def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
     if cfg.optimizer == "adagrad":
         return Optimizers([torch.optim.Adagrad(sparse + dense, lr=cfg.lr)])
     raise VLKGEError(f"unknown optimizer {cfg.optimizer!r} (choose adam or adagrad)")
+
+
+def default_structural_dropout(graph: Graph) -> float:
+    """Hiding the structural embedding during training only pays when the model must place
+    entities it never trained on (an inductive split); otherwise it just slows learning."""
+    held_out = torch.cat([graph.split("val"), graph.split("test")])
+    unseen = ~graph.train_entities[held_out[:, [0, 2]].flatten()]
+    return 0.5 if bool(unseen.any()) else 0.0
 
 
 def run_config(graph: Graph, cfg: TrainConfig, features: Features | None, extra: dict | None) -> dict:
@@ -134,6 +147,8 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
     neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # negatives: per rank
     protocol = default_protocol(graph) if cfg.eval_protocol == "auto" else cfg.eval_protocol
+    if cfg.structural_dropout is None:
+        cfg = replace(cfg, structural_dropout=default_structural_dropout(graph))
     typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     model = make_model(graph, cfg, features, sparse=world == 1).to(device)
@@ -192,6 +207,7 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
                     _save_best(out, model, config, history)
             else:
                 bad += 1
+                opt.scale_lr(cfg.lr_decay)
             if writer:
                 _save_state(out, model, opt, gen, neg_gen, epoch + 1, best, bad, history)
             bar.set_postfix(loss=f"{info['loss']:.4f}", val_mrr=f"{mrr:.4f}", best=f"{best:.4f}")

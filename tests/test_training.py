@@ -1,0 +1,40 @@
+"""Training choices that depend on the graph or the scorer, and the learning-rate schedule."""
+import json
+
+import torch
+from safetensors import safe_open
+
+from conftest import make_chain_graph
+from vlkge.data.readers import load_graph
+from vlkge.training.config import TrainConfig
+from vlkge.training.trainer import default_structural_dropout, train
+
+
+def test_structural_dropout_only_when_some_entities_must_be_placed_from_features(art_graph, tmp_path):
+    # the art graph's test artworks never occur in training; every chain node does
+    assert default_structural_dropout(load_graph(art_graph)) == 0.5
+    assert default_structural_dropout(load_graph(make_chain_graph(tmp_path / "chain"))) == 0.0
+
+
+def test_scorer_defaults_fill_only_unset_fields():
+    assert (TrainConfig().lr, TrainConfig().dim) == (0.005, 256)
+    assert (TrainConfig(model="transe").lr, TrainConfig(model="transe").dim) == (0.05, 512)
+    assert TrainConfig(model="transe", lr=0.001, dim=64).lr == 0.001
+    saved = TrainConfig(model="transe").to_dict()
+    assert TrainConfig.from_dict(saved) == TrainConfig(model="transe")
+
+
+def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
+    g = load_graph(make_chain_graph(tmp_path / "chain", n=12))
+    cfg = TrainConfig(model="distmult", dim=8, epochs=12, eval_every=1, patience=100, lr=0.05, lr_decay=0.5,
+                      modalities=["structural"], device="cpu")
+    out = tmp_path / "run"
+    train(g, cfg, out, progress=False)
+    with safe_open(str(out / "train_state.safetensors"), "pt") as f:
+        state = json.loads(f.metadata()["state"])
+    history = [h["val_mrr"] for h in state["history"]]
+    misses = sum(h <= max(history[:i], default=-1.0) for i, h in enumerate(history))
+    assert misses > 0  # a tiny ring saturates quickly, so some evaluations cannot improve
+    lrs = {g["lr"] for opt in state["param_groups"] for g in opt}
+    assert lrs == {0.05 * 0.5 ** misses}
+    assert json.loads((out / "config.json").read_text())["train"]["structural_dropout"] == 0.0
