@@ -1,4 +1,4 @@
-"""Training choices that depend on the graph or the scorer, and the learning-rate schedule."""
+"""Scorer-dependent defaults and the learning-rate schedule."""
 import json
 
 import torch
@@ -7,13 +7,7 @@ from safetensors import safe_open
 from conftest import make_chain_graph
 from vlkge.data.readers import load_graph
 from vlkge.training.config import TrainConfig
-from vlkge.training.trainer import default_structural_dropout, train
-
-
-def test_structural_dropout_only_when_some_entities_must_be_placed_from_features(art_graph, tmp_path):
-    # the art graph's test artworks never occur in training; every chain node does
-    assert default_structural_dropout(load_graph(art_graph)) == 0.5
-    assert default_structural_dropout(load_graph(make_chain_graph(tmp_path / "chain"))) == 0.0
+from vlkge.training.trainer import train
 
 
 def test_scorer_defaults_fill_only_unset_fields():
@@ -37,4 +31,3 @@ def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
     assert misses > 0  # a tiny ring saturates quickly, so some evaluations cannot improve
     lrs = {g["lr"] for opt in state["param_groups"] for g in opt}
     assert lrs == {0.05 * 0.5 ** misses}
-    assert json.loads((out / "config.json").read_text())["train"]["structural_dropout"] == 0.0

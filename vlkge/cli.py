@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", choices=["average", "concat", "weighted"])
     p.add_argument("--structural-dropout", type=float,
                    help="share of training steps an entity with features hides its structural embedding "
-                        "(default: 0.5 when val/test hold entities unseen in training, else 0)")
+                        "(default 0.5)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true")

@@ -7,7 +7,6 @@ import math
 import os
 import platform
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -105,14 +104,6 @@ def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
     raise VLKGEError(f"unknown optimizer {cfg.optimizer!r} (choose adam or adagrad)")
 
 
-def default_structural_dropout(graph: Graph) -> float:
-    """Hiding the structural embedding during training only pays when the model must place
-    entities it never trained on (an inductive split); otherwise it just slows learning."""
-    held_out = torch.cat([graph.split("val"), graph.split("test")])
-    unseen = ~graph.train_entities[held_out[:, [0, 2]].flatten()]
-    return 0.5 if bool(unseen.any()) else 0.0
-
-
 def run_config(graph: Graph, cfg: TrainConfig, features: Features | None, extra: dict | None) -> dict:
     import numpy
     return {
@@ -147,8 +138,6 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
     neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # negatives: per rank
     protocol = default_protocol(graph) if cfg.eval_protocol == "auto" else cfg.eval_protocol
-    if cfg.structural_dropout is None:
-        cfg = replace(cfg, structural_dropout=default_structural_dropout(graph))
     typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     model = make_model(graph, cfg, features, sparse=world == 1).to(device)
