@@ -1,7 +1,6 @@
 """Scorer-dependent defaults and the learning-rate schedule."""
 import json
 
-import torch
 from safetensors import safe_open
 
 from conftest import make_chain_graph
