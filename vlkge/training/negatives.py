@@ -32,9 +32,10 @@ class NegativeSampler:
     def _keys(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return (h * self.R + r) * self.n + t
 
-    def sample(self, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """pos [B, 3] -> (S [K] entity indices, tail_mask [B, K], head_mask [B, K]): which
-        corruptions (h, r, S_j) and (S_j, r, t) count as negatives for each positive."""
+    def sample(self, pos: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """pos [B, 3] -> (S [K] entity indices, tail_mask [B, K], head_mask [B, K], self_mask [B, 2]):
+        which corruptions (h, r, S_j) and (S_j, r, t) count as negatives for each positive, and
+        whether its own anchors as answers, (h, r, h) and (t, r, t), do."""
         B = pos.shape[0]
         if self.k >= self.n:
             S = torch.arange(self.n)
@@ -49,13 +50,16 @@ class NegativeSampler:
         h, r, t = pos[:, 0:1], pos[:, 1], pos[:, 2:3]
         tail_mask = S[None, :] != t
         head_mask = S[None, :] != h
+        self_mask = (h != t).expand(B, 2).clone()
         if self.typed:
             tail_mask &= self.range[r[:, None], S[None, :]]
             head_mask &= self.domain[r[:, None], S[None, :]]
+            # an anchor outside the relation's range is never a candidate answer
+            self_mask &= torch.stack([self.range[r, h[:, 0]], self.domain[r, t[:, 0]]], dim=1)
         if self.known is not None:
             tail_mask &= ~self._is_known(h.expand(B, len(S)), r[:, None].expand(B, len(S)), S.expand(B, -1))
             head_mask &= ~self._is_known(S.expand(B, -1), r[:, None].expand(B, len(S)), t.expand(B, len(S)))
-        return S, tail_mask, head_mask
+        return S, tail_mask, head_mask, self_mask
 
     def _is_known(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         keys = self._keys(h, r, t)

@@ -50,8 +50,8 @@ class TrainingLoss(nn.Module):
         super().__init__()
         self.model, self.cfg = model, cfg
 
-    def forward(self, pos, S, tail_mask, head_mask):
-        return _loss(self.model, pos, S, tail_mask, head_mask, self.cfg)
+    def forward(self, pos, S, tail_mask, head_mask, self_mask):
+        return _loss(self.model, pos, S, tail_mask, head_mask, self_mask, self.cfg)
 
 
 def distributed_context(device: torch.device) -> tuple[int, int]:
@@ -178,8 +178,8 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         total = 0.0
         for i in range(steps):
             pos = train_triples[perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]][rank::world]
-            S, tail_mask, head_mask = sampler.sample(pos)
-            loss = step_loss(pos.to(device), S.to(device), tail_mask.to(device), head_mask.to(device))
+            batch = [x.to(device) for x in (pos, *sampler.sample(pos))]
+            loss = step_loss(*batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -230,7 +230,7 @@ def finish_run(out: Path, graph: Graph) -> dict:
 
 
 def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.Tensor,
-          head_mask: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+          head_mask: torch.Tensor, self_mask: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     B = pos.shape[0]
     vecs = model.entity(torch.cat([pos[:, 0], pos[:, 2], S]), cfg.structural_dropout)  # one lookup, one sparse gradient
     h, t, E = vecs[:B], vecs[B:2 * B], vecs[2 * B:]
@@ -244,7 +244,7 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
     mask = torch.cat([tail_mask, head_mask], dim=1).float()
-    loops = (pos[:, 0] != pos[:, 2]).float()[:, None].expand(-1, 2)
+    loops = self_mask.float()
     # Translation-like scorers favour staying put by construction; bilinear ones do once fused
     # features make an entity look like itself (VL-DistMult on WN9 ranked the anchor first for
     # 80% of test queries). Structural-only bilinear models are left alone: it costs them accuracy.
