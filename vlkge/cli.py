@@ -15,6 +15,10 @@ def _data_arg(p: argparse.ArgumentParser) -> None:
                                   "(default: $VLKGE_DATA, else the embedded demo graph)")
 
 
+FILTER_HELP = ("filter of other true answers: directed (standard) or undirected (also entities linked the other "
+               "way round by the relation; the VL-KGE authors' released evaluation)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vlkge", description="VL-KGE knowledge graph embeddings")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -44,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int)
     p.add_argument("--eval-every", type=int)
     p.add_argument("--eval-protocol", choices=["auto", "both", "tail-candidates"])
-    p.add_argument("--eval-filter", choices=["directed", "undirected"], help="filter of other true answers: directed (standard) or undirected (also entities linked the other way round by the relation; the VL-KGE authors' released evaluation)")
+    p.add_argument("--eval-filter", choices=["directed", "undirected"], help=FILTER_HELP)
     p.add_argument("--modalities", help="comma list of structural,textual,visual (default: all the graph has)")
     p.add_argument("--encoder", help="auto, offline, clip:<hub id or dir>, or imported:<name>")
     p.add_argument("--fusion", choices=["average", "concat", "weighted"])
@@ -59,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--protocol", choices=["both", "tail", "head", "tail-candidates"])
-    p.add_argument("--filter", choices=["directed", "undirected"], help="filter of other true answers: directed (standard) or undirected (also entities linked the other way round by the relation; the VL-KGE authors' released evaluation) (default: the run's)")
+    p.add_argument("--filter", choices=["directed", "undirected"], help=FILTER_HELP + " (default: the run's)")
     p.add_argument("--zero-shot", action="store_true", help="the zero-shot VLM baseline instead of the run's model")
     p.add_argument("--data", help="the run's graph, if it moved")
     p.add_argument("--json", action="store_true")
@@ -197,7 +201,7 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"{args.split} ({res['protocol']}, {res.get('filter', 'directed')} filter, {res['count']} queries): " +
+    print(f"{args.split} ({res['protocol']}, {res['filter']} filter, {res['count']} queries): " +
           "  ".join(f"{k} {res[k]:.4f}" for k in ("mrr", "hits@1", "hits@3", "hits@10")) + f"  mr {res['mr']:.1f}")
     for rel, m in res["per_relation"].items():
         print(f"  {rel:<32} n={m['count']:<6} mrr {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}")
