@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import write_graph
 from vlkge.data.readers import load_graph
 from vlkge.explore import (Adjacency, EntityIndex, TrainProgress, attribute, audit_queue,
                            can_place, contained_path, describe_mode, describe_search,
@@ -67,15 +68,7 @@ def make_app_graph(folder: Path, per_artist: int = 6) -> Path:
                      (aid, "hasStyle", f"style_{style}", mode),
                      (aid, "belongsToGenre", f"genre_{GENRES[k % 3]}", mode),
                      (aid, "isCreatedInDecade", f"decade_{decade}", mode)]
-    with open(folder / "entities.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "type", "label", "description", "image"])
-        w.writerows(ents)
-    with open(folder / "triples.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["head", "relation", "tail", "mode"])
-        w.writerows(trip)
-    return folder
+    return write_graph(folder, ents, trip)
 
 
 def train_tiny(graph, out: Path, epochs: int = 4):
@@ -407,12 +400,16 @@ def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch)
     assert [r.path for r in discover_runs(g)] == [out.resolve()]
 
 
+def _add(root: Path, entity: list[str], triple: list[str]) -> None:
+    """Append one entity row and one triple row to a graph folder."""
+    for name, row in (("entities.csv", entity), ("triples.csv", triple)):
+        with open(root / name, "a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow(row)
+
+
 def test_search_ignores_tiny_names_that_only_partially_match(tmp_path):
     root = make_app_graph(tmp_path / "g", per_artist=2)
-    with open(root / "entities.csv", "a", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(["artwork_t", "artwork", "T", "", ""])
-    with open(root / "triples.csv", "a", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(["artwork_t", "isCreatedByArtist", "artist_claude-monet", "train"])
+    _add(root, ["artwork_t", "artwork", "T", "", ""], ["artwork_t", "isCreatedByArtist", "artist_claude-monet", "train"])
     g = load_graph(root)
     ix = EntityIndex(g)
     assert "T" not in [g.labels[h.index] for h in ix.search("monnet")]
@@ -422,9 +419,6 @@ def test_search_ignores_tiny_names_that_only_partially_match(tmp_path):
 
 def test_search_ties_prefer_connected_entities(tmp_path):
     root = make_app_graph(tmp_path / "g", per_artist=2)
-    with open(root / "entities.csv", "a", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(["artwork_portrait", "artwork", "Claude Monet", "", ""])
-    with open(root / "triples.csv", "a", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(["artwork_portrait", "isCreatedByArtist", "artist_claude-monet", "train"])
+    _add(root, ["artwork_portrait", "artwork", "Claude Monet", "", ""], ["artwork_portrait", "isCreatedByArtist", "artist_claude-monet", "train"])
     g = load_graph(root)
     assert g.entities[EntityIndex(g).search("Claude Monet")[0].index] == "artist_claude-monet"
