@@ -149,7 +149,10 @@ def default_train_config(graph: Graph, epochs: int = 100) -> "Any":
     return cfg
 
 
-def new_run_path(graph_root: Path, model: str = "distmult") -> Path:
+def new_run_path(graph_root: Path, model: str | None = None) -> Path:
+    """A fresh run folder named by time and scorer (default: the scorer the app trains)."""
+    from ..training.config import TrainConfig
+    model = model or TrainConfig().model
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return runs_dir(graph_root) / f"{stamp}-{model}"
 
