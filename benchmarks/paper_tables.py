@@ -63,7 +63,7 @@ def wn9(work: Path, scorers: list[str], mods_list: tuple[str, ...]) -> list[str]
             lines.append(f"| {s} | {mods} | {d['mrr']:.3f} | {d['hits@1']:.3f} | {d['hits@10']:.3f} "
                          f"| {u['mrr']:.3f} | {u['hits@1']:.3f} | {u['hits@10']:.3f} "
                          f"| {PAPER_WN9[s] if mods == 'structural' else PAPER_WN9_VL.get(s, '-')} | {secs:.0f} |")
-            cmds += [cmd, f"vlkge evaluate RUN --filter undirected"]
+            cmds += [cmd, "vlkge evaluate RUN --filter undirected"]
             print(lines[-1], flush=True)
     return lines + ["", "Commands:", "", "```", *dict.fromkeys(cmds), "```", ""]
 
