@@ -274,6 +274,7 @@ def test_concurrent_processes(tmp_path):
         while sum((tmp_path / f"ready{k}").exists() for k in range(8)) < 8:
             assert time.time() < deadline and all(p.poll() is None for p in procs)
             time.sleep(0.02)
+        s = AuditStore(db)  # opened before the writers start, so exporting overlaps their writes
         go.touch()
         t0 = time.time()
         reads, errors, stop = [0], [], threading.Event()
@@ -290,13 +291,17 @@ def test_concurrent_processes(tmp_path):
 
         t = threading.Thread(target=reader)
         t.start()
-        with AuditStore(db) as s:
-            exports = 0
-            while any(p.poll() is None for p in procs):
+        with s:
+            exports, writing = 0, True
+            # Export at least until the writers finish and the reader has seen a file: on a fast
+            # machine all eight writers can be done before the first export would otherwise run.
+            while writing or exports < 3 or reads[0] == 0:
+                writing = any(p.poll() is None for p in procs)
                 n = s.export_accepted(out)
                 with open(out, newline="") as f:
                     assert len(list(csv.reader(f))) == n + 1
                 exports += 1
+                assert time.time() < deadline + 60
         stop.set()
         t.join()
         assert [p.wait() for p in procs] == [0] * 8
