@@ -10,12 +10,16 @@ from conftest import make_chain_graph
 from vlkge.data.readers import load_graph
 from vlkge.training.config import TrainConfig
 from vlkge.training.pipeline import train_run
-from vlkge.training.trainer import train
+from vlkge.models.model import build_model
+from vlkge.training.negatives import NegativeSampler, symmetric_relations
+from vlkge.training.trainer import anchor_relations, negative_weights, train
 
 
 def test_scorer_defaults_fill_only_unset_fields():
     assert (TrainConfig().lr, TrainConfig().dim) == (0.005, 256)
     assert (TrainConfig(model="transe").lr, TrainConfig(model="transe").dim) == (0.05, 512)
+    assert (TrainConfig(model="rotate").lr, TrainConfig(model="rotate").adversarial_temperature) == (0.01, 2.0)
+    assert TrainConfig(model="complex").adversarial_temperature == 0.0
     assert TrainConfig(model="transe", lr=0.001, dim=64).lr == 0.001
     saved = TrainConfig(model="transe").to_dict()
     assert TrainConfig.from_dict(saved) == TrainConfig(model="transe")
@@ -48,3 +52,47 @@ def test_vl_distmult_does_not_answer_with_the_query_entity_itself(tmp_path):
     with torch.no_grad():
         top = run.model.score_tails(h, r, run.entity_vectors).argmax(1)
     assert float((top == h).float().mean()) < 0.05  # 0.16 when self-loop negatives are left out
+
+
+def test_self_adversarial_weights_favour_hard_negatives_within_each_positive():
+    scores = torch.tensor([[3.0, 1.0, 0.0, 5.0], [0.0, 0.0, 2.0, 9.0], [1.0, 1.0, 1.0, 1.0]], requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]])
+    uniform = negative_weights(scores, mask, 0.0)
+    assert torch.allclose(uniform, mask / 6)
+    w = negative_weights(scores, mask, 1.0)
+    assert not w.requires_grad and torch.isfinite(w).all()
+    assert torch.allclose(w.sum(1), torch.tensor([0.5, 0.5, 0.0]))  # each positive weighs the same
+    assert w[0, 3] == 0 and w[1, 3] == 0  # masked negatives (e.g. known triples) never count, however high
+    assert torch.allclose(w[0, 0] / w[0, 1], torch.tensor(2.0).exp())  # softmax of temperature * score
+    assert torch.allclose(w[1, 0], w[1, 1]) and w[1, 2] > w[1, 0]
+    assert torch.allclose(negative_weights(scores, mask, 0.5)[0, 0] / negative_weights(scores, mask, 0.5)[0, 1],
+                          torch.tensor(1.0).exp())
+
+
+def test_anchor_negatives_follow_the_scorer_and_spare_symmetric_relations_for_transe():
+    # relation 0 is symmetric (both directions of each pair), relation 1 is a one-way chain
+    triples = torch.tensor([[0, 0, 1], [1, 0, 0], [2, 0, 3], [3, 0, 2], [0, 1, 1], [1, 1, 2], [2, 1, 3]])
+    assert symmetric_relations(triples, 2).tolist() == [True, False]
+    assert symmetric_relations(torch.tensor([[0, 0, 1], [1, 0, 0], [2, 0, 3], [3, 0, 4]]), 1).tolist() == [True]
+    assert symmetric_relations(torch.tensor([[0, 0, 1], [1, 0, 0], [2, 0, 3], [3, 0, 4], [4, 0, 5]]), 1).tolist() \
+        == [False]  # 2 of 5 triples have their reverse
+    structural = torch.ones(4, dtype=torch.bool)
+
+    def anchors(name, features=None):
+        return anchor_relations(build_model(name, 4, 2, 8, structural, features), triples, 2).tolist()
+    assert anchors("transe") == [False, True]
+    assert anchors("rotate") == [True, True]
+    assert anchors("distmult") == [False, False]
+    text = (torch.randn(4, 5), torch.ones(4, dtype=torch.bool))
+    assert anchors("distmult", {"textual": text}) == [True, True]
+
+    sampler = NegativeSampler(triples, 4, 2, k=3, anchor_relations=torch.tensor([False, True]))
+    _, _, _, self_mask = sampler.sample(torch.tensor([[0, 0, 1], [0, 1, 1], [1, 1, 1]]))
+    assert self_mask.tolist() == [[False, False], [True, True], [False, False]]  # (1, r, 1) is its own answer
+
+
+def test_a_config_saved_before_a_field_existed_keeps_the_behaviour_it_was_trained_with():
+    old = TrainConfig(model="rotate").to_dict()
+    del old["adversarial_temperature"]
+    assert TrainConfig(model="rotate").adversarial_temperature == 2.0
+    assert TrainConfig.from_dict(old).adversarial_temperature == 0.0

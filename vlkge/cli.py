@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter-negatives", action="store_true", default=None)
     p.add_argument("--loss", choices=["logistic", "margin"])
     p.add_argument("--margin", type=float)
+    p.add_argument("--adversarial-temperature", type=float,
+                   help="weight negatives by softmax(T * score), hard ones most (0: uniform)")
     p.add_argument("--optimizer", choices=["adam", "adagrad"])
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-decay", type=float, help="lr multiplier after an evaluation without improvement (1: constant)")
@@ -167,7 +169,7 @@ def cmd_train(args) -> int:
     graph = _load(args.data)
     overrides = {k: getattr(args, k) for k in (
         "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",
-        "loss", "margin", "optimizer", "lr", "lr_decay", "reg", "p", "seed", "patience", "eval_every",
+        "loss", "margin", "adversarial_temperature", "optimizer", "lr", "lr_decay", "reg", "p", "seed", "patience", "eval_every",
         "eval_protocol", "eval_filter", "encoder", "fusion", "structural_dropout", "device") if getattr(args, k, None) is not None}
     if args.modalities:
         overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]

@@ -15,8 +15,13 @@ from torch import Tensor
 
 class NegativeSampler:
     def __init__(self, triples: Tensor, num_entities: int, num_relations: int, k: int,
-                 typed: bool = False, filter_known: bool = False, generator: torch.Generator | None = None):
+                 typed: bool = False, filter_known: bool = False, generator: torch.Generator | None = None,
+                 anchor_relations: Tensor | None = None):
+        """anchor_relations: per relation, whether a positive's own anchors count as negatives
+        (default: none do)."""
         self.n, self.R, self.k, self.typed, self.gen = num_entities, num_relations, k, typed, generator
+        self.anchor_relations = (torch.zeros(num_relations, dtype=torch.bool) if anchor_relations is None
+                                 else anchor_relations)
         if typed:
             self.domain = _mask(triples[:, 1], triples[:, 0], num_relations, num_entities)
             self.range = _mask(triples[:, 1], triples[:, 2], num_relations, num_entities)
@@ -50,7 +55,7 @@ class NegativeSampler:
         h, r, t = pos[:, 0:1], pos[:, 1], pos[:, 2:3]
         tail_mask = S[None, :] != t
         head_mask = S[None, :] != h
-        self_mask = (h != t).expand(B, 2).clone()
+        self_mask = ((h != t) & self.anchor_relations[r][:, None]).expand(B, 2).clone()
         if self.typed:
             tail_mask &= self.range[r[:, None], S[None, :]]
             head_mask &= self.domain[r[:, None], S[None, :]]
@@ -71,3 +76,14 @@ def _mask(relations: Tensor, entities: Tensor, num_relations: int, num_entities:
     m = torch.zeros(num_relations, num_entities, dtype=torch.bool)
     m[relations, entities] = True
     return m
+
+
+def symmetric_relations(triples: Tensor, num_relations: int, share: float = 0.5) -> Tensor:
+    """Per relation, whether at least ``share`` of its triples (h, r, t) also hold as (t, r, h)."""
+    keys = {(h, r, t) for h, r, t in triples.tolist()}
+    both = torch.zeros(num_relations)
+    for h, r, t in keys:
+        both[r] += (t, r, h) in keys
+    counts = torch.bincount(torch.tensor([r for _, r, _ in keys], dtype=torch.long),
+                            minlength=num_relations).clamp_min(1)
+    return both / counts >= share

@@ -25,7 +25,7 @@ from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
 from .config import TrainConfig
-from .negatives import NegativeSampler
+from .negatives import NegativeSampler, symmetric_relations
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
@@ -147,7 +147,8 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     opt = make_optimizer(model, cfg)
     train_triples = graph.split("train")
     sampler = NegativeSampler(train_triples, graph.num_entities, graph.num_relations, cfg.negatives,
-                              typed=typed, filter_known=cfg.filter_negatives, generator=neg_gen)
+                              typed=typed, filter_known=cfg.filter_negatives, generator=neg_gen,
+                              anchor_relations=anchor_relations(model, train_triples, graph.num_relations))
     config = run_config(graph, cfg, features, extra_config)
     config["world_size"] = world
     config["train"]["eval_protocol_used"] = protocol
@@ -229,6 +230,42 @@ def finish_run(out: Path, graph: Graph) -> dict:
     return metrics
 
 
+def anchor_relations(model: KGEModel, triples: torch.Tensor, num_relations: int) -> torch.Tensor:
+    """Per relation, whether a positive's own anchors as answers, (h, r, h) and (t, r, t), are
+    taught as negatives.
+
+    A sampled set rarely contains them, yet ranking scores every entity against itself.
+    Translation-like scorers favour staying put by construction (TransE ranked the anchor first
+    for 95% of WN9 queries); bilinear ones do once fused features make an entity look like itself
+    (VL-DistMult on WN9: 80%). Structural-only bilinear models are left alone: it costs them
+    accuracy. TransE models a symmetric relation only with r = 0, where the anchor is its own
+    nearest answer, so there the loops would contradict the relation (WN9's
+    derivationally_related_form fell to 0.01 test MRR).
+    """
+    if model.scorer.name not in ("transe", "rotate") and len(model.entity.modalities) == 1:
+        return torch.zeros(num_relations, dtype=torch.bool)
+    if model.scorer.name == "transe":
+        return ~symmetric_relations(triples, num_relations)
+    return torch.ones(num_relations, dtype=torch.bool)
+
+
+def negative_weights(neg_scores: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Weight of each negative in the loss, summing to 1 over the batch.
+
+    temperature 0: the valid negatives weigh the same. Otherwise self-adversarial sampling (Sun et
+    al., RotatE, 2019): within each positive's negatives, softmax(temperature * score), so the
+    negatives the model currently confuses with the answer dominate; each positive's negatives
+    weigh the same in all. The weights carry no gradient: they say what to learn from, not a
+    quantity to optimise.
+    """
+    mask = mask.float()
+    if temperature <= 0:
+        return mask / mask.sum().clamp_min(1.0)
+    w = torch.softmax((neg_scores.detach() * temperature).masked_fill(mask == 0, float("-inf")), 1)
+    w = torch.nan_to_num(w) * mask  # a row without valid negatives is all -inf: softmax gives NaN
+    return w / w.sum().clamp_min(1e-12)
+
+
 def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.Tensor,
           head_mask: torch.Tensor, self_mask: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     B = pos.shape[0]
@@ -237,26 +274,18 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     r = model.relation(pos[:, 1])
     sc = model.scorer
     pos_s = sc.triples(h, r, t) + model.offset
-    # Besides the sampled corruptions, each positive's own anchors as answers, (h, r, h) and
-    # (t, r, t): a sampled set rarely contains them, yet ranking scores every entity against
-    # itself, and a translation or rotation model otherwise learns that staying put is the best
-    # answer (TransE ranked the anchor first for 95% of WN9 queries).
+    # Besides the sampled corruptions, each positive's own anchors as answers (see anchor_relations).
     self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
     mask = torch.cat([tail_mask, head_mask], dim=1).float()
     loops = self_mask.float()
-    # Translation-like scorers favour staying put by construction; bilinear ones do once fused
-    # features make an entity look like itself (VL-DistMult on WN9 ranked the anchor first for
-    # 80% of test queries). Structural-only bilinear models are left alone: it costs them accuracy.
-    if sc.name not in ("transe", "rotate") and len(model.entity.modalities) == 1:
-        loops = torch.zeros_like(loops)
-    denom, loop_denom = mask.sum().clamp_min(1.0), loops.sum().clamp_min(1.0)
+    weights = negative_weights(neg_s, mask, cfg.adversarial_temperature)
+    loops = loops / loops.sum().clamp_min(1.0)
     if cfg.loss == "margin":
-        loss = ((F.relu(cfg.margin - pos_s[:, None] + neg_s) * mask).sum() / denom
-                + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum() / loop_denom)
+        loss = ((F.relu(cfg.margin - pos_s[:, None] + neg_s) * weights).sum()
+                + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum())
     else:
-        loss = (F.softplus(-pos_s).mean() + (F.softplus(neg_s) * mask).sum() / denom
-                + (F.softplus(self_s) * loops).sum() / loop_denom)
+        loss = F.softplus(-pos_s).mean() + (F.softplus(neg_s) * weights).sum() + (F.softplus(self_s) * loops).sum()
     if cfg.reg:
         loss = loss + cfg.reg * (h.pow(2).sum(-1).mean() + t.pow(2).sum(-1).mean() + r.pow(2).sum(-1).mean())
     return loss
