@@ -391,7 +391,7 @@ def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch)
     monkeypatch.delenv("VLKGE_RUN", raising=False)
     g = load_graph(make_app_graph(tmp_path / "g", per_artist=3))
     out = new_run_path(g.root)
-    assert out.parent == g.root.resolve() / "runs" and out.name.endswith("-complex")  # the default scorer
+    assert out.parent == g.root.resolve() / "runs" and out.name.endswith("-rotate")  # the default scorer
     seen = []
     metrics = train_for_app(g, out, epochs=2, on_update=lambda p: seen.append((p.fraction, p.message)),
                             modalities=["structural"])
