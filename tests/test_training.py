@@ -18,7 +18,8 @@ from vlkge.training.trainer import anchor_relations, negative_weights, train
 def test_scorer_defaults_fill_only_unset_fields():
     assert TrainConfig().model == "rotate"
     assert (TrainConfig(model="complex").lr, TrainConfig(model="complex").dim) == (0.005, 256)
-    assert (TrainConfig(model="transe").lr, TrainConfig(model="transe").dim) == (0.05, 512)
+    assert (TrainConfig(model="transe").lr, TrainConfig(model="transe").dim, TrainConfig(model="transe").negatives) \
+        == (0.05, 512, 256)
     assert (TrainConfig(model="rotate").lr, TrainConfig(model="rotate").adversarial_temperature) == (0.01, 2.0)
     assert TrainConfig(model="complex").adversarial_temperature == 0.0
     assert TrainConfig(model="transe", lr=0.001, dim=64).lr == 0.001
