@@ -218,3 +218,11 @@ def test_descriptor_separates_styles_on_wikiart(offline):
     nn = sim.argmax(1).tolist()
     acc = sum(styles[ids[i]] == styles[ids[j]] for i, j in enumerate(nn)) / len(ids)
     assert acc > 0.55, acc  # chance is 1/3
+
+
+def test_loading_minilm_prints_no_weight_loading_bar(capfd):
+    from transformers.utils import logging as hf_logging
+    enc = load_encoder("offline", device="cpu")
+    enc.encode_texts(["a harbour at dawn"])  # the model loads on first use
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # other code keeps its progress bars

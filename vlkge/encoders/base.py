@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import io
 import warnings as _warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import torch
 from PIL import Image
@@ -19,6 +20,20 @@ MAX_IMAGE_PIXELS = 90_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 ImageSource = Union[Path, str, bytes]
+
+
+@contextmanager
+def quiet_weight_loading() -> Iterator[None]:
+    """Hide transformers' per-tensor "Loading weights" bar: it is noise on a CLI's stderr and in
+    the app's server log, and loading a small local model takes well under a second."""
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ..errors import VLKGEError
-from .base import Encoder, l2_normalise, resolve_device
+from .base import Encoder, l2_normalise, quiet_weight_loading, resolve_device
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 _FINGERPRINT_FILES = ("config.json", "preprocessor_config.json", "processor_config.json",
@@ -73,7 +73,8 @@ class ClipEncoder(Encoder):
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "some weights were not used" noise is not for users
         try:
-            self.model = AutoModel.from_pretrained(src, local_files_only=True)
+            with quiet_weight_loading():
+                self.model = AutoModel.from_pretrained(src, local_files_only=True)
             self.image_processor = AutoImageProcessor.from_pretrained(src, local_files_only=True)
             self.tokenizer = AutoTokenizer.from_pretrained(src, local_files_only=True)
         except Exception as e:  # transformers raises OSError/ValueError/... for missing files

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from ..errors import VLKGEError
-from .base import Encoder, l2_normalise, resolve_device
+from .base import Encoder, l2_normalise, quiet_weight_loading, resolve_device
 
 DESCRIPTOR_VERSION = "descriptor-v1"
 SIDE = 128  # descriptor works on a SIDE x SIDE resample; 224-px inputs are shrunk ~2x
@@ -206,8 +206,9 @@ class OfflineEncoder(Encoder):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
             try:
-                self._text_model = SentenceTransformer(str(self.model_dir), device=self.device,
-                                                       local_files_only=True)
+                with quiet_weight_loading():
+                    self._text_model = SentenceTransformer(str(self.model_dir), device=self.device,
+                                                           local_files_only=True)
             except Exception as e:  # a broken install should read as one line, not a traceback
                 msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                 raise VLKGEError(f"cannot load MiniLM from {self.model_dir}: {msg}") from None
