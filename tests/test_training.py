@@ -75,6 +75,8 @@ def test_anchor_negatives_follow_the_scorer_and_spare_symmetric_relations_for_tr
     # relation 0 is symmetric (both directions of each pair), relation 1 is a one-way chain
     triples = torch.tensor([[0, 0, 1], [1, 0, 0], [2, 0, 3], [3, 0, 2], [0, 1, 1], [1, 1, 2], [2, 1, 3]])
     assert symmetric_relations(triples, 2).tolist() == [True, False]
+    assert symmetric_relations(torch.cat([triples, triples]), 2).tolist() == [True, False]  # duplicates count once
+    assert symmetric_relations(torch.empty(0, 3, dtype=torch.long), 2).tolist() == [False, False]
     assert symmetric_relations(torch.tensor([[0, 0, 1], [1, 0, 0], [2, 0, 3], [3, 0, 4]]), 1).tolist() == [True]
     assert symmetric_relations(torch.tensor([[0, 0, 1], [1, 0, 0], [2, 0, 3], [3, 0, 4], [4, 0, 5]]), 1).tolist() \
         == [False]  # 2 of 5 triples have their reverse

@@ -79,11 +79,12 @@ def _mask(relations: Tensor, entities: Tensor, num_relations: int, num_entities:
 
 
 def symmetric_relations(triples: Tensor, num_relations: int, share: float = 0.5) -> Tensor:
-    """Per relation, whether at least ``share`` of its triples (h, r, t) also hold as (t, r, h)."""
-    keys = {(h, r, t) for h, r, t in triples.tolist()}
-    both = torch.zeros(num_relations)
-    for h, r, t in keys:
-        both[r] += (t, r, h) in keys
-    counts = torch.bincount(torch.tensor([r for _, r, _ in keys], dtype=torch.long),
-                            minlength=num_relations).clamp_min(1)
-    return both / counts >= share
+    """Per relation, whether at least ``share`` of its distinct triples (h, r, t) also hold as (t, r, h)."""
+    if len(triples) == 0:
+        return torch.zeros(num_relations, dtype=torch.bool)
+    uniq = torch.unique(triples, dim=0)
+    h, r, t = uniq.unbind(1)
+    n = int(uniq[:, [0, 2]].max()) + 1
+    reverse_known = torch.isin((t * num_relations + r) * n + h, (h * num_relations + r) * n + t)
+    both = torch.bincount(r, weights=reverse_known.double(), minlength=num_relations)
+    return both / torch.bincount(r, minlength=num_relations).clamp_min(1) >= share

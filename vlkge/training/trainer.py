@@ -278,9 +278,8 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
     mask = torch.cat([tail_mask, head_mask], dim=1).float()
-    loops = self_mask.float()
     weights = negative_weights(neg_s, mask, cfg.adversarial_temperature)
-    loops = loops / loops.sum().clamp_min(1.0)
+    loops = self_mask.float() / self_mask.sum().clamp_min(1)
     if cfg.loss == "margin":
         loss = ((F.relu(cfg.margin - pos_s[:, None] + neg_s) * weights).sum()
                 + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum())
