@@ -23,8 +23,10 @@ def test_validate_reports_bad_file_in_one_line(tmp_path, capsys):
 def test_train_evaluate_predict(art_graph, tmp_path, capsys):
     run = tmp_path / "run"
     rc = main(["train", "--data", str(art_graph), "--out", str(run), "--model", "distmult", "--dim", "16",
-               "--epochs", "10", "--eval-every", "5", "--modalities", "structural", "--quiet"])
+               "--epochs", "10", "--eval-every", "5", "--modalities", "structural", "--adversarial-temperature",
+               "0.5", "--quiet"])
     assert rc == 0 and (run / "model.safetensors").exists()
+    assert json.loads((run / "config.json").read_text())["train"]["adversarial_temperature"] == 0.5
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

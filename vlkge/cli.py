@@ -169,8 +169,9 @@ def cmd_train(args) -> int:
     graph = _load(args.data)
     overrides = {k: getattr(args, k) for k in (
         "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",
-        "loss", "margin", "adversarial_temperature", "optimizer", "lr", "lr_decay", "reg", "p", "seed", "patience", "eval_every",
-        "eval_protocol", "eval_filter", "encoder", "fusion", "structural_dropout", "device") if getattr(args, k, None) is not None}
+        "loss", "margin", "adversarial_temperature", "optimizer", "lr", "lr_decay", "reg", "p", "seed",
+        "patience", "eval_every", "eval_protocol", "eval_filter", "encoder", "fusion", "structural_dropout",
+        "device") if getattr(args, k, None) is not None}
     if args.modalities:
         overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     out = Path(args.out)
