@@ -277,7 +277,7 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     # Besides the sampled corruptions, each positive's own anchors as answers (see anchor_relations).
     self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
-    mask = torch.cat([tail_mask, head_mask], dim=1).float()
+    mask = torch.cat([tail_mask, head_mask], dim=1)
     weights = negative_weights(neg_s, mask, cfg.adversarial_temperature)
     loops = self_mask.float() / self_mask.sum().clamp_min(1)
     if cfg.loss == "margin":
