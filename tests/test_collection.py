@@ -194,3 +194,22 @@ def test_failed_import_leaves_nothing(tmp_path):
     bad.write_text("Foo,Bar\n1,2\n")
     with pytest.raises(VLKGEError, match="no title or image column"):
         import_collection(bad, None, tmp_path / "out")
+
+
+def test_several_makers_in_one_cell(tmp_path):
+    rows = [("2001.1", "Flowers in a Vase", "Peter Paul Rubens (Flemish, 1577–1640) | Workshop of Jan Brueghel",
+             "1615", "", "", "", "", ""),
+            ("2001.2", "Allegory", "Brueghel, Jan; Rubens, Peter Paul", "1618", "", "", "", "", ""),
+            ("2001.3", "Study", "Peter Paul Rubens; Unknown", "", "", "", "", "", "")]
+    cat, imgs = _write_catalogue(tmp_path, rows)
+    out = tmp_path / "graph"
+    rep = import_collection(cat, imgs, out)
+    trip = {(t["head"], t["relation"], t["tail"]) for t in _read(out, "triples.csv")}
+    makers = {(h, t) for h, r, t in trip if r == "isCreatedByArtist"}
+    assert makers == {("artwork_2001-1", "artist_peter-paul-rubens"), ("artwork_2001-1", "artist_jan-brueghel"),
+                      ("artwork_2001-2", "artist_jan-brueghel"), ("artwork_2001-2", "artist_peter-paul-rubens"),
+                      ("artwork_2001-3", "artist_peter-paul-rubens")}
+    assert ("artwork_2001-1", "hasAttributionQualifier", "qualifier_workshop-of") in trip
+    assert ("artist_peter-paul-rubens", "hasNationality", "nationality_flemish") in trip
+    assert rep.artists == 2
+    assert load_graph(out).num_entities == rep.entities

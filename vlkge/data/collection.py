@@ -15,7 +15,8 @@ Column mapping (``--map`` on the command line, ``mapping`` here)
   slugified, as their type and id prefix (``technique_etching``).
 * Unmapped fields fall back to plainly named columns (``Title``, ``Artist``/``Maker``,
   ``Date``/``Year``, ``Object Number``/``Accession Number``, ``Image``/``Filename`` ...).
-* Cells of style, genre, medium and extra relations may hold several values separated by ``;`` or ``|``.
+* Cells of artist, style, genre, medium and extra relations may hold several values separated by
+  ``;`` or ``|`` (each maker gets its own ``isCreatedByArtist`` triple).
 
 Artist strings such as ``Attributed to Anthony van Dyck (Flemish, 1599–1641)`` become the artist
 ``artist_anthony-van-dyck`` (description ``Flemish painter, 1599–1641``), ``hasNationality`` →
@@ -571,8 +572,9 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
         entities[ent]["image"] = image_rel
         artwork_ids.append(aid)
 
-        info = parse_artist(cell(row, "artist"))
-        if info is not None:
+        # A cell may name several makers ("Peter Paul Rubens | Jan Brueghel the Elder"); the
+        # first one groups the artwork for the split.
+        for info in filter(None, map(parse_artist, _multi(cell(row, "artist")))):
             k = name_key(info.name)
             known = artists.get(k)
             if known is None:
@@ -585,7 +587,7 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
             art = artist_id[k]
             add_entity(art, "artist", known.name)
             triples.append((aid, "isCreatedByArtist", art))
-            artist_of[aid] = art
+            artist_of.setdefault(aid, art)
             if info.qualifier:
                 q = add_attr("qualifier", info.qualifier)
                 triples.append((aid, "hasAttributionQualifier", q))
