@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..data.graph import Graph
+from ..models.model import KGEModel
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]  # (anchor [B], relation [B]) -> scores [B, N]
 # (anchor [B], relation [B], candidates [P]) -> scores [B, P]: scoring only a relation's pool
@@ -167,3 +168,14 @@ def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | 
                               for i in torch.unique(rels).tolist()}
     result.update({"split": split, "protocol": protocol, "filter": filter})
     return result
+
+
+@torch.no_grad()
+def evaluate_model(model: KGEModel, graph: Graph, split: str = "test", protocol: str = "both",
+                   filter: str = "directed", entity_vectors: Tensor | None = None) -> dict:
+    """``evaluate_ranking`` for a KGE model: its entities are fused once (or ``entity_vectors``
+    reused) and a relation's candidate pool is scored on its own."""
+    E = model.entity() if entity_vectors is None else entity_vectors
+    return evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
+                            lambda t, r: model.score_heads(t, r, E), split=split, protocol=protocol,
+                            filter=filter, score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))

@@ -11,7 +11,7 @@ from torch import Tensor
 from ..data.graph import Graph
 from ..data.readers import load_graph
 from ..errors import VLKGEError
-from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_ranking
+from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import TrainConfig
@@ -155,14 +155,8 @@ class Run:
     def evaluate(self, split: str = "test", protocol: str | None = None, filter: str | None = None) -> dict:
         if self.graph is None:
             raise VLKGEError(f"{self.path}: the run's data ({self.config['data']['source']}) is not available")
-        E = self.entity_vectors
-        m = self.model
-        with torch.no_grad():
-            return evaluate_ranking(self.graph, lambda h, r: m.score_tails(h, r, E),
-                                    lambda t, r: m.score_heads(t, r, E), split=split,
-                                    score_tails_among=lambda h, r, c: m.score_tails(h, r, E, c),
-                                    protocol=protocol or self.protocol,
-                                    filter=filter or self.train_config.eval_filter)
+        return evaluate_model(self.model, self.graph, split=split, protocol=protocol or self.protocol,
+                              filter=filter or self.train_config.eval_filter, entity_vectors=self.entity_vectors)
 
 
 def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | None = None) -> Run:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data.graph import Graph
 from ..errors import VLKGEError
-from ..evaluation.ranking import default_protocol, evaluate_ranking
+from ..evaluation.ranking import default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
@@ -290,14 +290,9 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     return loss
 
 
-@torch.no_grad()
 def _val_mrr(model: KGEModel, graph: Graph, protocol: str, filter: str) -> float:
     model.eval()
-    E = model.entity()
-    res = evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
-                           lambda t, r: model.score_heads(t, r, E), split="val", protocol=protocol,
-                           filter=filter, score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))
-    return res["mrr"]
+    return evaluate_model(model, graph, split="val", protocol=protocol, filter=filter)["mrr"]
 
 
 def _with_split(graph: Graph, split: str, triples: torch.Tensor) -> Graph:
