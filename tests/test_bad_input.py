@@ -164,6 +164,14 @@ def test_hostile_image_paths_validate_end_to_end(hostile):
     assert len(warned) == sum(o == "path" for o in expect.values()), p.stderr
     for x in warned:
         assert re.match(r"warning: entities\.csv:\d+: image", x), x
+    # validate also decodes: each corrupt, truncated, non-image or bomb file gets one line naming it
+    decoded = [x for x in p.stderr.splitlines() if x.startswith(f"warning: {folder}")]
+    undecodable = {e for e, o in expect.items() if o == "decode"}
+    assert {re.search(r"entity '([^']+)'", x).group(1) for x in decoded} == undecodable, p.stderr
+    assert len(decoded) == len(undecodable)
+    assert f"ok, with {len(warned) + len(decoded)} warning(s)" in run_cli("validate", folder).stdout
+    skipped = run_cli("validate", folder, "--skip-images", timeout=60)
+    assert not [x for x in skipped.stderr.splitlines() if x.startswith(f"warning: {folder}")]
 
 
 def test_hostile_images_train_with_visual_end_to_end(hostile, tmp_path, capsys):
@@ -197,7 +205,7 @@ def test_hostile_images_train_with_visual_end_to_end(hostile, tmp_path, capsys):
 
 def test_decode_failures_are_masked_not_raised(hostile, tmp_path):
     from vlkge.data.readers import load_graph
-    from vlkge.encoders.base import open_image
+    from vlkge.data.images import open_image
     from vlkge.encoders.offline import OfflineEncoder
     from vlkge.encoders.store import FeatureStore, extract_features
     folder, expect = hostile
@@ -223,7 +231,7 @@ def test_open_image_never_blocks_on_a_fifo(tmp_path):
     blocking read (a subprocess, so a hang cannot freeze the test run)."""
     fifo = tmp_path / "late.fifo"
     os.mkfifo(fifo)
-    code = ("import sys; from vlkge.encoders.base import open_image; "
+    code = ("import sys; from vlkge.data.images import open_image; "
             f"im, p = open_image({str(fifo)!r}); print(im is None, p)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=15)
     assert p.returncode == 0, p.stderr

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from vlkge.encoders import load_encoder
-from vlkge.encoders.base import open_image
+from vlkge.data.images import open_image
 from vlkge.errors import VLKGEError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

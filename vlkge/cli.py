@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a graph and print a summary")
     p.add_argument("path", nargs="?", help="graph to check (default: the embedded demo graph)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-images", action="store_true",
+                   help="only check that image files exist, without decoding them")
 
     p = sub.add_parser("train", help="train a model and write a run directory")
     _data_arg(p)
@@ -144,7 +146,12 @@ def _print_warnings(warnings: list[str], limit: int = 20) -> None:
 
 
 def cmd_validate(args) -> int:
+    from .data.images import image_problems
     graph = _load(args.path)
+    if not args.skip_images:
+        problems = image_problems(graph, progress=sys.stderr.isatty())
+        _print_warnings(problems)
+        graph.warnings.extend(problems)
     s = graph.summary()
     if args.json:
         print(json.dumps(s, indent=2))

@@ -1,12 +1,10 @@
-"""The encoder interface and the one safe way to open an image.
+"""The encoder interface.
 
 An encoder turns images and texts into float32, L2-normalised feature rows. Images that cannot
 be read never raise: they come back as zero rows with ``ok=False`` and a "FILE: problem" line.
 """
 from __future__ import annotations
 
-import io
-import warnings as _warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
@@ -14,13 +12,7 @@ from typing import Iterator, Union
 import torch
 from PIL import Image
 
-# A pixel cap rather than PIL's default so the limit is explicit and the same everywhere; above
-# it PIL warns, above twice it raises, and we turn both into "unreadable" (see open_image).
-MAX_IMAGE_PIXELS = 90_000_000
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-
-ImageSource = Union[Path, str, bytes]
-
+from ..data.images import ImageSource, open_image
 
 @contextmanager
 def quiet_weight_loading() -> Iterator[None]:
@@ -50,67 +42,6 @@ def resolve_device(device: str = "auto") -> str:
 
 def source_name(src: ImageSource, index: int = 0) -> str:
     return f"<upload {index}>" if isinstance(src, (bytes, bytearray)) else str(src)
-
-
-def open_regular(path: Path | str):
-    """Open ``path`` for binary reading only if it is a regular file. Opening is non-blocking, so
-    a FIFO or device put where an image was expected is refused instead of hanging the process
-    (the reader checks paths when the graph is read, but a file can change after that)."""
-    import os
-    import stat
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(0, "not a regular file (a FIFO, device or folder?)")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def open_image(src: ImageSource) -> tuple[Image.Image | None, str]:
-    """Open, verify and fully decode an image as RGB. Returns (image, "") or (None, problem).
-
-    verify() catches structural corruption cheaply; the second open + load() catches truncated
-    data, which verify() does not see. Decompression-bomb warnings are escalated to errors so a
-    crafted header cannot make us allocate gigabytes.
-    """
-    try:
-        if isinstance(src, (bytes, bytearray)):
-            data = bytes(src)
-        else:
-            with open_regular(src) as f:
-                data = f.read()
-    except OSError as e:
-        return None, f"cannot read file ({e.strerror or e})"
-    if not data:
-        return None, "empty file"
-    try:
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                im.verify()
-            im = Image.open(io.BytesIO(data))
-            im.load()
-            if im.mode != "RGB":
-                # Palette/LA images with transparency: composite on white, as a viewer would.
-                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                    im = im.convert("RGBA")
-                    bg = Image.new("RGB", im.size, (255, 255, 255))
-                    bg.paste(im, mask=im.getchannel("A"))
-                    im = bg
-                else:
-                    im = im.convert("RGB")
-            return im, ""
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None, f"image too large (over {MAX_IMAGE_PIXELS:,} pixels): refused as a possible decompression bomb"
-    except Image.UnidentifiedImageError:
-        return None, "not an image PIL can read"
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-        # PIL reports corrupt and truncated streams through these; the message is enough.
-        return None, f"corrupt or truncated image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
 
 
 def l2_normalise(x: torch.Tensor) -> torch.Tensor:

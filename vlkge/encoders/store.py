@@ -49,7 +49,7 @@ def text_key(text: str) -> str:
 
 def file_key(path: Path) -> str:
     h = hashlib.sha256()
-    from .base import open_regular  # never blocks on a FIFO swapped in for an image
+    from ..data.images import open_regular  # never blocks on a FIFO swapped in for an image
     with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

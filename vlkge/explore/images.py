@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..encoders.base import open_image
+from ..data.images import open_image
 
 THUMB = 160
 
