@@ -15,6 +15,7 @@ from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
 from vlkge.explore import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
                            is_offline, thumbnail, type_colours)
+from vlkge.explore.jobs import current_job
 
 THUMB = 160
 
@@ -107,25 +108,33 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
         elif "data" in qp:
             del qp["data"]
         runs = discover_runs(graph)
+        job = current_job(graph)
+        training = job is not None and job.status()
         run_info, run, err = None, None, ""
         if runs:
-            names = [f"{r.name} ({r.source})" for r in runs]
+            by_name = {r.name: r for r in runs}
+            key = f"run_pick_{spec}"
+            # ?run= wins when it changed since we last wrote it (a deep link, or Home picking a
+            # run it just trained); otherwise the widget keeps the curator's choice.
             want = qp.get("run")
-            default = 0
-            for n, r in enumerate(runs):
-                if want and (want == r.name or want == str(r.path)):
-                    default = n
-            choice = st.selectbox("Trained run", range(len(runs)), index=default,
-                                  format_func=lambda n: names[n], key=f"run_pick_{spec}")
-            run_info = runs[choice]
-            qp["run"] = run_info.name
+            want = next((r.name for r in runs if want in (r.name, str(r.path))), None) if want else None
+            if want and want != st.session_state.get("_run_synced"):
+                st.session_state[key] = want
+            if st.session_state.get(key) not in by_name:
+                st.session_state[key] = want or runs[0].name
+            choice = st.selectbox("Trained run", list(by_name), key=key,
+                                  format_func=lambda n: f"{n} ({by_name[n].source})")
+            run_info = by_name[choice]
+            qp["run"] = st.session_state["_run_synced"] = run_info.name
             try:
                 run = get_run(str(run_info.path), spec, run_info.mtime)
             except VLKGEError as e:
                 err = str(e)
                 st.error(f"Cannot load run: {e}")
-        else:
+        elif not (training and training["state"] == "running"):
             st.info("No trained run for this graph yet: train one on Home.")
+        if training and training["state"] == "running":
+            st.caption("A run is training in the background (progress on Home).")
         st.caption(f"{graph.num_entities:,} entities · {graph.num_relations} relations")
     return Ctx(spec, graph, get_index(spec), runs, run_info, run, _is_demo(str(graph.root)),
                pages, err)

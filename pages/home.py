@@ -1,11 +1,14 @@
-"""Home: the collection at a glance, the selected run's card, training a run if none."""
+"""Home: the collection at a glance, the selected run's card, training a run in the background."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from pages import _ui
 from vlkge.errors import VLKGEError
-from vlkge.explore import fmt_eta, new_run_path, run_card, train_for_app
+from vlkge.explore import run_card
+from vlkge.explore.jobs import TrainingJob, current_job, start_training
 
 c = _ui.ctx()
 g = c.graph
@@ -36,6 +39,47 @@ with right:
                  hide_index=True, height=260, width="stretch")
 
 st.subheader("Trained run")
+job = current_job(g)
+if "trained_message" in st.session_state:
+    st.success(st.session_state.pop("trained_message"))
+
+
+@st.fragment(run_every=1.0)
+def training_progress(folder: str) -> None:
+    s = TrainingJob(Path(folder)).status()
+    if s["state"] == "running":
+        st.progress(min(1.0, float(s["fraction"])), text=s["message"])
+        st.caption("Training runs in the background: switch pages or close this tab as you like; "
+                   "the run appears in the sidebar when it is done.")
+    else:
+        st.rerun(scope="app")
+
+
+def training_form(label: str) -> None:
+    epochs = st.number_input("Epochs (early stopping may end sooner)", 5, 500, 60, step=5)
+    if st.button(label, type="primary"):
+        try:
+            start_training(g, c.spec, int(epochs))
+        except VLKGEError as e:
+            st.error(f"Cannot start training: {e}")
+            st.stop()
+        st.rerun()
+
+
+status = job.status() if job is not None else None
+if status and status["state"] == "running":
+    training_progress(str(job.folder))
+elif status and status["state"] == "done":
+    job.dismiss()
+    st.session_state["trained_message"] = f"Training finished: {status['message']}. Saved in `{status['run']}`."
+    st.query_params["run"] = Path(status["run"]).name
+    st.rerun()
+elif status and status["state"] == "failed":
+    st.error(f"Training failed: {status['error']}")
+    if st.button("Dismiss"):
+        job.dismiss()
+        st.rerun()
+
 if c.run is not None:
     card = run_card(c.run)
     test = card["overall"].get("test", {})
@@ -52,30 +96,16 @@ if c.run is not None:
             st.dataframe(pd.DataFrame(card["overall"]).T, width="stretch")
         if card["per_relation"]:
             st.dataframe(pd.DataFrame(card["per_relation"]), hide_index=True, width="stretch")
+    if job is None and g.root is not None:
+        with st.expander("Train a new run (e.g. after the graph changed)"):
+            training_form("Train a new run")
 elif c.run_error:
     st.error(c.run_error)
-else:
+elif job is None:
     from vlkge.explore import runs_dir
     st.info("No trained run for this graph yet. Train one with default settings "
             f"(saved in `{runs_dir(g.root)}`).")
-    epochs = st.number_input("Epochs (early stopping may end sooner)", 5, 500, 60, step=5)
-    if st.button("Train a run now", type="primary"):
-        bar = st.progress(0.0, text="starting…")
-        out = new_run_path(g.root)
-
-        def update(p):
-            bar.progress(min(1.0, p.fraction), text=p.message)
-
-        try:
-            with st.spinner("Training… (keep this tab open: leaving the page stops training)"):
-                metrics = train_for_app(g, out, epochs=int(epochs), on_update=update)
-        except VLKGEError as e:
-            st.error(f"Training failed: {e}")
-            st.stop()
-        bar.progress(1.0, text="done")
-        st.success(f"Trained: test MRR {metrics.get('test', {}).get('mrr', 0):.3f}. Saved in `{out}`.")
-        st.query_params["run"] = out.name
-        st.rerun()
+    training_form("Train a run now")
 
 st.subheader("From the collection")
 withimg = np.nonzero(g.has_image.numpy())[0]

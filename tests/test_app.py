@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,5 +149,22 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     monkeypatch.delenv("VLKGE_RUN")
     at = ok(app("home"))
     assert any(b.label == "Train a run now" for b in at.button)
-    at = ok(app("predictions"))
-    assert any("needs a trained run" in i.value for i in at.info)
+    at2 = ok(app("predictions"))
+    assert any("needs a trained run" in i.value for i in at2.info)
+    # training runs in the background: the page comes back at once with its progress
+    from vlkge.data.readers import load_graph
+    from vlkge.explore.jobs import current_job
+    at.number_input[0].set_value(5)
+    next(b for b in at.button if b.label == "Train a run now").click()
+    ok(at.run())
+    assert any("Training runs in the background" in x.value for x in at.caption)
+    job = current_job(load_graph(g))
+    deadline = time.time() + 180
+    while job.status()["state"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    assert job.status()["state"] == "done", job.status()
+    at = ok(app("home"))  # whoever opens Home next learns it finished; the new run is picked
+    assert any(x.value.startswith("Training finished: test MRR") for x in at.success)
+    assert current_job(load_graph(g)) is None
+    assert any("| Test MRR |" in m.value for m in at.markdown)

@@ -400,6 +400,74 @@ def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch)
     assert [r.path for r in discover_runs(g)] == [out.resolve()]
 
 
+def _wait(job, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while (s := job.status())["state"] == "running":
+        assert time.time() < deadline, s
+        time.sleep(0.2)
+    return s
+
+
+def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypatch):
+    from vlkge.explore.jobs import current_job, start_training
+    from vlkge.errors import VLKGEError
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    root = make_app_graph(tmp_path / "g", per_artist=3)
+    g = load_graph(root)
+    assert current_job(g) is None
+    job = start_training(g, str(root), epochs=3, modalities=["structural"])
+    with pytest.raises(VLKGEError, match="already"):
+        start_training(g, str(root), epochs=3)  # one job per graph, whoever asks
+    fractions = []
+    deadline = time.time() + 120
+    while (s := job.status())["state"] == "running":
+        assert time.time() < deadline
+        assert discover_runs(g) == []  # a half-trained run is never listed
+        fractions.append(s["fraction"])
+        time.sleep(0.1)
+    assert s["state"] == "done", s
+    assert fractions == sorted(fractions)
+    assert [str(r.path) for r in discover_runs(g)] == [s["run"]]
+    assert s["message"].startswith("test MRR") and 0 < s["mrr"] <= 1
+    assert current_job(g).status()["state"] == "done"  # shown until dismissed
+    job.dismiss()
+    assert current_job(g) is None and len(discover_runs(g)) == 1
+
+
+def test_background_training_failures_are_reported(tmp_path, monkeypatch):
+    import signal
+
+    from vlkge.explore import jobs
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    root = make_app_graph(tmp_path / "g", per_artist=3)
+    g = load_graph(root)
+    # the graph breaks after the app loaded it: the job says which file and line
+    good = (root / "triples.csv").read_text(encoding="utf-8")
+    with open(root / "triples.csv", "a", encoding="utf-8") as f:
+        f.write("artwork_nope,isCreatedByArtist,artist_claude-monet,train\n")
+    s = _wait(jobs.start_training(g, str(root), epochs=3, modalities=["structural"]))
+    assert s["state"] == "failed" and "triples.csv" in s["error"] and "artwork_nope" in s["error"], s
+    jobs.current_job(g).dismiss()
+    # a killed job reads as failed, for the app that started it and for any other
+    (root / "triples.csv").write_text(good, encoding="utf-8")
+    job = jobs.start_training(g, str(root), epochs=500, modalities=["structural"])
+    deadline = time.time() + 60
+    while job.status().get("pid") is None:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    pid = job.status()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while job.status()["state"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert "stopped unexpectedly" in job.status()["error"]
+    jobs._children.clear()  # as seen from another app process: only the pid is known
+    assert "stopped unexpectedly" in job.status()["error"]
+    assert discover_runs(g) == []
+
+
 def _add(root: Path, entity: list[str], triple: list[str]) -> None:
     """Append one entity row and one triple row to a graph folder."""
     for name, row in (("entities.csv", entity), ("triples.csv", triple)):
