@@ -100,3 +100,23 @@ def test_a_config_saved_before_a_field_existed_keeps_the_behaviour_it_was_traine
     del old["adversarial_temperature"]
     assert TrainConfig(model="rotate").adversarial_temperature == 2.0
     assert TrainConfig.from_dict(old).adversarial_temperature == 0.0
+
+
+def test_structural_dropout_defaults_to_the_graph_and_scorer(tmp_path):
+    """Kept where some entity can only be placed from its features; dropped for translation
+    scorers where every entity has training triples (they lose most from it there)."""
+    from conftest import make_art_graph
+    chain = load_graph(make_chain_graph(tmp_path / "chain", n=12))  # every entity in train
+    art = load_graph(make_art_graph(tmp_path / "art", n_artists=3, per_artist=3))  # test artworks unseen
+    assert bool(chain.train_entities.all()) and not bool(art.train_entities.all())
+    for graph, model, expect in ((chain, "transe", 0.0), (chain, "rotate", 0.0), (chain, "complex", 0.5),
+                                 (chain, "distmult", 0.5), (art, "transe", 0.5), (art, "rotate", 0.5)):
+        out = tmp_path / f"{graph.num_entities}-{model}"
+        cfg = TrainConfig(model=model, dim=8, epochs=1, eval_every=1, modalities=["structural", "textual"],
+                          encoder="offline", device="cpu")
+        train_run(graph, cfg, out, progress=False)
+        assert vlkge.load_run(out).train_config.structural_dropout == expect, (model, graph.source)
+    cfg = TrainConfig(model="transe", dim=8, epochs=1, structural_dropout=0.3, modalities=["structural", "textual"],
+                      encoder="offline", device="cpu")
+    train_run(chain, cfg, tmp_path / "explicit", progress=False)
+    assert vlkge.load_run(tmp_path / "explicit").train_config.structural_dropout == 0.3

@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", help="auto, offline, clip:<hub id or dir>, or imported:<name>")
     p.add_argument("--fusion", choices=["average", "concat", "weighted"])
     p.add_argument("--structural-dropout", type=float,
-                   help="share of training steps an entity with features hides its structural embedding "
-                        "(default 0.5)")
+                   help="share of training steps an entity with features hides its structural embedding, "
+                        "so entities without training triples can be placed from features (default 0.5; 0 for "
+                        "transe and rotate when every entity has training triples)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true")

@@ -24,7 +24,7 @@ from ..evaluation.ranking import default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
-from .config import TrainConfig
+from .config import TrainConfig, structural_dropout_for
 from .negatives import NegativeSampler, symmetric_relations
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -130,6 +130,8 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     latest epoch's model and optimizer so ``resume=True`` continues exactly where it stopped.
     """
     out = Path(out)
+    if cfg.structural_dropout is None:
+        cfg.structural_dropout = structural_dropout_for(cfg.model, bool(graph.train_entities.all()))
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: the same on every rank
     device = resolve_device(cfg.device)
