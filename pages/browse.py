@@ -61,9 +61,14 @@ st.title(c.label(i))
 st.caption(f"{g.types[i]} · `{g.entities[i]}`")
 left, right = st.columns([1, 2])
 with left:
-    st.image(_ui.thumb(c.root, g.images[i], 360 if g.images[i] else 160), width=360 if g.images[i] else 160)
-    if g.images[i] and c.is_demo:
-        st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
+    linked = [] if g.images[i] else c.adjacency().linked_with_images(i)
+    if linked:  # an artist, style or genre: show works linked to it rather than an empty frame
+        st.caption(f"No image of its own. Linked works ({len(linked):,}):")
+        _ui.gallery(c, linked[:6], cols=3, key="linked")
+    else:
+        st.image(_ui.thumb(c.root, g.images[i], 360 if g.images[i] else 160), width=360 if g.images[i] else 160)
+        if g.images[i] and c.is_demo:
+            st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
     if g.descriptions[i]:
         st.write(g.descriptions[i])
     if "predictions" in c.pages and c.run is not None:

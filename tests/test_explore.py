@@ -375,6 +375,12 @@ def test_representative_image(small):
     rep2 = adj.representative(idx(small, "nationality_dutch"))  # via a Dutch artist's artwork
     assert rep2 is not None and small.entities[rep2].startswith(("artwork_rembrandt", "artwork_frans-hals"))
     assert adj.representative(idx(small, "decade_1630")) is not None
+    # an artist page shows its works: every artwork linked to it that has a readable image, once
+    claude = idx(small, "artist_claude-monet")
+    linked = adj.linked_with_images(claude)
+    works = {i for i, e in enumerate(small.entities) if e.startswith("artwork_claude-monet_")}
+    assert set(linked) == {i for i in works if small.images[i]} and len(works - set(linked)) == 1  # one missing file
+    assert linked == sorted(linked) and adj.linked_with_images(art) == []  # an artwork links no images
 
 
 def test_neighbourhood_html_cannot_be_broken_by_labels(small):

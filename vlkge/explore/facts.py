@@ -58,6 +58,13 @@ class Adjacency:
     def neighbours(self, i: int) -> np.ndarray:
         return self.nbr[self.ptr[i]:self.ptr[i + 1]]
 
+    def linked_with_images(self, i: int) -> list[int]:
+        """The distinct entities linked to ``i`` that have an image, in id order (an artist's or
+        a style's artworks: what stands for an entity that has no picture)."""
+        nb = np.unique(self.neighbours(i))
+        has = self.graph.has_image.numpy()
+        return [int(j) for j in nb[has[nb]] if j != i]
+
     def representative(self, i: int) -> int | None:
         """``i`` when it has an image, else a linked entity that has one (an artist or style is
         shown through one of its artworks), or None."""
