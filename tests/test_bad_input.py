@@ -169,6 +169,7 @@ def test_hostile_image_paths_validate_end_to_end(hostile):
     undecodable = {e for e, o in expect.items() if o == "decode"}
     assert {re.search(r"entity '([^']+)'", x).group(1) for x in decoded} == undecodable, p.stderr
     assert len(decoded) == len(undecodable)
+    assert len(s["warnings"]) == len(warned) + len(decoded)  # --json carries them too
     assert f"ok, with {len(warned) + len(decoded)} warning(s)" in run_cli("validate", folder).stdout
     skipped = run_cli("validate", folder, "--skip-images", timeout=60)
     assert not [x for x in skipped.stderr.splitlines() if x.startswith(f"warning: {folder}")]

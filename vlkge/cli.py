@@ -155,7 +155,7 @@ def cmd_validate(args) -> int:
         graph.warnings.extend(problems)
     s = graph.summary()
     if args.json:
-        print(json.dumps(s, indent=2))
+        print(json.dumps({**s, "warnings": graph.warnings}, indent=2))
         return 0
     print(f"graph: {s['source']}")
     print(f"entities: {s['entities']:,}  relations: {s['relations']}  "
