@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--structural-dropout", type=float,
                    help="share of training steps an entity with features hides its structural embedding, "
                         "so entities without training triples can be placed from features (default 0.5; 0 for "
-                        "transe and rotate when every entity has training triples)")
+                        "transe when every entity has training triples)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true")
