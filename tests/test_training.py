@@ -109,13 +109,18 @@ def test_structural_dropout_defaults_to_the_graph_and_scorer(tmp_path):
     chain = load_graph(make_chain_graph(tmp_path / "chain", n=12))  # every entity in train
     art = load_graph(make_art_graph(tmp_path / "art", n_artists=3, per_artist=3))  # test artworks unseen
     assert bool(chain.train_entities.all()) and not bool(art.train_entities.all())
+    cfgs = {}
     for graph, model, expect in ((chain, "transe", 0.0), (chain, "rotate", 0.5), (chain, "complex", 0.5),
                                  (chain, "distmult", 0.5), (art, "transe", 0.5), (art, "rotate", 0.5)):
         out = tmp_path / f"{graph.num_entities}-{model}"
         cfg = TrainConfig(model=model, dim=8, epochs=1, eval_every=1, modalities=["structural", "textual"],
                           encoder="offline", device="cpu")
         train_run(graph, cfg, out, progress=False)
-        assert vlkge.load_run(out).train_config.structural_dropout == expect, (model, graph.source)
+        cfgs[graph is art, model] = tc = vlkge.load_run(out).train_config
+        assert tc.structural_dropout == expect, (model, graph.source)
+    # negatives: 256 when drawn from a relation's candidate pool (typed, the art graph), else 64
+    assert {k: tc.negatives for k, tc in cfgs.items()} == {(False, "transe"): 256, (False, "rotate"): 64, (False, "complex"): 64,
+                                          (False, "distmult"): 64, (True, "transe"): 256, (True, "rotate"): 256}
     cfg = TrainConfig(model="transe", dim=8, epochs=1, structural_dropout=0.3, modalities=["structural", "textual"],
                       encoder="offline", device="cpu")
     train_run(chain, cfg, tmp_path / "explicit", progress=False)

@@ -24,7 +24,7 @@ from ..evaluation.ranking import default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
-from .config import TrainConfig, structural_dropout_for
+from .config import TrainConfig, negatives_for, structural_dropout_for
 from .negatives import NegativeSampler, symmetric_relations
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -141,6 +141,8 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # negatives: per rank
     protocol = default_protocol(graph) if cfg.eval_protocol == "auto" else cfg.eval_protocol
     typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
+    if cfg.negatives is None:
+        cfg.negatives = negatives_for(typed)
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     model = make_model(graph, cfg, features, sparse=world == 1).to(device)
     step_loss = TrainingLoss(model, cfg)
