@@ -2,7 +2,6 @@
 in vlkge.explore)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

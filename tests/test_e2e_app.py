@@ -3,7 +3,6 @@ graph, every page opened in headless Chromium, no exception box, screenshots sav
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

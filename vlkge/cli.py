@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--negatives", type=int, help="negatives per positive (>= #entities: all; default 64, or 256 for TransE and "
-                        "with typed negatives)")
+    p.add_argument("--negatives", type=int,
+                   help="negatives per positive (>= #entities: all; default 64, or 256 for TransE and with "
+                        "typed negatives)")
     p.add_argument("--negative-sampling", choices=["auto", "uniform", "typed"])
     p.add_argument("--filter-negatives", action="store_true", default=None)
     p.add_argument("--loss", choices=["logistic", "margin"])

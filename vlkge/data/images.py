@@ -85,6 +85,7 @@ def open_image(src: ImageSource, max_side: int | None = None) -> tuple[Image.Ima
         # PIL reports corrupt and truncated streams through these; the message is enough.
         return None, f"corrupt or truncated image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
 
+
 def image_problems(graph, workers: int = 4, progress: bool = False) -> list[str]:
     """One "IMAGE FILE: entity ID: problem" line per image of ``graph`` that cannot be decoded
     (the reader has already checked that each path is a non-empty file inside the folder)."""

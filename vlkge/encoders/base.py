@@ -6,13 +6,13 @@ be read never raise: they come back as zero rows with ``ok=False`` and a "FILE: 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
 import torch
 from PIL import Image
 
 from ..data.images import ImageSource, open_image
+
 
 @contextmanager
 def quiet_weight_loading() -> Iterator[None]:
