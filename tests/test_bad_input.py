@@ -170,7 +170,10 @@ def test_hostile_image_paths_validate_end_to_end(hostile):
     assert {re.search(r"entity '([^']+)'", x).group(1) for x in decoded} == undecodable, p.stderr
     assert len(decoded) == len(undecodable)
     assert len(s["warnings"]) == len(warned) + len(decoded)  # --json carries them too
-    assert f"ok, with {len(warned) + len(decoded)} warning(s)" in run_cli("validate", folder).stdout
+    assert s["unreadable_images"] == len(undecodable)
+    text = run_cli("validate", folder).stdout
+    assert f"ok, with {len(warned) + len(decoded)} warning(s)" in text
+    assert f"image {len(readable)}/{s['entities']} ({len(undecodable)} unreadable)" in text
     skipped = run_cli("validate", folder, "--skip-images", timeout=60)
     assert not [x for x in skipped.stderr.splitlines() if x.startswith(f"warning: {folder}")]
 

@@ -151,11 +151,10 @@ def _print_warnings(warnings: list[str], limit: int = 20) -> None:
 def cmd_validate(args) -> int:
     from .data.images import image_problems
     graph = _load(args.path)
-    if not args.skip_images:
-        problems = image_problems(graph, progress=sys.stderr.isatty())
-        _print_warnings(problems)
-        graph.warnings.extend(problems)
-    s = graph.summary()
+    problems = [] if args.skip_images else image_problems(graph, progress=sys.stderr.isatty())
+    _print_warnings(problems)
+    graph.warnings.extend(problems)
+    s = {**graph.summary(), "unreadable_images": None if args.skip_images else len(problems)}
     if args.json:
         print(json.dumps({**s, "warnings": graph.warnings}, indent=2))
         return 0
@@ -163,7 +162,8 @@ def cmd_validate(args) -> int:
     print(f"entities: {s['entities']:,}  relations: {s['relations']}  "
           f"triples: " + ", ".join(f"{k} {v:,}" for k, v in s["triples_per_split"].items()))
     print("entities per type: " + ", ".join(f"{t} {n:,}" for t, n in s["entities_per_type"].items()))
-    print(f"modalities: image {s['with_image']:,}/{s['entities']:,}, text {s['with_text']:,}/{s['entities']:,}, "
+    bad = f" ({len(problems):,} unreadable)" if problems else ""
+    print(f"modalities: image {s['with_image']:,}/{s['entities']:,}{bad}, text {s['with_text']:,}/{s['entities']:,}, "
           f"description {s['with_description']:,}")
     print(f"entities without training triples (placed from features): {s['unseen_in_train']:,}")
     width = max(len(r) for r in s["triples_per_relation"])
