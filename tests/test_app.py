@@ -168,3 +168,28 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     assert any(x.value.startswith("Training finished: test MRR") for x in at.success)
     assert current_job(load_graph(g)) is None
     assert any("| Test MRR |" in m.value for m in at.markdown)
+
+
+def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from vlkge.data.readers import load_graph
+    from vlkge.explore import runs_dir
+    from vlkge.explore.jobs import current_job
+    g = tmp_path / "g"
+    shutil.copytree(env["root"], g, ignore=shutil.ignore_patterns("runs", "*.sqlite*"))
+    monkeypatch.setenv("VLKGE_DATA", str(g))
+    monkeypatch.delenv("VLKGE_RUN")
+    job = runs_dir(g) / ".training"
+    job.mkdir(parents=True)
+    (job / "status.json").write_text(json.dumps({"job": "x", "state": "failed", "pid": 1,
+                                                 "error": "triples.csv:7: unknown entity 'nope'"}))
+    at = ok(app("home"))
+    assert any("Training failed: triples.csv:7: unknown entity 'nope'" in e.value for e in at.error)
+    assert not any(b.label == "Train a run now" for b in at.button)  # one job at a time, even a failed one
+    next(b for b in at.button if b.label == "Dismiss").click()
+    ok(at.run())
+    assert current_job(load_graph(g)) is None
+    at = ok(app("home"))
+    assert any(b.label == "Train a run now" for b in at.button) and not at.error
