@@ -9,6 +9,9 @@ from pages import _ui
 from vlkge.errors import VLKGEError
 from vlkge.explore import run_card
 from vlkge.explore.jobs import TrainingJob, current_job, start_training
+from vlkge.models.scorers import SCORERS
+from vlkge.training.config import TrainConfig
+from vlkge.training.pipeline import available_modalities
 
 c = _ui.ctx()
 g = c.graph
@@ -57,9 +60,16 @@ def training_progress(folder: str) -> None:
 
 def training_form(label: str) -> None:
     epochs = st.number_input("Epochs (early stopping may end sooner)", 5, 500, 60, step=5)
+    a, b = st.columns(2)
+    default = TrainConfig().model
+    model = a.selectbox("Scorer", [default] + [m for m in SCORERS if m != default],
+                        help=f"{default} (the default) measured best on every graph here; each scorer trains "
+                             "with its own measured defaults")
+    have = available_modalities(g)
+    mods = b.multiselect("Modalities", have, default=have, help="structural is always used")
     if st.button(label, type="primary"):
         try:
-            start_training(g, c.spec, int(epochs))
+            start_training(g, c.spec, int(epochs), modalities=sorted(set(mods) | {"structural"}), model=model)
         except VLKGEError as e:
             st.error(f"Cannot start training: {e}")
             st.stop()

@@ -168,6 +168,24 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     assert any(x.value.startswith("Training finished: test MRR") for x in at.success)
     assert current_job(load_graph(g)) is None
     assert any("| Test MRR |" in m.value for m in at.markdown)
+    # a second run beside it, with another scorer and structure only
+    form = at.expander[-1]
+    assert "Train a new run" in form.label
+    next(s for s in at.selectbox if s.label == "Scorer").set_value("complex")
+    next(m for m in at.multiselect if m.label == "Modalities").set_value(["structural"])
+    at.number_input[0].set_value(5)
+    next(b for b in at.button if b.label == "Train a new run").click()
+    ok(at.run())
+    job = current_job(load_graph(g))
+    deadline = time.time() + 180
+    while job.status()["state"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    s = job.status()
+    assert s["state"] == "done" and s["run"].endswith("-complex"), s
+    import json
+    cfg = json.loads((Path(s["run"]) / "config.json").read_text())
+    assert cfg["train"]["model"] == "complex" and cfg["modalities_used"] == ["structural"]
 
 
 def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monkeypatch):

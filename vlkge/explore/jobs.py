@@ -70,8 +70,10 @@ def current_job(graph: Graph) -> TrainingJob | None:
     return TrainingJob(folder) if folder.is_dir() else None
 
 
-def start_training(graph: Graph, spec: str, epochs: int, modalities: list[str] | None = None) -> TrainingJob:
-    """Start training the graph loaded from ``spec`` with default settings in a background process.
+def start_training(graph: Graph, spec: str, epochs: int, modalities: list[str] | None = None,
+                   model: str | None = None) -> TrainingJob:
+    """Start training the graph loaded from ``spec`` in a background process, with default settings
+    for the chosen scorer (default: the default scorer) and modalities (default: all it has).
 
     Raises VLKGEError when a job for this graph is already there (running or not dismissed)."""
     if graph.root is None:
@@ -86,7 +88,7 @@ def start_training(graph: Graph, spec: str, epochs: int, modalities: list[str] |
     atomic_write_json(folder / STATUS_FILE, {"job": job, "state": "running", "fraction": 0.0,
                                              "message": "starting", "started": time.time()})
     cmd = [sys.executable, "-m", "vlkge.explore.jobs", job, spec, str(folder), str(int(epochs)),
-           ",".join(modalities or [])]
+           ",".join(modalities or []), model or ""]
     with open(folder / LOG_FILE, "wb") as log:
         # Its own session: the job outlives a restarted app server and ignores its Ctrl-C.
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -116,7 +118,7 @@ def _alive(status: dict, folder: Path) -> bool:
     return True
 
 
-def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str]) -> int:
+def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str], model: str | None) -> int:
     from ..data.readers import load_graph
 
     status = {"job": job, "state": "running", "pid": os.getpid(), "fraction": 0.0, "message": "loading the graph",
@@ -142,11 +144,11 @@ def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str]) 
                 last[0] = now
 
         metrics = train_for_app(graph, folder / "run", epochs=epochs, on_update=update,
-                                modalities=modalities or None)
-        final = new_run_path(graph.root)
+                                modalities=modalities or None, model=model)
+        final = new_run_path(graph.root, model)
         while final.exists():  # two runs finishing in the same second
             time.sleep(1)
-            final = new_run_path(graph.root)
+            final = new_run_path(graph.root, model)
         os.rename(folder / "run", final)
         mrr = (metrics.get("test") or {}).get("mrr")
         write(state="done", fraction=1.0, run=str(final), mrr=mrr,
@@ -161,5 +163,5 @@ def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str]) 
 
 
 if __name__ == "__main__":
-    sys.exit(_run(sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]),
-                  [m for m in sys.argv[5].split(",") if m] if len(sys.argv) > 5 else []))
+    job_id, spec, folder, epochs, modalities, model = sys.argv[1:7]
+    sys.exit(_run(job_id, spec, Path(folder), int(epochs), [m for m in modalities.split(",") if m], model or None))

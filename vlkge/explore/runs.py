@@ -140,13 +140,11 @@ def run_card(run: Any) -> dict[str, Any]:
     }
 
 
-def default_train_config(graph: Graph, epochs: int = 100) -> "Any":
+def default_train_config(graph: Graph, epochs: int = 100, model: str | None = None) -> "Any":
     """Defaults are good; fewer epochs so a curator waits minutes, not an hour. Early stopping
-    still applies."""
+    still applies. ``model`` picks another scorer, with that scorer's own defaults."""
     from ..training.config import TrainConfig
-    cfg = TrainConfig()
-    cfg.epochs = epochs
-    return cfg
+    return TrainConfig(epochs=epochs, **({"model": model} if model else {}))
 
 
 def new_run_path(graph_root: Path, model: str | None = None) -> Path:
@@ -208,10 +206,10 @@ def fmt_eta(seconds: float | None) -> str:
 
 def train_for_app(graph: Graph, out: Path, epochs: int = 100,
                   on_update: Callable[[TrainProgress], None] | None = None,
-                  modalities: list[str] | None = None) -> dict:
+                  modalities: list[str] | None = None, model: str | None = None) -> dict:
     """Train a run with default hyperparameters into ``out``, reporting progress."""
     from ..training.pipeline import train_run
-    cfg = default_train_config(graph, epochs)
+    cfg = default_train_config(graph, epochs, model)
     if modalities:
         cfg.modalities = modalities
     prog = TrainProgress(feature_share=0.3 if graph.has_image.any() or graph.has_text.any() else 0.0)
