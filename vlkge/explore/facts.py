@@ -70,17 +70,14 @@ class Adjacency:
         shown through one of its artworks), or None."""
         if self.graph.images[i]:
             return i
-        has = self.graph.has_image.numpy()
-        nb = self.neighbours(i)
-        with_img = nb[has[nb]] if len(nb) else nb
-        if len(with_img):
-            return int(with_img.min())
+        linked = self.linked_with_images(i)
+        if linked:
+            return linked[0]
         # two hops (a movement -> its artists -> their artworks), looking at a few neighbours only
-        for j in np.unique(nb)[:50]:
-            nb2 = self.neighbours(int(j))
-            w = nb2[has[nb2]] if len(nb2) else nb2
-            if len(w):
-                return int(w.min())
+        for j in np.unique(self.neighbours(i))[:50]:
+            linked = self.linked_with_images(int(j))
+            if linked:
+                return linked[0]
         return None
 
     def facts(self, i: int) -> dict[str, list[Fact]]:

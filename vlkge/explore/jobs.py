@@ -44,15 +44,10 @@ class TrainingJob:
             s = json.loads((self.folder / STATUS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             s = {}
-        if not isinstance(s, dict):
-            s = {}
-        state = s.get("state", "running")
-        if state == "running" and not _alive(s, self.folder):
-            s = {**s, "state": "failed",
-                 "error": "training stopped unexpectedly (the process is gone: out of memory, or killed?)"}
-        s.setdefault("state", state)
-        s.setdefault("fraction", 0.0)
-        s.setdefault("message", "starting")
+        s = {"state": "running", "fraction": 0.0, "message": "starting", **(s if isinstance(s, dict) else {})}
+        if s["state"] == "running" and not _alive(s, self.folder):
+            s.update(state="failed",
+                     error="training stopped unexpectedly (the process is gone: out of memory, or killed?)")
         return s
 
     def dismiss(self) -> None:
