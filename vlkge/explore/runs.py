@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from ..data.graph import Graph
 from ..runs import is_run
+from ..training.config import TrainConfig
 
 OFFLINE_BANNER = ("No vision-language model available here: features come from the offline "
                   "fallback (MiniLM text + image descriptor), not a VLM. Image/text similarity "
@@ -140,16 +141,14 @@ def run_card(run: Any) -> dict[str, Any]:
     }
 
 
-def default_train_config(graph: Graph, epochs: int = 100, model: str | None = None) -> "Any":
+def default_train_config(epochs: int = 100, model: str | None = None) -> TrainConfig:
     """Defaults are good; fewer epochs so a curator waits minutes, not an hour. Early stopping
     still applies. ``model`` picks another scorer, with that scorer's own defaults."""
-    from ..training.config import TrainConfig
     return TrainConfig(epochs=epochs, **({"model": model} if model else {}))
 
 
 def new_run_path(graph_root: Path, model: str | None = None) -> Path:
     """A fresh run folder named by time and scorer (default: the scorer the app trains)."""
-    from ..training.config import TrainConfig
     model = model or TrainConfig().model
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return runs_dir(graph_root) / f"{stamp}-{model}"
@@ -209,7 +208,7 @@ def train_for_app(graph: Graph, out: Path, epochs: int = 100,
                   modalities: list[str] | None = None, model: str | None = None) -> dict:
     """Train a run with default hyperparameters into ``out``, reporting progress."""
     from ..training.pipeline import train_run
-    cfg = default_train_config(graph, epochs, model)
+    cfg = default_train_config(epochs, model)
     if modalities:
         cfg.modalities = modalities
     prog = TrainProgress(feature_share=0.3 if graph.has_image.any() or graph.has_text.any() else 0.0)
