@@ -76,6 +76,7 @@ def rank_queries(score_fn: ScoreFn, anchors: Tensor, relations: Tensor, targets:
     for i in range(0, len(anchors), bs):
         a, r, t = anchors[i:i + bs], relations[i:i + bs], targets[i:i + bs]
         scores = score_fn(a, r).float().clone()
+        t = t.to(scores.device)
         target_scores = scores.gather(1, t[:, None])
         if candidates is not None:
             scores = scores.masked_fill(~candidates[r].to(scores.device), float("-inf"))
@@ -176,6 +177,8 @@ def evaluate_model(model: KGEModel, graph: Graph, split: str = "test", protocol:
     """``evaluate_ranking`` for a KGE model: its entities are fused once (or ``entity_vectors``
     reused) and a relation's candidate pool is scored on its own."""
     E = model.entity() if entity_vectors is None else entity_vectors
-    return evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
-                            lambda t, r: model.score_heads(t, r, E), split=split, protocol=protocol,
-                            filter=filter, score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))
+    dev = E.device  # queries are built on the CPU; a model trained on a GPU scores there
+    return evaluate_ranking(graph, lambda h, r: model.score_tails(h.to(dev), r.to(dev), E),
+                            lambda t, r: model.score_heads(t.to(dev), r.to(dev), E), split=split,
+                            protocol=protocol, filter=filter,
+                            score_tails_among=lambda h, r, c: model.score_tails(h.to(dev), r.to(dev), E, c.to(dev)))
