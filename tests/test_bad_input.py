@@ -93,6 +93,20 @@ def test_missing_data_path(tmp_path, capsys):
     assert_one_error(err, "nowhere", None, "no such file")
 
 
+@pytest.mark.parametrize("device, words", [("tpu9", "unknown device 'tpu9'"), ("cuda", "no CUDA GPU is available")])
+def test_unusable_training_device_is_one_error_line(device, words, tmp_path, capsys):
+    import torch
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    g = make_art_graph(tmp_path / "art", n_artists=2, per_artist=3)
+    rc, _, err = cli(capsys, "train", "--data", g, "--out", tmp_path / "run", "--modalities", "structural",
+                     "--epochs", "1", "--device", device, "--quiet")
+    assert rc == 1
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert words in err and "internal error" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_fatal_csv_end_to_end(tmp_path):
     exp = B.duplicate_entity_id(tmp_path / "g")
     p = run_cli("validate", tmp_path / "g", timeout=60)

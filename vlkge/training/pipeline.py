@@ -76,8 +76,9 @@ def _extract_own_shard(graph: Graph, encoder, modalities: list[str]) -> None:
     if world <= 1 or isinstance(encoder, str):
         return
     from ..encoders import extract_features
-    from .trainer import distributed_context, resolve_device
-    rank, world = distributed_context(resolve_device("auto"))
+    from ..encoders.base import resolve_device
+    from .trainer import distributed_context
+    rank, world = distributed_context(torch.device(resolve_device("auto")))
     idx = list(range(rank, graph.num_entities, world))
     shard = copy.copy(graph)
     for name in ("entities", "types", "labels", "descriptions", "images"):

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..data.graph import Graph
+from ..encoders.base import resolve_device
 from ..errors import VLKGEError
 from ..evaluation.ranking import default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
@@ -29,12 +30,6 @@ from .negatives import NegativeSampler, symmetric_relations
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def make_model(graph: Graph, cfg: TrainConfig, features: Features | None, sparse: bool = True) -> KGEModel:
@@ -134,7 +129,7 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         cfg.structural_dropout = structural_dropout_for(cfg.model, bool(graph.train_entities.all()))
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: the same on every rank
-    device = resolve_device(cfg.device)
+    device = torch.device(resolve_device(cfg.device))
     rank, world = distributed_context(device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
