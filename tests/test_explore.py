@@ -381,6 +381,9 @@ def test_representative_image(small):
     works = {i for i, e in enumerate(small.entities) if e.startswith("artwork_claude-monet_")}
     assert set(linked) == {i for i in works if small.images[i]} and len(works - set(linked)) == 1  # one missing file
     assert linked == sorted(linked) and adj.linked_with_images(art) == []  # an artwork links no images
+    # an artwork whose picture is missing shows none, not another Monet's as if it were its own
+    unpictured = (works - set(linked)).pop()
+    assert adj.representative(unpictured) is None
 
 
 def test_neighbourhood_html_cannot_be_broken_by_labels(small):

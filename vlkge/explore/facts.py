@@ -51,6 +51,7 @@ class Adjacency:
         self.nbr, self.rel, self.dir, self.split = nbr[order], rel[order], dirn[order], spl[order]
         self.ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(src, minlength=n), out=self.ptr[1:])
+        self.pictured_types = {graph.types[j] for j in np.flatnonzero(graph.has_image.numpy())}
 
     def degree(self, i: int) -> int:
         return int(self.ptr[i + 1] - self.ptr[i])
@@ -66,10 +67,14 @@ class Adjacency:
         return [int(j) for j in nb[has[nb]] if j != i]
 
     def representative(self, i: int) -> int | None:
-        """``i`` when it has an image, else a linked entity that has one (an artist or style is
-        shown through one of its artworks), or None."""
+        """``i`` when it has an image; else, for an entity of a type that is never pictured, a
+        linked entity that has one (an artist or style is shown through one of its artworks); else
+        None. An artwork whose scan is missing borrows nothing: a neighbour's picture would pass
+        for its own on a card a curator judges by eye."""
         if self.graph.images[i]:
             return i
+        if self.graph.types[i] in self.pictured_types:
+            return None
         linked = self.linked_with_images(i)
         if linked:
             return linked[0]
