@@ -38,8 +38,9 @@ with left:
     st.bar_chart(pd.Series(s["entities_per_type"], name="entities"), horizontal=True, height=260)
 with right:
     st.subheader("Relations")
-    st.dataframe(pd.DataFrame([{"relation": r, **v} for r, v in s["triples_per_relation"].items()]),
-                 hide_index=True, height=260, width="stretch")
+    per_relation = pd.DataFrame([{"relation": r, **v} for r, v in s["triples_per_relation"].items()])
+    # as tall as the chart beside it, or as its rows when fewer (no blank rows under them)
+    st.dataframe(per_relation, hide_index=True, height=min(260, 38 + 35 * len(per_relation)), width="stretch")
 
 st.subheader("Trained run")
 job = current_job(g)
