@@ -213,3 +213,29 @@ def test_several_makers_in_one_cell(tmp_path):
     assert ("artist_peter-paul-rubens", "hasNationality", "nationality_flemish") in trip
     assert rep.artists == 2
     assert load_graph(out).num_entities == rep.entities
+
+
+def test_cli_groups_repeated_warnings_and_keeps_every_one_in_the_report(tmp_path, capsys):
+    from vlkge.cli import main
+    # a large catalogue's usual mess: one unreadable date on 30 rows, 25 scans missing, one row without an id
+    rows = [(f"2020.{i}", f"Print {i}", ("Katsushika Hokusai", "Utagawa Hiroshige")[i % 2],
+             "Edo period" if i < 30 else "1831", "", "landscape", "", f"scan{i}.png" if i < 25 else "a1.png", "")
+            for i in range(40)] + [("", "Untitled", "Utagawa Hiroshige", "1832", "", "", "", "", "")]
+    cat, imgs = _write_catalogue(tmp_path, rows)
+    out = tmp_path / "graph"
+    assert main(["import-collection", str(cat), "--images", str(imgs), "--out", str(out)]) == 0
+    std = capsys.readouterr()
+    assert std.out.splitlines() == [std.out.strip()] and std.out.startswith("imported 40 artworks")
+    err = std.err.splitlines()
+    assert len(err) <= 22 and all(line.startswith("warning: ") for line in err)
+    dates = [line for line in err if "Edo period" in line]
+    assert dates == [f"warning: {cat}:2: date 'Edo period' not understood; no decade "
+                     "(also on 29 more rows: 3, 4, 5, 6, 7, …)"]
+    assert f"warning: {cat}:42: skipped: no id" in err
+    assert str(out / "import_report.txt") in err[-1]
+    report = (out / "import_report.txt").read_text(encoding="utf-8").splitlines()
+    assert report[0].startswith("imported 40 artworks")
+    assert sum("scan" in line and "not found" in line for line in report) == 25  # every one, not the first 20
+    date_line = next(line for line in report if "Edo period" in line)
+    assert date_line.endswith(", ".join(str(n) for n in range(3, 32)) + ")")
+    load_graph(out)  # the extra file does not disturb reading the graph

@@ -250,12 +250,15 @@ def cmd_import_features(args) -> int:
 
 
 def cmd_import_collection(args) -> int:
-    from .data.collection import import_collection, parse_map_args
+    from .data.collection import IMPORT_REPORT, import_collection, parse_map_args
     report = import_collection(Path(args.catalogue), Path(args.images) if args.images else None, Path(args.out),
                                mapping=parse_map_args(args.map), seed=args.seed)
-    for line, reason in getattr(report, "skipped", []):
-        print(f"warning: {args.catalogue}:{line}: {reason}", file=sys.stderr)
-    print(report.summary() if hasattr(report, "summary") else report)
+    print(report.summary())
+    problems = report.problems(args.catalogue, shown_lines=5)
+    _print_warnings(problems)
+    if problems:
+        print(f"warning: all {len(report.skipped)} skipped rows and {len(report.warnings)} warnings are listed in "
+              f"{Path(args.out) / IMPORT_REPORT}", file=sys.stderr)
     return 0
 
 

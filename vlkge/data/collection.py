@@ -48,6 +48,7 @@ from unidecode import unidecode
 from ..errors import DataError, VLKGEError
 
 FIELDS = ("id", "title", "artist", "date", "style", "genre", "medium", "image", "description")
+IMPORT_REPORT = "import_report.txt"  # what import_collection skipped or doubted, written beside the graph
 MARKER = ".vlkge-graph.json"  # written into every folder we create; lets us overwrite our own output only
 
 # Plainly named columns, tried in order (compared after lower-casing and folding _ and - to spaces).
@@ -93,13 +94,27 @@ class ImportReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def __str__(self) -> str:
+    def summary(self) -> str:
         t = ", ".join(f"{k} {v}" for k, v in self.triples.items())
-        lines = [f"imported {self.artworks} artworks by {self.artists} artists into {self.out}: "
-                 f"{self.entities} entities, triples {t}, {self.images} images"]
-        lines += [f"skipped line {ln}: {why}" for ln, why in self.skipped]
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        return (f"imported {self.artworks} artworks by {self.artists} artists into {self.out}: "
+                f"{self.entities} entities, triples {t}, {self.images} images")
+
+    def problems(self, catalogue: str, shown_lines: int | None = None) -> list[str]:
+        """Skipped rows, then warnings, as ``CATALOGUE:LINE: what`` lines. A warning repeated on
+        many rows (an unreadable date that recurs across a large catalogue) is one line, naming its
+        first row and listing the others (``shown_lines`` of them at most; all when None)."""
+        out = [f"{catalogue}:{ln}: skipped: {why}" for ln, why in self.skipped]
+        rows: dict[str, list[str]] = defaultdict(list)
+        for w in self.warnings:
+            m = re.fullmatch(r"line (\d+): (.*)", w, re.S)
+            rows[m.group(2) if m else w].append(m.group(1) if m else "")
+        for what, lines in rows.items():
+            first, more = lines[0], [ln for ln in lines[1:] if ln]
+            listed = more if shown_lines is None else more[:shown_lines]
+            also = (f" (also on {len(more)} more rows: {', '.join(listed)}{', …' if len(listed) < len(more) else ''})"
+                    if more else "")
+            out.append(f"{catalogue}:{first}: {what}{also}" if first else f"{catalogue}: {what}")
+        return out
 
 
 # ---------------------------------------------------------------- small helpers
@@ -329,8 +344,9 @@ def inductive_split(triples: list[tuple[str, str, str]], artworks: Iterable[str]
 
 def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[tuple[str, str, str, str]],
                        files: dict[str, Path] | None = None, extra_columns: tuple[str, ...] = (),
-                       meta: dict | None = None, link: bool = True) -> None:
-    """Write entities.csv + triples.csv (+ images) atomically into ``out``.
+                       meta: dict | None = None, link: bool = True, texts: dict[str, str] | None = None) -> None:
+    """Write entities.csv + triples.csv (+ images, + ``texts``: file name -> content) atomically
+    into ``out``.
 
     Everything goes to a temporary sibling folder first, is validated with ``load_graph`` and then
     renamed into place, so ``out`` is either the old graph or the complete new one. An existing
@@ -357,6 +373,8 @@ def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[
             w = csv.writer(f, lineterminator="\n")
             w.writerow(("head", "relation", "tail", "mode"))
             w.writerows(triples)
+        for name, text in (texts or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         (tmp / MARKER).write_text(json.dumps({"written_by": "vlkge", **(meta or {})}, indent=1) + "\n")
         load_graph(tmp)  # a graph we cannot read back never replaces anything
         _swap_in(tmp, out)
@@ -634,12 +652,15 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
             files.pop(entities[aid].get("image", ""), None)
             del entities[aid]
     report.warnings += [f"split: {n} {what}" for what, n in adjust.items() if n]
-    write_graph_folder(out, list(entities.values()), split, files=files,
-                       extra_columns=("year", "date"), link=not copy_images,
-                       meta={"source": str(catalogue), "kind": "collection", "seed": seed})
     report.artworks = sum(1 for e in entities.values() if e["type"] == "artwork")
     report.artists = len(artists)
     report.entities = len(entities)
     report.images = len(files)
     report.triples = {s: sum(1 for *_, m in split if m == s) for s in ("train", "val", "test")}
+    # every skipped row and warning stays with the graph, however many the terminal was spared
+    notes = "\n".join([report.summary().replace(str(out), out.name), *report.problems(catalogue.name)]) + "\n"
+    write_graph_folder(out, list(entities.values()), split, files=files,
+                       extra_columns=("year", "date"), link=not copy_images,
+                       meta={"source": str(catalogue), "kind": "collection", "seed": seed},
+                       texts={IMPORT_REPORT: notes})
     return report
