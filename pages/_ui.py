@@ -35,6 +35,12 @@ def get_adjacency(spec: str) -> Adjacency:
     return Adjacency(get_graph(spec))
 
 
+def forget_graph() -> None:
+    """Drop the cached graphs and their indexes (a graph folder was just rewritten)."""
+    for cached in (get_graph, get_index, get_adjacency):
+        cached.clear()
+
+
 @st.cache_resource(show_spinner="Loading run…", max_entries=4)
 def get_run(run_path: str, spec: str, _mtime: float) -> Any:
     from vlkge.prediction.run import load_run
@@ -130,7 +136,9 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
             except VLKGEError as e:
                 err = str(e)
                 st.error(f"Cannot load run: {e}")
-        elif not (training and training["state"] == "running"):
+        else:
+            qp.pop("run", None)  # a run of the graph shown before
+        if not runs and not (training and training["state"] == "running"):
             st.info("No trained run for this graph yet: train one on Home.")
         if training and training["state"] == "running":
             st.caption("A run is training in the background (progress on Home).")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
+from vlkge.data.collection import IMPORT_REPORT, import_uploaded_catalogue, slug
 from vlkge.errors import VLKGEError
 from vlkge.explore import run_card
 from vlkge.explore.jobs import TrainingJob, current_job, start_training
@@ -18,6 +19,48 @@ g = c.graph
 st.title("Collection at a glance")
 st.caption(f"Graph: `{g.source or c.spec}`")
 _ui.encoder_banner(c)
+
+
+def import_catalogue() -> None:
+    """The Import button's callback: it runs before the page, so it may switch the sidebar's graph."""
+    up, images = st.session_state.get("import_csv"), st.session_state.get("import_images", "").strip()
+    dest = Path(st.session_state.get("import_dest", "").strip() or default_import_folder()).expanduser().resolve()
+    try:
+        report = import_uploaded_catalogue(up.getvalue(), up.name, Path(images).expanduser() if images else None, dest)
+    except (VLKGEError, OSError) as e:
+        st.session_state["import_result"] = {"error": f"Cannot import {up.name}: {e}"}
+        return
+    _ui.forget_graph()
+    st.session_state["graph_spec"] = str(dest)
+    st.session_state["import_result"] = {"summary": report.summary(), "problems": report.problems(up.name, 5),
+                                         "report": str(dest / IMPORT_REPORT), "images": bool(images)}
+
+
+def default_import_folder() -> str:
+    up = st.session_state.get("import_csv")
+    return str(Path("graphs") / (slug(Path(up.name).stem) if up is not None else "collection"))
+
+
+result = st.session_state.pop("import_result", None)
+if result and "error" in result:
+    st.error(result["error"])
+elif result:
+    st.success(f"{result['summary'][:1].upper()}{result['summary'][1:]}. This is now the graph in use.")
+    if not result["images"]:
+        st.caption("No image folder was given: the artworks were imported without pictures.")
+    if result["problems"]:
+        # plain text: the lines quote catalogue cells, which markdown would reinterpret
+        st.caption(f"Skipped rows and warnings (every one is listed in `{result['report']}`):")
+        st.code("\n".join(result["problems"][:20]), language=None, wrap_lines=True)
+with st.expander("Import your own catalogue (a CSV export, one row per artwork)", expanded=bool(result)):
+    up = st.file_uploader("Catalogue", type=["csv"], key="import_csv",
+                          help="Columns are recognised by plain names (Title, Artist/Maker, Date, Style, Genre, "
+                               "Medium, Object Number, Image/Filename); messy artist and date strings are parsed.")
+    st.text_input("Folder of its image files on this machine (optional)", key="import_images",
+                  help="Matched by the image/filename column, or by object number.")
+    st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),
+                  help="A new folder, or one written by an earlier import (replaced); never a folder of yours.")
+    st.button("Import", disabled=up is None, on_click=import_catalogue, type="primary")
 
 s = g.summary()
 m = st.columns(5)

@@ -129,3 +129,45 @@ def test_every_page_in_chromium(server, tmp_path):
         finally:
             browser.close()
     assert len(list(tmp_path.glob("0*.png"))) == len(PAGES)
+
+
+def test_import_a_catalogue_in_chromium(server, tmp_path):
+    """Home's importer writes the graph and the whole app switches to it (the sidebar's graph
+    folder is set by the button's callback, which AppTest cannot show)."""
+    from playwright.sync_api import sync_playwright
+    cat = tmp_path / "export.csv"
+    cat.write_text("Object Number,Title,Artist,Date,Genre\n" + "".join(
+        f"2001.{i},Print {i},{('Katsushika Hokusai', 'Utagawa Hiroshige')[i % 2]},18{30 + i},landscape\n"
+        for i in range(12)) + ",Untitled,Utagawa Hiroshige,1850,\n", encoding="utf-8")
+    dest = tmp_path / "museum"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server)
+            _settle(page)
+            page.get_by_text("Import your own catalogue").click()
+            page.locator('input[type="file"]').set_input_files(str(cat))
+            time.sleep(1.0)
+            _settle(page)
+            box = page.get_by_role("textbox", name="Save the graph in")
+            box.fill(str(dest))
+            box.press("Enter")
+            time.sleep(1.0)
+            _settle(page)
+            page.get_by_role("button", name="Import", exact=True).click()
+            time.sleep(1.5)
+            _settle(page, 120)
+            page.screenshot(path=str(tmp_path / "import.png"), full_page=True)
+            if os.environ.get("VLKGE_SCREENSHOTS"):
+                page.screenshot(path=str(Path(os.environ["VLKGE_SCREENSHOTS"]) / "09-import.png"), full_page=True)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            body = page.locator("body").inner_text()
+            assert "Imported 12 artworks by 2 artists" in body and "skipped: no id" in body
+            from vlkge.data.readers import load_graph
+            g = load_graph(dest)
+            assert f"Graph: {dest}" in body
+            assert f"{g.num_entities:,} entities" in page.locator('[data-testid="stSidebar"]').inner_text()
+            assert "Train a run now" in body
+        finally:
+            browser.close()

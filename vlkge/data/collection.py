@@ -504,14 +504,15 @@ def _image_index(folder: Path) -> dict[str, Path]:
 
 def import_collection(catalogue: Path, images: Path | None, out: Path,
                       mapping: dict[str, str] | None = None, copy_images: bool = False,
-                      seed: int = 0) -> ImportReport:
+                      seed: int = 0, source: str | None = None) -> ImportReport:
     """Import a museum catalogue CSV into the graph folder ``out`` (see the module docstring).
 
     ``images``: folder holding the image files named in the image column (default: the catalogue's
     folder); when a row has no image cell, a file named after its id is used. Images are placed in
     ``out/images/<artwork id><ext>`` — hard-linked when on the same filesystem, else copied;
     ``copy_images=True`` always copies (independent files). Rows without a usable title/image or
-    id are skipped and listed in ``ImportReport.skipped`` as (line, reason).
+    id are skipped and listed in ``ImportReport.skipped`` as (line, reason). ``source`` is what
+    the graph records as its origin (default: the catalogue's path).
     """
     catalogue, out = Path(catalogue), Path(out)
     if not catalogue.is_file():
@@ -661,6 +662,17 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
     notes = "\n".join([report.summary().replace(str(out), out.name), *report.problems(catalogue.name)]) + "\n"
     write_graph_folder(out, list(entities.values()), split, files=files,
                        extra_columns=("year", "date"), link=not copy_images,
-                       meta={"source": str(catalogue), "kind": "collection", "seed": seed},
+                       meta={"source": source or str(catalogue), "kind": "collection", "seed": seed},
                        texts={IMPORT_REPORT: notes})
     return report
+
+
+def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: Path,
+                              seed: int = 0) -> ImportReport:
+    """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload). Without
+    an image folder the image column is left out, rather than every row warned about a missing file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        catalogue = Path(tmp) / (Path(name).name or "catalogue.csv")
+        catalogue.write_bytes(data)
+        return import_collection(catalogue, images, out, mapping=None if images else {"image": ""},
+                                 seed=seed, source=f"upload:{Path(name).name}")
