@@ -257,7 +257,7 @@ def cmd_import_collection(args) -> int:
     problems = report.problems(args.catalogue, shown_lines=5)
     _print_warnings(problems)
     if problems:
-        print(f"warning: all {len(report.skipped)} skipped rows and {len(report.warnings)} warnings are listed in "
+        print(f"warning: the full list ({len(report.skipped)} skipped rows, {len(report.warnings)} warnings) is in "
               f"{Path(args.out) / IMPORT_REPORT}", file=sys.stderr)
     return 0
 
