@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from vlkge.data.collection import IMPORT_REPORT, import_uploaded_catalogue, slug
+from vlkge.data.collection import FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, slug
 from vlkge.errors import VLKGEError
 from vlkge.explore import run_card
 from vlkge.explore.jobs import TrainingJob, current_job, start_training
@@ -21,12 +21,19 @@ st.caption(f"Graph: `{g.source or c.spec}`")
 _ui.encoder_banner(c)
 
 
+NO_COLUMN = "(none)"
+
+
 def import_catalogue() -> None:
     """The Import button's callback: it runs before the page, so it may switch the sidebar's graph."""
     up, images = st.session_state.get("import_csv"), st.session_state.get("import_images", "").strip()
     dest = Path(st.session_state.get("import_dest", "").strip() or default_import_folder()).expanduser().resolve()
+    # the column pickers, as shown: a field set to (none) is left out even where a column is named plainly
+    picked = {f: st.session_state.get(f"import_col_{up.file_id}_{f}", NO_COLUMN) for f in FIELDS}
+    mapping = {f: "" if col == NO_COLUMN else col for f, col in picked.items()}
     try:
-        report = import_uploaded_catalogue(up.getvalue(), up.name, Path(images).expanduser() if images else None, dest)
+        report = import_uploaded_catalogue(up.getvalue(), up.name, Path(images).expanduser() if images else None, dest,
+                                           mapping=mapping)
     except (VLKGEError, OSError) as e:
         st.session_state["import_result"] = {"error": f"Cannot import {up.name}: {e}"}
         return
@@ -56,6 +63,19 @@ with st.expander("Import your own catalogue (a CSV export, one row per artwork)"
     up = st.file_uploader("Catalogue", type=["csv"], key="import_csv",
                           help="Columns are recognised by plain names (Title, Artist/Maker, Date, Style, Genre, "
                                "Medium, Object Number, Image/Filename); messy artist and date strings are parsed.")
+    if up is not None:
+        try:
+            header, detected = catalogue_columns(up.getvalue(), up.name)
+        except VLKGEError as e:
+            st.error(str(e))
+            st.stop()
+        st.caption("Columns: what was recognised by name; correct any that is wrong "
+                   "(German, French, in-house names …).")
+        cols = st.columns(3)
+        for n, f in enumerate(FIELDS):
+            options = [NO_COLUMN, *header]
+            cols[n % 3].selectbox("Object number" if f == "id" else f.capitalize(), options,
+                                  index=options.index(detected.get(f, NO_COLUMN)), key=f"import_col_{up.file_id}_{f}")
     st.text_input("Folder of its image files on this machine (optional)", key="import_images",
                   help="Matched by the image/filename column, or by object number.")
     st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),

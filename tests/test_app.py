@@ -223,8 +223,9 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     for i in range(24):
         if i % 2:
             Image.new("RGB", (16, 16), (10 * i, 90, 40)).save(scans / f"p{i}.png")
-        rows.append((f"1921.{i}", f"Print {i}", ("Hokusai, Katsushika", "Utagawa Hiroshige (Japanese, 1797–1858)")[i % 2],
-                     "Edo period" if i < 5 else f"18{30 + i}", ("landscape", "portrait")[i % 3 == 0], f"p{i}.png"))
+        maker = ("Hokusai, Katsushika", "Utagawa Hiroshige (Japanese, 1797–1858)")[i % 2]
+        rows.append((f"1921.{i}", f"Print {i}", maker, "Edo period" if i < 5 else f"18{30 + i}",
+                     ("landscape", "portrait")[i % 3 == 0], f"p{i}.png"))
     rows.append(("", "No number", "Utagawa Hiroshige", "1840", "", ""))
     buf = __import__("io").StringIO()
     csv.writer(buf).writerows(rows)
@@ -259,3 +260,27 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     ok(at.run())
     assert at.error[0].value.startswith("Cannot import bad.csv:") and "no title or image column" in at.error[0].value
     assert not (tmp_path / "other").exists()
+
+
+def test_import_with_columns_named_in_another_language(env, tmp_path):
+    rows = "Inventarnummer;Objekttitel;Künstler;Datierung;Gattung\n" + "".join(
+        f"G {i};Bildnis {i};{('Albrecht Dürer', 'Lucas Cranach der Ältere')[i % 2]};um 15{10 + i};Porträt\n"
+        for i in range(10))
+    at = ok(app("home"))
+    at.file_uploader(key="import_csv").set_value(("bestand.csv", rows.encode("cp1252"), "text/csv"))
+    ok(at.run())
+    pick = {s.label: s for s in at.selectbox if s.key and s.key.startswith("import_col_")}
+    assert set(pick) == {"Object number", "Title", "Artist", "Date", "Style", "Genre", "Medium", "Image", "Description"}
+    assert all(s.value == "(none)" for s in pick.values())  # nothing is named plainly: the curator maps
+    for label, col in {"Object number": "Inventarnummer", "Title": "Objekttitel", "Artist": "Künstler",
+                       "Date": "Datierung", "Genre": "Gattung"}.items():
+        pick[label].set_value(col)
+    at.text_input(key="import_dest").set_value(str(tmp_path / "bestand"))
+    ok(at.run())
+    next(b for b in at.button if b.label == "Import").click()
+    ok(at.run())
+    assert at.success[0].value.startswith("Imported 10 artworks by 2 artists"), [e.value for e in at.error]
+    from vlkge.data.readers import load_graph
+    g = load_graph(tmp_path / "bestand")
+    assert "Albrecht Dürer" in g.labels and "artwork_g-3" in g.entities and "genre_portrat" in g.entities
+    assert {"isCreatedByArtist", "isCreatedInDecade", "belongsToGenre"} <= set(g.relations)

@@ -239,3 +239,13 @@ def test_cli_groups_repeated_warnings_and_keeps_every_one_in_the_report(tmp_path
     date_line = next(line for line in report if "Edo period" in line)
     assert date_line.endswith(", ".join(str(n) for n in range(3, 32)) + ")")
     load_graph(out)  # the extra file does not disturb reading the graph
+
+
+def test_catalogue_columns_reads_the_header_and_what_each_field_would_use():
+    from vlkge.data.collection import catalogue_columns
+    from vlkge.errors import DataError
+    header, found = catalogue_columns("Objekttitel;Maker;Object Number;Date;Dated\n1;2;3;4;5\n".encode("cp1252"))
+    assert header == ["Objekttitel", "Maker", "Object Number", "Date", "Dated"]
+    assert found == {"artist": "Maker", "id": "Object Number", "date": "Date"}  # the first plain date column
+    with pytest.raises(DataError, match="empty file"):
+        catalogue_columns(b"\n\n", "export.csv")

@@ -424,11 +424,7 @@ def _place(src: Path, dst: Path, link: bool) -> None:
 # ---------------------------------------------------------------- reading the catalogue
 
 
-def _read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DataError(path, f"cannot read file ({e.strerror or e})") from None
+def _decode(data: bytes, path: Path, warnings: list[str]) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -440,14 +436,38 @@ def _read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tu
     if "\x00" in text:
         raise DataError(path, "NUL byte in text: not a CSV file (save the catalogue as CSV)",
                         text[: text.index("\x00")].count("\n") + 1)
-    sample = text[:8192]
+    return text
+
+
+def _csv_reader(text: str):
     try:
-        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
-        delim = dialect.delimiter
+        delim = csv.Sniffer().sniff(text[:8192].split("\n", 1)[0], delimiters=",;\t").delimiter
     except csv.Error:
         delim = ","
     csv.field_size_limit(1 << 20)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+
+
+def catalogue_columns(data: bytes, name: str = "catalogue.csv") -> tuple[list[str], dict[str, str]]:
+    """A catalogue's column names (from its header line) and the column each field would be read
+    from by default, for a curator to confirm or correct before importing."""
+    path = Path(name)
+    try:
+        header = next(_csv_reader(_decode(data, path, [])), None)
+    except csv.Error as e:
+        raise DataError(path, f"malformed CSV ({e})", 1) from None
+    if not header or not any(c.strip() for c in header):
+        raise DataError(path, "empty file: expected a header line naming the columns", 1)
+    header = [h.strip() for h in header]
+    return header, {f: header[i] for f, i in _default_fields(header, {}).items()}
+
+
+def _read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f"cannot read file ({e.strerror or e})") from None
+    reader = _csv_reader(_decode(data, path, warnings))
     rows: list[tuple[int, list[str]]] = []
     try:
         header = next(reader, None)
@@ -480,17 +500,29 @@ def _resolve_columns(header: list[str], mapping: dict[str, str], path: Path
             rels[k.split(":", 1)[1]] = find(col, k)
         elif col:
             fields[k] = find(col, k)
-    for f in FIELDS:
-        if f in fields or f in mapping:  # an explicit FIELD= switches the default off
-            continue
-        for cand in DEFAULT_COLUMNS[f]:
-            if cand in keys and keys[cand] not in fields.values():
-                fields[f] = keys[cand]
-                break
+    fields.update(_default_fields(header, mapping, taken=fields))
     if "title" not in fields and "image" not in fields:
         raise DataError(path, "no title or image column found (columns: "
                         f"{', '.join(header)}); name one with --map title=COLUMN", 1)
     return fields, rels
+
+
+def _default_fields(header: list[str], mapping: dict[str, str], taken: dict[str, int] | None = None
+                    ) -> dict[str, int]:
+    """Field -> column index for the fields ``mapping`` leaves open, from plainly named columns
+    (an explicit FIELD= in ``mapping`` switches its default off)."""
+    keys = {_col_key(h): i for i, h in reversed(list(enumerate(header)))}
+    used = set((taken or {}).values())
+    found: dict[str, int] = {}
+    for f in FIELDS:
+        if f in mapping or f in (taken or {}):
+            continue
+        for cand in DEFAULT_COLUMNS[f]:
+            if cand in keys and keys[cand] not in used:
+                found[f] = keys[cand]
+                used.add(keys[cand])
+                break
+    return found
 
 
 def _image_index(folder: Path) -> dict[str, Path]:
@@ -668,11 +700,11 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
 
 
 def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: Path,
-                              seed: int = 0) -> ImportReport:
+                              mapping: dict[str, str] | None = None, seed: int = 0) -> ImportReport:
     """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload). Without
     an image folder the image column is left out, rather than every row warned about a missing file."""
     with tempfile.TemporaryDirectory() as tmp:
         catalogue = Path(tmp) / (Path(name).name or "catalogue.csv")
         catalogue.write_bytes(data)
-        return import_collection(catalogue, images, out, mapping=None if images else {"image": ""},
-                                 seed=seed, source=f"upload:{Path(name).name}")
+        mapping = {**(mapping or {}), **({} if images else {"image": ""})}
+        return import_collection(catalogue, images, out, mapping=mapping, seed=seed, source=f"upload:{Path(name).name}")
