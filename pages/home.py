@@ -29,7 +29,7 @@ def import_catalogue() -> None:
     up, images = st.session_state.get("import_csv"), st.session_state.get("import_images", "").strip()
     dest = Path(st.session_state.get("import_dest", "").strip() or default_import_folder()).expanduser().resolve()
     # the column pickers, as shown: a field set to (none) is left out even where a column is named plainly
-    picked = {f: st.session_state.get(f"import_col_{up.file_id}_{f}", NO_COLUMN) for f in FIELDS}
+    picked = {f: st.session_state.get(column_key(up, f), NO_COLUMN) for f in FIELDS}
     mapping = {f: "" if col == NO_COLUMN else col for f, col in picked.items()}
     try:
         report = import_uploaded_catalogue(up.getvalue(), up.name, Path(images).expanduser() if images else None, dest,
@@ -41,6 +41,11 @@ def import_catalogue() -> None:
     st.session_state["graph_spec"] = str(dest)
     st.session_state["import_result"] = {"summary": report.summary(), "problems": report.problems(up.name, 5),
                                          "report": str(dest / IMPORT_REPORT), "images": bool(images)}
+
+
+def column_key(upload, field: str) -> str:
+    """The column picker of ``field`` for this upload (a new file starts from its own header)."""
+    return f"import_col_{upload.file_id}_{field}"
 
 
 def default_import_folder() -> str:
@@ -75,7 +80,7 @@ with st.expander("Import your own catalogue (a CSV export, one row per artwork)"
         for n, f in enumerate(FIELDS):
             options = [NO_COLUMN, *header]
             cols[n % 3].selectbox("Object number" if f == "id" else f.capitalize(), options,
-                                  index=options.index(detected.get(f, NO_COLUMN)), key=f"import_col_{up.file_id}_{f}")
+                                  index=options.index(detected.get(f, NO_COLUMN)), key=column_key(up, f))
     st.text_input("Folder of its image files on this machine (optional)", key="import_images",
                   help="Matched by the image/filename column, or by object number.")
     st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),
