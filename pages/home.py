@@ -50,7 +50,7 @@ def column_key(upload, field: str) -> str:
 
 def default_import_folder() -> str:
     up = st.session_state.get("import_csv")
-    return str(Path("graphs") / (slug(Path(up.name).stem) if up is not None else "collection"))
+    return str(Path("graphs") / ((slug(Path(up.name).stem) if up is not None else "") or "collection"))
 
 
 result = st.session_state.pop("import_result", None)
