@@ -249,3 +249,21 @@ def test_catalogue_columns_reads_the_header_and_what_each_field_would_use():
     assert found == {"artist": "Maker", "id": "Object Number", "date": "Date"}  # the first plain date column
     with pytest.raises(DataError, match="empty file"):
         catalogue_columns(b"\n\n", "export.csv")
+
+
+def test_reimport_keeps_the_runs_and_audit_verdicts_made_inside_the_graph(tmp_path):
+    cat, imgs = _write_catalogue(tmp_path)
+    out = tmp_path / "graph"
+    import_collection(cat, imgs, out)
+    (out / "runs" / "r1").mkdir(parents=True)
+    (out / "runs" / "r1" / "config.json").write_text("{}")
+    (out / "vlkge-audit.sqlite").write_bytes(b"verdicts")
+    # the catalogue grows by a row; importing it again refreshes the graph and nothing else
+    with open(cat, "a", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerow(("1985.12", "Poplars", "Claude Monet", "1891", "Impressionism",
+                                                        "landscape", "", "", ""))
+    rep = import_collection(cat, imgs, out)
+    assert (out / "runs" / "r1" / "config.json").read_text() == "{}"
+    assert (out / "vlkge-audit.sqlite").read_bytes() == b"verdicts"
+    assert "artwork_1985-12" in load_graph(out).entities and rep.entities == load_graph(out).num_entities
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "graph", "imgs"]  # no leftovers

@@ -350,7 +350,8 @@ def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[
 
     Everything goes to a temporary sibling folder first, is validated with ``load_graph`` and then
     renamed into place, so ``out`` is either the old graph or the complete new one. An existing
-    non-empty ``out`` is replaced only when it carries our marker file: never lose user data.
+    non-empty ``out`` is replaced only when it carries our marker file, and what was made inside it
+    (runs, audit verdicts) moves into the new graph: never lose user data.
     """
     from .readers import load_graph  # late: readers may import us for dispatch
 
@@ -394,10 +395,21 @@ def _check_target(out: Path) -> None:
 def _swap_in(tmp: Path, out: Path) -> None:
     _check_target(out)  # again: someone may have written there meanwhile
     old = None
+    kept: list[str] = []
     if out.exists():
         if any(out.iterdir()):
-            old = out.parent / f".{out.name}.old-{os.getpid()}-{random.randrange(1 << 30):x}"
-            os.rename(out, old)
+            # What was made inside the old graph and is not part of a graph (trained runs, the audit
+            # verdicts' database) moves into the new one: re-importing never deletes a curator's work.
+            try:
+                for child in sorted(out.iterdir()):
+                    if not (tmp / child.name).exists():
+                        os.rename(child, tmp / child.name)
+                        kept.append(child.name)
+                old = out.parent / f".{out.name}.old-{os.getpid()}-{random.randrange(1 << 30):x}"
+                os.rename(out, old)
+            except OSError:
+                _move_back(tmp, out, kept)
+                raise
         else:
             out.rmdir()
     try:
@@ -405,9 +417,15 @@ def _swap_in(tmp: Path, out: Path) -> None:
     except OSError:
         if old is not None:
             os.rename(old, out)
+        _move_back(tmp, out, kept)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _move_back(tmp: Path, out: Path, names: list[str]) -> None:
+    for name in names:
+        os.rename(tmp / name, out / name)
 
 
 def _place(src: Path, dst: Path, link: bool) -> None:
