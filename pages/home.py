@@ -84,7 +84,8 @@ with st.expander("Import your own catalogue (a CSV export, one row per artwork)"
     st.text_input("Folder of its image files on this machine (optional)", key="import_images",
                   help="Matched by the image/filename column, or by object number.")
     st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),
-                  help="A new folder, or one written by an earlier import (replaced); never a folder of yours.")
+                  help="A new folder, or one written by an earlier import (its graph is replaced, its runs and "
+                       "audit verdicts kept); never a folder of yours.")
     st.button("Import", disabled=up is None, on_click=import_catalogue, type="primary")
 
 s = g.summary()
