@@ -181,6 +181,8 @@ if c.run is not None:
             training_form("Train a new run")
 elif c.run_error:
     st.error(c.run_error)
+    if job is None and g.root is not None:  # e.g. the graph was re-imported since: train one that fits it
+        training_form("Train a new run")
 elif job is None:
     from vlkge.explore import runs_dir
     st.info("No trained run for this graph yet. Train one with default settings "

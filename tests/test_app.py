@@ -284,3 +284,26 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
     g = load_graph(tmp_path / "bestand")
     assert "Albrecht Dürer" in g.labels and "artwork_g-3" in g.entities and "genre_portrat" in g.entities
     assert {"isCreatedByArtist", "isCreatedInDecade", "belongsToGenre"} <= set(g.relations)
+
+
+def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_offers_training(env, tmp_path):
+    from test_collection import _write_catalogue
+
+    from vlkge.data.collection import import_collection
+    from vlkge.data.readers import load_graph
+    cat, imgs = _write_catalogue(tmp_path)
+    g = tmp_path / "graph"
+    import_collection(cat, imgs, g)
+    train_tiny(load_graph(g), g / "runs" / "before", epochs=2)
+    with open(cat, "a", encoding="utf-8") as f:
+        f.write("1985.12,Poplars,Claude Monet,1891,Impressionism,landscape,,,\r\n")
+    import_collection(cat, imgs, g)  # the catalogue grew: the run no longer fits the graph
+    assert (g / "runs" / "before" / "model.safetensors").is_file()
+    at = ok(app("home", data=str(g)))
+    assert any(b.label == "Train a run now" for b in at.button)
+    # a run that fits the graph but cannot be read: said so, and a new one can be trained from Home
+    train_tiny(load_graph(g), g / "runs" / "after", epochs=2)
+    (g / "runs" / "after" / "model.safetensors").write_bytes(b"not a model")
+    at = ok(app("home", data=str(g)))
+    assert any("after" in e.value for e in at.error)
+    assert any(b.label == "Train a new run" for b in at.button)
