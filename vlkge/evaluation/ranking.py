@@ -177,8 +177,6 @@ def evaluate_model(model: KGEModel, graph: Graph, split: str = "test", protocol:
     """``evaluate_ranking`` for a KGE model: its entities are fused once (or ``entity_vectors``
     reused) and a relation's candidate pool is scored on its own."""
     E = model.entity() if entity_vectors is None else entity_vectors
-    dev = E.device  # queries are built on the CPU; a model trained on a GPU scores there
-    return evaluate_ranking(graph, lambda h, r: model.score_tails(h.to(dev), r.to(dev), E),
-                            lambda t, r: model.score_heads(t.to(dev), r.to(dev), E), split=split,
-                            protocol=protocol, filter=filter,
-                            score_tails_among=lambda h, r, c: model.score_tails(h.to(dev), r.to(dev), E, c.to(dev)))
+    return evaluate_ranking(graph, lambda h, r: model.score_tails(h, r, E),
+                            lambda t, r: model.score_heads(t, r, E), split=split, protocol=protocol,
+                            filter=filter, score_tails_among=lambda h, r, c: model.score_tails(h, r, E, c))

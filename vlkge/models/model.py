@@ -127,10 +127,12 @@ class KGEModel(nn.Module):
         """[B] heads and relations against all entities (or the ``candidates`` indices) -> [B, N]
         (or [B, len(candidates)]); ``entities`` are precomputed entity vectors."""
         E = self.entity() if entities is None else entities
-        return self.scorer.tails(E[h], self.relation(r), E if candidates is None else E[candidates])
+        h, r = h.to(E.device), r.to(E.device)  # queries are often built on the CPU; a GPU model scores there
+        return self.scorer.tails(E[h], self.relation(r), E if candidates is None else E[candidates.to(E.device)])
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         E = self.entity() if entities is None else entities
+        t, r = t.to(E.device), r.to(E.device)
         return self.scorer.heads(E, self.relation(r), E[t])
 
 
