@@ -9,6 +9,7 @@ from pages import _ui
 from vlkge.data.collection import FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, slug
 from vlkge.errors import VLKGEError
 from vlkge.explore import run_card
+from vlkge.explore.runs import APP_SETTINGS, app_setting_defaults
 from vlkge.explore.jobs import TrainingJob, current_job, start_training
 from vlkge.models.scorers import SCORERS
 from vlkge.training.config import TrainConfig
@@ -128,6 +129,10 @@ def training_progress(folder: str) -> None:
         st.rerun(scope="app")
 
 
+SETTING_LABELS = {"dim": "Dimension", "negatives": "Negatives per triple", "lr": "Learning rate",
+                  "batch_size": "Batch size", "seed": "Seed"}
+
+
 def training_form(label: str) -> None:
     epochs = st.number_input("Epochs (early stopping may end sooner)", 5, 500, 60, step=5)
     a, b = st.columns(2)
@@ -137,9 +142,20 @@ def training_form(label: str) -> None:
                              "with its own measured defaults")
     have = available_modalities(g)
     mods = b.multiselect("Modalities", have, default=have, help="structural is always used")
+    settings = {}
+    if st.toggle("Set hyperparameters by hand", help="Left empty, a setting keeps the scorer's measured default "
+                                                     "(shown greyed). The command line sets every other one."):
+        cols = st.columns(len(APP_SETTINGS))
+        for col, (name, value) in zip(cols, app_setting_defaults(g, model).items()):
+            whole = APP_SETTINGS[name] is int
+            lowest = (0 if name == "seed" else 1) if whole else 0.0
+            settings[name] = col.number_input(SETTING_LABELS[name], min_value=lowest, value=None,
+                                              step=1 if whole else 0.001, format=None if whole else "%g",
+                                              placeholder=f"{value:g}", key=f"train_{name}")
     if st.button(label, type="primary"):
         try:
-            start_training(g, c.spec, int(epochs), modalities=sorted(set(mods) | {"structural"}), model=model)
+            start_training(g, c.spec, int(epochs), modalities=sorted(set(mods) | {"structural"}), model=model,
+                           settings=settings)
         except VLKGEError as e:
             st.error(f"Cannot start training: {e}")
             st.stop()

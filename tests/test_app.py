@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_explore import make_app_graph, train_tiny  # noqa: E402
+from vlkge.training.config import TrainConfig  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["home", "browse", "embedding_map", "predictions", "audit", "new_artwork", "describe"]
@@ -174,6 +175,12 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     next(s for s in at.selectbox if s.label == "Scorer").set_value("complex")
     next(m for m in at.multiselect if m.label == "Modalities").set_value(["structural"])
     at.number_input[0].set_value(5)
+    next(t for t in at.toggle if t.label == "Set hyperparameters by hand").set_value(True)
+    ok(at.run())
+    dim = next(n for n in at.number_input if n.label == "Dimension")
+    assert dim.value is None and dim.proto.placeholder == "256"  # ComplEx's default, shown, not set
+    dim.set_value(24)
+    next(n for n in at.number_input if n.label == "Seed").set_value(3)
     next(b for b in at.button if b.label == "Train a new run").click()
     ok(at.run())
     job = current_job(load_graph(g))
@@ -186,6 +193,9 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     import json
     cfg = json.loads((Path(s["run"]) / "config.json").read_text())
     assert cfg["train"]["model"] == "complex" and cfg["modalities_used"] == ["structural"]
+    # what was set by hand, and the defaults for what was left empty
+    assert (cfg["train"]["dim"], cfg["train"]["seed"]) == (24, 3)
+    assert (cfg["train"]["lr"], cfg["train"]["batch_size"]) == (TrainConfig(model="complex").lr, TrainConfig().batch_size)
 
 
 def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monkeypatch):

@@ -499,3 +499,23 @@ def test_search_ties_prefer_connected_entities(tmp_path):
     _add(root, ["artwork_portrait", "artwork", "Claude Monet", "", ""], ["artwork_portrait", "isCreatedByArtist", "artist_claude-monet", "train"])
     g = load_graph(root)
     assert g.entities[EntityIndex(g).search("Claude Monet")[0].index] == "artist_claude-monet"
+
+
+def test_app_training_settings_override_the_defaults_and_bad_ones_are_refused(tmp_path):
+    from vlkge.training.config import TrainConfig
+    from vlkge.errors import VLKGEError
+    from vlkge.explore.runs import app_setting_defaults, default_train_config
+    cfg = default_train_config(7, "transe", {"dim": 32, "lr": 0.1, "negatives": None, "seed": 0})
+    assert (cfg.epochs, cfg.model, cfg.dim, cfg.lr, cfg.seed) == (7, "transe", 32, 0.1, 0)
+    assert cfg.negatives == TrainConfig(model="transe").negatives  # None: the scorer's default
+    for bad, says in [({"dim": 0}, "dim must be above 0"), ({"seed": -1}, "seed must be 0 or more"),
+                      ({"batch_size": 2.5}, "whole number"), ({"lr": float("nan")}, "must be a number"),
+                      ({"margin": 2}, "unknown training setting 'margin'")]:
+        with pytest.raises(VLKGEError, match=says):
+            default_train_config(7, "rotate", bad)
+    # what an empty setting means, for this graph: typed graphs draw 256 negatives (negatives_for)
+    g = load_graph(make_app_graph(tmp_path / "g", per_artist=2))
+    d = app_setting_defaults(g, "complex")
+    assert d == {"dim": TrainConfig(model="complex").dim, "negatives": 256, "lr": TrainConfig(model="complex").lr,
+                 "batch_size": TrainConfig().batch_size, "seed": 0}
+    assert app_setting_defaults(g, "transe")["dim"] == TrainConfig(model="transe").dim != d["dim"]

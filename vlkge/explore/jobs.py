@@ -25,7 +25,7 @@ from pathlib import Path
 from ..atomic import atomic_write_json
 from ..data.graph import Graph
 from ..errors import VLKGEError
-from .runs import new_run_path, runs_dir, train_for_app
+from .runs import default_train_config, new_run_path, runs_dir, train_for_app
 
 JOB_FOLDER = ".training"
 STATUS_FILE = "status.json"
@@ -66,13 +66,16 @@ def current_job(graph: Graph) -> TrainingJob | None:
 
 
 def start_training(graph: Graph, spec: str, epochs: int, modalities: list[str] | None = None,
-                   model: str | None = None) -> TrainingJob:
+                   model: str | None = None, settings: dict | None = None) -> TrainingJob:
     """Start training the graph loaded from ``spec`` in a background process, with default settings
-    for the chosen scorer (default: the default scorer) and modalities (default: all it has).
+    for the chosen scorer (default: the default scorer) and modalities (default: all it has), but
+    ``settings`` (see default_train_config).
 
-    Raises VLKGEError when a job for this graph is already there (running or not dismissed)."""
+    Raises VLKGEError for a bad setting, or when a job for this graph is already there (running or
+    not dismissed)."""
     if graph.root is None:
         raise VLKGEError("only a graph loaded from a folder can be trained from the app")
+    default_train_config(epochs, model, settings)  # a bad setting is said here, not by a failed job
     folder = runs_dir(graph.root) / JOB_FOLDER
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -83,7 +86,7 @@ def start_training(graph: Graph, spec: str, epochs: int, modalities: list[str] |
     atomic_write_json(folder / STATUS_FILE, {"job": job, "state": "running", "fraction": 0.0,
                                              "message": "starting", "started": time.time()})
     cmd = [sys.executable, "-m", "vlkge.explore.jobs", job, spec, str(folder), str(int(epochs)),
-           ",".join(modalities or []), model or ""]
+           ",".join(modalities or []), model or "", json.dumps(settings or {})]
     with open(folder / LOG_FILE, "wb") as log:
         # Its own session: the job outlives a restarted app server and ignores its Ctrl-C.
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -113,7 +116,8 @@ def _alive(status: dict, folder: Path) -> bool:
     return True
 
 
-def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str], model: str | None) -> int:
+def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str], model: str | None,
+         settings: dict) -> int:
     from ..data.readers import load_graph
 
     status = {"job": job, "state": "running", "pid": os.getpid(), "fraction": 0.0, "message": "loading the graph",
@@ -139,7 +143,7 @@ def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str], 
                 last[0] = now
 
         metrics = train_for_app(graph, folder / "run", epochs=epochs, on_update=update,
-                                modalities=modalities or None, model=model)
+                                modalities=modalities or None, model=model, settings=settings)
         final = new_run_path(graph.root, model)
         while final.exists():  # two runs finishing in the same second
             time.sleep(1)
@@ -158,5 +162,6 @@ def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str], 
 
 
 if __name__ == "__main__":
-    job_id, spec, folder, epochs, modalities, model = sys.argv[1:7]
-    sys.exit(_run(job_id, spec, Path(folder), int(epochs), [m for m in modalities.split(",") if m], model or None))
+    job_id, spec, folder, epochs, modalities, model, settings = sys.argv[1:8]
+    sys.exit(_run(job_id, spec, Path(folder), int(epochs), [m for m in modalities.split(",") if m], model or None,
+                  json.loads(settings)))

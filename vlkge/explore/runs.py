@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..data.graph import Graph
+from ..errors import VLKGEError
 from ..runs import is_run
 from ..training.config import TrainConfig
 
@@ -141,10 +142,41 @@ def run_card(run: Any) -> dict[str, Any]:
     }
 
 
-def default_train_config(epochs: int = 100, model: str | None = None) -> TrainConfig:
+# What the app's training form may set besides epochs, scorer and modalities (the CLI sets every field).
+APP_SETTINGS = {"dim": int, "negatives": int, "lr": float, "batch_size": int, "seed": int}
+
+
+def app_setting_defaults(graph: Graph, model: str | None = None) -> dict:
+    """What each of APP_SETTINGS is when left unset, for this graph and scorer."""
+    from ..evaluation.ranking import default_protocol
+    from ..training.config import negatives_for
+    cfg = default_train_config(model=model)
+    negatives = cfg.negatives or negatives_for(default_protocol(graph) == "tail-candidates")
+    return {"dim": cfg.dim, "negatives": negatives, "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed}
+
+
+def default_train_config(epochs: int = 100, model: str | None = None, settings: dict | None = None) -> TrainConfig:
     """Defaults are good; fewer epochs so a curator waits minutes, not an hour. Early stopping
-    still applies. ``model`` picks another scorer, with that scorer's own defaults."""
-    return TrainConfig(epochs=epochs, **({"model": model} if model else {}))
+    still applies. ``model`` picks another scorer, with that scorer's own defaults; ``settings``
+    overrides some of them (keys of APP_SETTINGS; None: the default).
+
+    Raises VLKGEError for an unknown setting or a value out of range."""
+    chosen = {}
+    for name, value in (settings or {}).items():
+        if name not in APP_SETTINGS:
+            raise VLKGEError(f"unknown training setting {name!r} (known: {', '.join(APP_SETTINGS)})")
+        if value is None:
+            continue
+        whole = APP_SETTINGS[name] is int
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or (whole and value != int(value))):
+            raise VLKGEError(f"training setting {name} must be {'a whole number' if whole else 'a number'}, "
+                             f"not {value!r}")
+        if value < 0 or (value == 0 and name != "seed"):
+            raise VLKGEError(f"training setting {name} must be {'0 or more' if name == 'seed' else 'above 0'}, "
+                             f"not {value}")
+        chosen[name] = APP_SETTINGS[name](value)
+    return TrainConfig(epochs=epochs, **({"model": model} if model else {}), **chosen)
 
 
 def new_run_path(graph_root: Path, model: str | None = None) -> Path:
@@ -205,10 +237,12 @@ def fmt_eta(seconds: float | None) -> str:
 
 def train_for_app(graph: Graph, out: Path, epochs: int = 100,
                   on_update: Callable[[TrainProgress], None] | None = None,
-                  modalities: list[str] | None = None, model: str | None = None) -> dict:
-    """Train a run with default hyperparameters into ``out``, reporting progress."""
+                  modalities: list[str] | None = None, model: str | None = None,
+                  settings: dict | None = None) -> dict:
+    """Train a run with default hyperparameters (but ``settings``, see default_train_config) into
+    ``out``, reporting progress."""
     from ..training.pipeline import train_run
-    cfg = default_train_config(epochs, model)
+    cfg = default_train_config(epochs, model, settings)
     if modalities:
         cfg.modalities = modalities
     prog = TrainProgress(feature_share=0.3 if graph.has_image.any() or graph.has_text.any() else 0.0)
