@@ -98,6 +98,9 @@ def test_second_call_is_all_cache_hits(tmp_path):
     assert txt.mask.tolist() == [False] + [True] * 9 and any("no text" in w for w in txt.warnings)
     files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert files and all(p.suffix == ".safetensors" and p.name.startswith("shard-") for p in files)
+    from vlkge.atomic import UMASK
+    # a cache shared by several users (the app's account, a curator's shell) is readable by them
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~UMASK}
 
 
 def test_interrupted_extraction_resumes(tmp_path):

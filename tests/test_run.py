@@ -31,6 +31,11 @@ def test_run_files_and_metrics(chain_run):
     assert set(m["test"]) >= {"mrr", "mr", "hits@1", "hits@3", "hits@10", "per_relation"}
     # "prev" is the inverse of "next", which ComplEx can learn: far better than chance (~0.18)
     assert m["test"]["mrr"] > 0.6
+    # written through private temp files, yet readable as any file this user creates (e.g. by the
+    # app's service account when a curator trained from the command line)
+    from vlkge.atomic import UMASK
+    for name in ("model.safetensors", "config.json", "metrics.json"):
+        assert (chain_run / name).stat().st_mode & 0o777 == 0o666 & ~UMASK, name
 
 
 def test_load_run_scores_and_predictions(chain_run):

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported)
+from .atomic import as_if_created, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported)
 from .errors import VLKGEError
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
@@ -28,6 +28,7 @@ def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: 
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        as_if_created(tmp)  # after: save_file makes the file anew
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

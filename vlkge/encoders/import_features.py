@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
-import uuid
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..data.graph import Graph
 from ..errors import DataError, VLKGEError
+from ..runs import atomic_save_tensors
 from .store import MODALITIES, FeatureStore, _safe
 
 # (module, name) pairs needed to rebuild tensors/arrays; nothing that can call out.
@@ -175,15 +174,8 @@ def import_features(pkl_path: Path | str, graph: Graph, modality: str,
         raise DataError(pkl_path, f"none of its {len(table)} ids is an entity of the graph "
                                   f"(e.g. {next(iter(table))!r})")
     out = imported_path(graph, modality, name, store)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{uuid.uuid4().hex}")
-    try:
-        save_file({"features": feats.contiguous(), "mask": mask.to(torch.uint8)}, str(tmp),
-                  metadata={"source": str(pkl_path), "name": name, "modality": modality})
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_save_tensors(out, {"features": feats, "mask": mask.to(torch.uint8)},
+                        metadata={"source": str(pkl_path), "name": name, "modality": modality})
     return {"name": f"imported:{name}", "path": str(out), "matched": int(mask.sum()),
             "unmatched": unmatched, "missing": int((~mask).sum()), "dim": dim}
 

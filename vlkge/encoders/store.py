@@ -24,10 +24,10 @@ from typing import Callable
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..data.graph import Graph
 from ..errors import VLKGEError
+from ..runs import atomic_save_tensors
 from .base import Encoder
 
 log = logging.getLogger(__name__)
@@ -148,17 +148,10 @@ class FeatureStore:
             problems: dict[str, str] | None = None) -> Path:
         """Persist one batch atomically as a new shard."""
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"shard-{time.time_ns():x}-{uuid.uuid4().hex[:12]}.safetensors"
-        tmp = folder / f".tmp-{uuid.uuid4().hex}-{os.getpid()}"
-        meta = {"keys": json.dumps(keys), "problems": json.dumps(problems or {})}
-        try:
-            save_file({"features": features.float().contiguous().cpu(),
-                       "ok": ok.to(torch.uint8).contiguous().cpu()}, str(tmp), metadata=meta)
-            os.replace(tmp, folder / name)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return folder / name
+        path = folder / f"shard-{time.time_ns():x}-{uuid.uuid4().hex[:12]}.safetensors"
+        atomic_save_tensors(path, {"features": features.float(), "ok": ok.to(torch.uint8)},
+                            metadata={"keys": json.dumps(keys), "problems": json.dumps(problems or {})})
+        return path
 
     def clear(self) -> None:
         self._seen.clear()
