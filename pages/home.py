@@ -28,20 +28,22 @@ NO_COLUMN = "(none)"
 def import_catalogue() -> None:
     """The Import button's callback: it runs before the page, so it may switch the sidebar's graph."""
     up, images = st.session_state.get("import_csv"), st.session_state.get("import_images", "").strip()
+    archive = st.session_state.get("import_zip")
     dest = Path(st.session_state.get("import_dest", "").strip() or default_import_folder()).expanduser().resolve()
     # the column pickers, as shown: a field set to (none) is left out even where a column is named plainly
     picked = {f: st.session_state.get(column_key(up, f), NO_COLUMN) for f in FIELDS}
     mapping = {f: "" if col == NO_COLUMN else col for f, col in picked.items()}
     try:
         report = import_uploaded_catalogue(up.getvalue(), up.name, Path(images).expanduser() if images else None, dest,
-                                           mapping=mapping)
+                                           mapping=mapping,
+                                           image_archive=(archive.getvalue(), archive.name) if archive else None)
     except (VLKGEError, OSError) as e:
         st.session_state["import_result"] = {"error": f"Cannot import {up.name}: {e}"}
         return
     _ui.forget_graph()
     st.session_state["graph_spec"] = str(dest)
     st.session_state["import_result"] = {"summary": report.summary(), "problems": report.problems(up.name, 5),
-                                         "report": str(dest / IMPORT_REPORT), "images": bool(images)}
+                                         "report": str(dest / IMPORT_REPORT), "images": bool(images or archive)}
 
 
 def column_key(upload, field: str) -> str:
@@ -60,7 +62,7 @@ if result and "error" in result:
 elif result:
     st.success(f"{result['summary'][:1].upper()}{result['summary'][1:]}. This is now the graph in use.")
     if not result["images"]:
-        st.caption("No image folder was given: the artworks were imported without pictures.")
+        st.caption("No images were given: the artworks were imported without pictures.")
     if result["problems"]:
         # plain text: the lines quote catalogue cells, which markdown would reinterpret
         st.caption(f"Skipped rows and warnings (every one is listed in `{result['report']}`):")
@@ -82,8 +84,11 @@ with st.expander("Import your own catalogue (a CSV export, one row per artwork)"
             options = [NO_COLUMN, *header]
             cols[n % 3].selectbox("Object number" if f == "id" else f.capitalize(), options,
                                   index=options.index(detected.get(f, NO_COLUMN)), key=column_key(up, f))
-    st.text_input("Folder of its image files on this machine (optional)", key="import_images",
-                  help="Matched by the image/filename column, or by object number.")
+    a, b = st.columns(2)
+    a.text_input("Its images: a folder on this machine (optional)", key="import_images",
+                 help="Matched by the image/filename column, or by object number.")
+    b.file_uploader("… or a ZIP of the image files", type=["zip"], key="import_zip",
+                    help="Matched as from a folder; other files in the archive are ignored.")
     st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),
                   help="A new folder, or one written by an earlier import (its graph is replaced, its runs and "
                        "audit verdicts kept); never a folder of yours.")

@@ -272,6 +272,23 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):
+    from test_collection import _write_catalogue, _zip
+    cat, imgs = _write_catalogue(tmp_path)
+    at = ok(app("home"))
+    at.file_uploader(key="import_csv").set_value(("export.csv", cat.read_bytes(), "text/csv"))
+    at.file_uploader(key="import_zip").set_value(
+        ("scans.zip", _zip({f"scans/{p.name}": p.read_bytes() for p in imgs.iterdir()}), "application/zip"))
+    at.text_input(key="import_dest").set_value(str(tmp_path / "museum"))
+    ok(at.run())
+    next(b for b in at.button if b.label == "Import").click()
+    ok(at.run())
+    assert "4 images" in at.success[0].value, [e.value for e in at.error]
+    assert not any("without pictures" in x.value for x in at.caption)
+    from vlkge.data.readers import load_graph
+    assert int(load_graph(tmp_path / "museum").has_image.sum()) == 4
+
+
 def test_import_with_columns_named_in_another_language(env, tmp_path):
     rows = "Inventarnummer;Objekttitel;Künstler;Datierung;Gattung\n" + "".join(
         f"G {i};Bildnis {i};{('Albrecht Dürer', 'Lucas Cranach der Ältere')[i % 2]};um 15{10 + i};Porträt\n"

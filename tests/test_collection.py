@@ -267,3 +267,46 @@ def test_reimport_keeps_the_runs_and_audit_verdicts_made_inside_the_graph(tmp_pa
     assert (out / "vlkge-audit.sqlite").read_bytes() == b"verdicts"
     assert "artwork_1985-12" in load_graph(out).entities and rep.entities == load_graph(out).num_entities
     assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "graph", "imgs"]  # no leftovers
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
+    import io
+
+    from vlkge.data.collection import import_uploaded_catalogue
+    from vlkge.errors import DataError
+    cat, imgs = _write_catalogue(tmp_path)
+    files = {f"scans/2024/{p.name}": p.read_bytes() for p in imgs.iterdir()}
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(buf, format="PNG")
+    files.update({"__MACOSX/scans/._a1.png": b"junk", "scans/notes.txt": b"not an image",
+                  "../../escaped.png": buf.getvalue()})  # a member that tries to leave the folder
+    data = cat.read_bytes()
+    out = tmp_path / "graphs" / "museum"
+    rep = import_uploaded_catalogue(data, "export.csv", None, out, image_archive=(_zip(files), "scans.zip"))
+    with_image = {e["id"]: e["image"] for e in _read(out, "entities.csv") if e["image"]}
+    assert rep.images == 4 and set(with_image) == {"artwork_1985-1", "artwork_1985-2", "artwork_1985-3",
+                                                   "artwork_1985-5"}
+    assert (out / with_image["artwork_1985-1"]).read_bytes() == (imgs / "a1.png").read_bytes()
+    assert not list(tmp_path.rglob("escaped.png"))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["museum"]  # the unpacked upload is gone
+    from vlkge.atomic import UMASK
+    assert out.stat().st_mode & 0o777 == 0o777 & ~UMASK  # not the temp folder's private 0700
+    # what cannot be used is one error naming the upload, and nothing is written
+    for archive, says in [((b"PK not really", "scans.zip"), "scans.zip: not a ZIP archive"),
+                          ((_zip({"readme.txt": b"x"}), "empty.zip"), "empty.zip: no image files in the archive")]:
+        with pytest.raises(DataError, match=says):
+            import_uploaded_catalogue(data, "export.csv", None, tmp_path / "graphs" / "other", image_archive=archive)
+    with pytest.raises(VLKGEError, match="a folder or as a ZIP archive, not both"):
+        import_uploaded_catalogue(data, "export.csv", imgs, tmp_path / "graphs" / "other",
+                                  image_archive=(_zip(files), "scans.zip"))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["museum"]

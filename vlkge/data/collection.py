@@ -45,6 +45,7 @@ from typing import Iterable
 
 from unidecode import unidecode
 
+from ..atomic import as_if_created
 from ..errors import DataError, VLKGEError
 
 FIELDS = ("id", "title", "artist", "date", "style", "genre", "medium", "image", "description")
@@ -360,6 +361,7 @@ def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        as_if_created(tmp, directory=True)
         if files:
             (tmp / "images").mkdir()
             for rel, src in files.items():
@@ -717,12 +719,52 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
     return report
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def extract_image_archive(data: bytes, name: str, into: Path, max_bytes: int = 8 << 30) -> int:
+    """Unpack the image files of a ZIP archive (the app's upload of a collection's scans) into the
+    folder ``into``, keeping their folders; return how many. Other files, macOS resource forks and
+    hidden files are left out; member names cannot reach outside ``into`` (``zipfile`` strips
+    absolute and ``..`` parts). Raises DataError naming the archive when it is not a ZIP or would
+    unpack to more than ``max_bytes``."""
+    import zipfile
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise DataError(name, "not a ZIP archive") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES
+                   and not any(part.startswith((".", "__MACOSX")) for part in Path(m.filename).parts)]
+        if sum(m.file_size for m in members) > max_bytes:
+            raise DataError(name, f"its images would unpack to more than {max_bytes >> 30} GB")
+        try:
+            for m in members:
+                archive.extract(m, into)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
+            raise DataError(name, f"damaged archive ({m.filename}: {e})") from None
+    return len(members)
+
+
 def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: Path,
-                              mapping: dict[str, str] | None = None, seed: int = 0) -> ImportReport:
-    """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload). Without
-    an image folder the image column is left out, rather than every row warned about a missing file."""
-    with tempfile.TemporaryDirectory() as tmp:
+                              mapping: dict[str, str] | None = None, seed: int = 0,
+                              image_archive: tuple[bytes, str] | None = None) -> ImportReport:
+    """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload), its
+    images from the folder ``images`` or from ``image_archive`` (a ZIP's bytes and name, uploaded
+    too), not both. Without images the image column is left out, rather than every row warned
+    about a missing file."""
+    if images is not None and image_archive is not None:
+        raise VLKGEError("give the images as a folder or as a ZIP archive, not both")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # beside the graph: unpacked images are hard-linked into it, not copied across file systems
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-upload-") as tmp:
         catalogue = Path(tmp) / (Path(name).name or "catalogue.csv")
         catalogue.write_bytes(data)
+        if image_archive is not None:
+            images = Path(tmp) / "images"
+            if not extract_image_archive(*image_archive, images):
+                raise DataError(image_archive[1], "no image files in the archive "
+                                                  f"({', '.join(sorted(IMAGE_SUFFIXES))})")
         mapping = {**(mapping or {}), **({} if images else {"image": ""})}
         return import_collection(catalogue, images, out, mapping=mapping, seed=seed, source=f"upload:{Path(name).name}")
