@@ -38,7 +38,7 @@ def import_catalogue() -> None:
                                            mapping=mapping,
                                            image_archive=(archive.getvalue(), archive.name) if archive else None)
     except (VLKGEError, OSError) as e:
-        st.session_state["import_result"] = {"error": f"Cannot import {up.name}: {e}"}
+        st.session_state["import_result"] = {"error": f"Cannot import: {e}"}  # e names the file (and line)
         return
     _ui.forget_graph()
     st.session_state["graph_spec"] = str(dest)

@@ -268,7 +268,9 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
-    assert at.error[0].value.startswith("Cannot import bad.csv:") and "no title or image column" in at.error[0].value
+    # named as uploaded (not the temporary copy), with what to do in the app (not a command-line flag)
+    assert at.error[0].value == ("Cannot import: bad.csv:1: no title or image column found (columns: Foo, Bar); "
+                                 "pick the Title column")
     assert not (tmp_path / "other").exists()
 
 

@@ -303,10 +303,28 @@ def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o777 & ~UMASK  # not the temp folder's private 0700
     # what cannot be used is one error naming the upload, and nothing is written
     for archive, says in [((b"PK not really", "scans.zip"), "scans.zip: not a ZIP archive"),
-                          ((_zip({"readme.txt": b"x"}), "empty.zip"), "empty.zip: no image files in the archive")]:
-        with pytest.raises(DataError, match=says):
+                          ((_zip({"readme.txt": b"x"}), "empty.zip"), "empty.zip: no image files in the archive"),
+                          ((_zip(files)[:-200], "cut.zip"), "cut.zip: ")]:
+        with pytest.raises(DataError) as e:
             import_uploaded_catalogue(data, "export.csv", None, tmp_path / "graphs" / "other", image_archive=archive)
+        assert str(e.value).startswith(says), e.value
     with pytest.raises(VLKGEError, match="a folder or as a ZIP archive, not both"):
         import_uploaded_catalogue(data, "export.csv", imgs, tmp_path / "graphs" / "other",
                                   image_archive=(_zip(files), "scans.zip"))
     assert sorted(p.name for p in out.parent.iterdir()) == ["museum"]
+
+
+def test_cli_imports_images_from_a_zip(tmp_path, capsys):
+    from vlkge.cli import main
+    cat, imgs = _write_catalogue(tmp_path)
+    (tmp_path / "scans.zip").write_bytes(_zip({p.name: p.read_bytes() for p in imgs.iterdir()}))
+    assert main(["import-collection", str(cat), "--images", str(tmp_path / "scans.zip"),
+                 "--out", str(tmp_path / "g")]) == 0
+    assert "4 images" in capsys.readouterr().out
+    assert int(load_graph(tmp_path / "g").has_image.sum()) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "g", "imgs", "scans.zip"]
+    (tmp_path / "photo.jpg").write_bytes((imgs / "a1.png").read_bytes())
+    assert main(["import-collection", str(cat), "--images", str(tmp_path / "photo.jpg"),
+                 "--out", str(tmp_path / "g2")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'photo.jpg'}: not a ZIP archive"
+    assert not (tmp_path / "g2").exists()

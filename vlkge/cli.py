@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-collection", help="turn a museum catalogue CSV into a graph folder")
     p.add_argument("catalogue")
-    p.add_argument("--images", help="folder holding the catalogue's image files")
+    p.add_argument("--images", help="folder holding the catalogue's image files, or a ZIP archive of them")
     p.add_argument("--out", required=True)
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN")
     p.add_argument("--seed", type=int, default=0)

@@ -503,6 +503,9 @@ def _read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tu
     return [h.strip() for h in header], rows
 
 
+TITLE_HINT = "name one with --map title=COLUMN"
+
+
 def _resolve_columns(header: list[str], mapping: dict[str, str], path: Path
                      ) -> tuple[dict[str, int], dict[str, int]]:
     keys = {_col_key(h): i for i, h in reversed(list(enumerate(header)))}
@@ -523,7 +526,7 @@ def _resolve_columns(header: list[str], mapping: dict[str, str], path: Path
     fields.update(_default_fields(header, mapping, taken=fields))
     if "title" not in fields and "image" not in fields:
         raise DataError(path, "no title or image column found (columns: "
-                        f"{', '.join(header)}); name one with --map title=COLUMN", 1)
+                        f"{', '.join(header)}); {TITLE_HINT}", 1)
     return fields, rels
 
 
@@ -560,7 +563,7 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
     """Import a museum catalogue CSV into the graph folder ``out`` (see the module docstring).
 
     ``images``: folder holding the image files named in the image column (default: the catalogue's
-    folder); when a row has no image cell, a file named after its id is used. Images are placed in
+    folder), or a ZIP archive of them; when a row has no image cell, a file named after its id is used. Images are placed in
     ``out/images/<artwork id><ext>`` — hard-linked when on the same filesystem, else copied;
     ``copy_images=True`` always copies (independent files). Rows without a usable title/image or
     id are skipped and listed in ``ImportReport.skipped`` as (line, reason). ``source`` is what
@@ -569,6 +572,14 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
     catalogue, out = Path(catalogue), Path(out)
     if not catalogue.is_file():
         raise DataError(catalogue, "no such file")
+    if images is not None and Path(images).is_file():
+        _check_target(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # beside the graph: unpacked images are hard-linked into it, not copied across file systems
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-images-") as tmp:
+            if not extract_image_archive(Path(images), Path(tmp)):
+                raise DataError(images, f"no image files in the archive ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            return import_collection(catalogue, Path(tmp), out, mapping, copy_images, seed, source)
     img_dir = Path(images) if images is not None else catalogue.parent
     if images is not None and not img_dir.is_dir():
         raise DataError(img_dir, "image folder not found")
@@ -722,27 +733,25 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def extract_image_archive(data: bytes, name: str, into: Path, max_bytes: int = 8 << 30) -> int:
-    """Unpack the image files of a ZIP archive (the app's upload of a collection's scans) into the
-    folder ``into``, keeping their folders; return how many. Other files, macOS resource forks and
-    hidden files are left out; member names cannot reach outside ``into`` (``zipfile`` strips
-    absolute and ``..`` parts). Raises DataError naming the archive when it is not a ZIP or would
-    unpack to more than ``max_bytes``."""
+def extract_image_archive(archive: Path, into: Path, max_bytes: int = 8 << 30) -> int:
+    """Unpack the image files of a ZIP archive (a collection's scans) into the folder ``into``,
+    keeping their folders; return how many. Other files, macOS resource forks and hidden files are
+    left out; member names cannot reach outside ``into`` (``zipfile`` strips absolute and ``..``
+    parts). Raises DataError naming the archive when it is not a ZIP, is damaged or would unpack to
+    more than ``max_bytes``."""
     import zipfile
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise DataError(name, "not a ZIP archive") from None
-    with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith((".", "__MACOSX")) for part in Path(m.filename).parts)]
-        if sum(m.file_size for m in members) > max_bytes:
-            raise DataError(name, f"its images would unpack to more than {max_bytes >> 30} GB")
-        try:
+        with zipfile.ZipFile(archive) as z:
+            members = [m for m in z.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES
+                       and not any(part.startswith((".", "__MACOSX")) for part in Path(m.filename).parts)]
+            if sum(m.file_size for m in members) > max_bytes:
+                raise DataError(archive, f"its images would unpack to more than {max_bytes >> 30} GB")
             for m in members:
-                archive.extract(m, into)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
-            raise DataError(name, f"damaged archive ({m.filename}: {e})") from None
+                z.extract(m, into)
+    except zipfile.BadZipFile as e:
+        raise DataError(archive, "not a ZIP archive" if "not a zip file" in str(e).lower() else f"damaged ({e})") from None
+    except (zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
+        raise DataError(archive, f"cannot be unpacked ({e})") from None
     return len(members)
 
 
@@ -752,19 +761,25 @@ def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: 
     """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload), its
     images from the folder ``images`` or from ``image_archive`` (a ZIP's bytes and name, uploaded
     too), not both. Without images the image column is left out, rather than every row warned
-    about a missing file."""
+    about a missing file. Errors name the uploaded files, not where they were put meanwhile."""
     if images is not None and image_archive is not None:
         raise VLKGEError("give the images as a folder or as a ZIP archive, not both")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # beside the graph: unpacked images are hard-linked into it, not copied across file systems
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-upload-") as tmp:
-        catalogue = Path(tmp) / (Path(name).name or "catalogue.csv")
+        catalogue = Path(tmp) / "catalogue" / (Path(name).name or "catalogue.csv")
+        catalogue.parent.mkdir()
         catalogue.write_bytes(data)
+        shown = {catalogue: Path(name).name}
         if image_archive is not None:
-            images = Path(tmp) / "images"
-            if not extract_image_archive(*image_archive, images):
-                raise DataError(image_archive[1], "no image files in the archive "
-                                                  f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+            images = Path(tmp) / "images" / (Path(image_archive[1]).name or "images.zip")
+            images.parent.mkdir()
+            images.write_bytes(image_archive[0])
+            shown[images] = Path(image_archive[1]).name
         mapping = {**(mapping or {}), **({} if images else {"image": ""})}
-        return import_collection(catalogue, images, out, mapping=mapping, seed=seed, source=f"upload:{Path(name).name}")
+        try:
+            return import_collection(catalogue, images, out, mapping=mapping, seed=seed, source=f"upload:{Path(name).name}")
+        except DataError as e:
+            if Path(e.file) not in shown:
+                raise
+            raise DataError(shown[Path(e.file)], e.message.replace(TITLE_HINT, "pick the Title column"), e.line) from None
