@@ -139,6 +139,16 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
     cat.write_text("Object Number,Title,Artist,Date,Genre\n" + "".join(
         f"2001.{i},Print {i},{('Katsushika Hokusai', 'Utagawa Hiroshige')[i % 2]},18{30 + i},landscape\n"
         for i in range(12)) + ",Untitled,Utagawa Hiroshige,1850,\n", encoding="utf-8")
+    scans = tmp_path / "scans.zip"  # pictures of half the prints, named by object number
+    import io
+    import zipfile
+
+    from PIL import Image
+    with zipfile.ZipFile(scans, "w") as z:
+        for i in range(0, 12, 2):
+            buf = io.BytesIO()
+            Image.new("RGB", (32, 24), (20 * i, 60, 90)).save(buf, format="PNG")
+            z.writestr(f"Scans/2001.{i}.png", buf.getvalue())
     dest = tmp_path / "museum"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -147,7 +157,10 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             page.goto(server)
             _settle(page)
             page.get_by_text("Import your own catalogue").click()
-            page.locator('input[type="file"]').set_input_files(str(cat))
+            page.locator('input[type="file"]').first.set_input_files(str(cat))
+            time.sleep(1.0)
+            _settle(page)
+            page.locator('input[type="file"]').nth(1).set_input_files(str(scans))
             time.sleep(1.0)
             _settle(page)
             box = page.get_by_role("textbox", name="Save the graph in")
@@ -163,9 +176,10 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
                 page.screenshot(path=str(Path(os.environ["VLKGE_SCREENSHOTS"]) / "09-import.png"), full_page=True)
             assert page.locator('[data-testid="stException"]').count() == 0
             body = page.locator("body").inner_text()
-            assert "Imported 12 artworks by 2 artists" in body and "skipped: no id" in body
+            assert "Imported 12 artworks by 2 artists" in body and "6 images" in body and "skipped: no id" in body
             from vlkge.data.readers import load_graph
             g = load_graph(dest)
+            assert int(g.has_image.sum()) == 6
             assert f"Graph: {dest}" in body
             assert f"{g.num_entities:,} entities" in page.locator('[data-testid="stSidebar"]').inner_text()
             assert "Train a run now" in body
