@@ -291,6 +291,28 @@ def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):
     assert int(load_graph(tmp_path / "museum").has_image.sum()) == 4
 
 
+def test_import_an_excel_workbook(env, tmp_path):
+    import io
+
+    import openpyxl
+    book = openpyxl.Workbook()
+    book.active.append(["Accession Number", "Title", "Maker", "Year"])
+    for i in range(8):
+        book.active.append([f"X.{i}", f"Study {i}", ("Hilma af Klint", "Edvard Munch")[i % 2], 1900 + i])
+    buf = io.BytesIO()
+    book.save(buf)
+    at = ok(app("home"))
+    at.file_uploader(key="import_csv").set_value(("objects.xlsx", buf.getvalue(),
+                                                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    ok(at.run())
+    pick = {s.label: s.value for s in at.selectbox if s.key and s.key.startswith("import_col_")}
+    assert (pick["Object number"], pick["Artist"], pick["Date"]) == ("Accession Number", "Maker", "Year")
+    at.text_input(key="import_dest").set_value(str(tmp_path / "xl"))
+    next(b for b in at.button if b.label == "Import").click()
+    ok(at.run())
+    assert at.success[0].value.startswith("Imported 8 artworks by 2 artists"), [e.value for e in at.error]
+
+
 def test_import_with_columns_named_in_another_language(env, tmp_path):
     rows = "Inventarnummer;Objekttitel;Künstler;Datierung;Gattung\n" + "".join(
         f"G {i};Bildnis {i};{('Albrecht Dürer', 'Lucas Cranach der Ältere')[i % 2]};um 15{10 + i};Porträt\n"

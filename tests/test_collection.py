@@ -328,3 +328,47 @@ def test_cli_imports_images_from_a_zip(tmp_path, capsys):
                  "--out", str(tmp_path / "g2")]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'photo.jpg'}: not a ZIP archive"
     assert not (tmp_path / "g2").exists()
+
+
+def test_excel_and_unicode_text_exports(tmp_path):
+    """Catalogues as museums' software exports them: an Excel workbook (real date and number cells,
+    a line break inside a cell, a second sheet) and Excel's "Unicode Text" (UTF-16, tab-separated)."""
+    import datetime
+
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Objects"
+    sheet.append(["Object Number", "Title", "Artist", "Date", "Genre"])
+    sheet.append(["1985.1", "Impression,\nSunrise", "Claude Monet (French, 1840-1926)", datetime.datetime(1872, 11, 13),
+                  "marina"])
+    sheet.append([None, None, None, None, None])  # a blank row, kept in the numbering
+    sheet.append([1986, "Water Lilies", "Claude Monet", 1905.0, "landscape"])
+    sheet.append(["1987.2", "Sunset", "Berthe Morisot", "Edo period", "landscape"])
+    sheet.append([None, "No number", "Claude Monet", 1880, "landscape"])
+    book.create_sheet("Notes").append(["not", "read"])
+    book.save(tmp_path / "export.xlsx")
+    rep = import_collection(tmp_path / "export.xlsx", None, tmp_path / "g")
+    ents = {e["id"]: e for e in _read(tmp_path / "g", "entities.csv")}
+    assert ents["artwork_1985-1"]["label"] == "Impression, Sunrise" and ents["artwork_1985-1"]["year"] == "1872"
+    assert ents["artwork_1986"]["year"] == "1905"  # a number cell, not "1905.0"
+    # problems name the rows as Excel numbers them
+    assert (6, "no id") in rep.skipped
+    assert any(w.startswith("line 5: date 'Edo period'") for w in rep.warnings)
+    assert any("2 worksheets; only the first, 'Objects', was read" in w for w in rep.warnings)
+    assert rep.artworks == 3
+
+    rows = "Object Number\tTitle\tArtist\tDate\n" + "".join(
+        f"Ö.{i}\tBildnis {i}\tAlbrecht Dürer\t15{10 + i}\n" for i in range(4))
+    (tmp_path / "unicode.txt").write_bytes(rows.encode("utf-16"))
+    rep = import_collection(tmp_path / "unicode.txt", None, tmp_path / "g2")
+    assert rep.artworks == 4 and "Albrecht Dürer" in load_graph(tmp_path / "g2").labels
+
+    for name, data, says in [("old.xls", b"\xd0\xcf\x11\xe0" + b"\0" * 100, "old-style Excel file (.xls)"),
+                             ("broken.xlsx", b"PK\x03\x04 not really", "not a readable Excel workbook"),
+                             ("export.csv", (tmp_path / "export.xlsx").read_bytes(), "ZIP-based file")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(VLKGEError) as e:
+            import_collection(tmp_path / name, None, tmp_path / "g3")
+        assert str(e.value).startswith(f"{tmp_path / name}: ") and says in str(e.value), e.value
+    assert not (tmp_path / "g3").exists()

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name to train with: --encoder imported:NAME (default: file stem)")
 
     p = sub.add_parser("import-collection", help="turn a museum catalogue CSV into a graph folder")
-    p.add_argument("catalogue")
+    p.add_argument("catalogue", help="CSV (any common encoding and delimiter) or Excel .xlsx (first sheet)")
     p.add_argument("--images", help="folder holding the catalogue's image files, or a ZIP archive of them")
     p.add_argument("--out", required=True)
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN")

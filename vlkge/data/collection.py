@@ -1,4 +1,4 @@
-"""Turn a museum catalogue export (one CSV row per artwork) into a vlkge graph folder.
+"""Turn a museum catalogue export (one row per artwork: CSV or an Excel workbook) into a vlkge graph folder.
 
 The result uses the same conventions as wikiart-mini (ids prefixed by type, the art relations
 ``isCreatedByArtist``/``hasStyle``/``belongsToGenre``/``isCreatedInDecade``/``hasNationality``), so
@@ -445,6 +445,11 @@ def _place(src: Path, dst: Path, link: bool) -> None:
 
 
 def _decode(data: bytes, path: Path, warnings: list[str]) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text" export
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError(path, "starts as UTF-16 text but is not") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -468,39 +473,85 @@ def _csv_reader(text: str):
     return csv.reader(io.StringIO(text, newline=""), delimiter=delim)
 
 
+def _csv_rows(data: bytes, path: Path, warnings: list[str]) -> Iterable[tuple[int, list[str]]]:
+    reader = _csv_reader(_decode(data, path, warnings))
+    start = 1
+    try:
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise DataError(path, f"malformed CSV ({e})", reader.line_num) from None
+
+
+def _cell_text(value: object) -> str:
+    """An Excel cell as the text a CSV export of it would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a year or a count, not 1872.0
+    if hasattr(value, "isoformat"):  # datetime, date, time
+        text = value.isoformat()
+        return text[:10] if text.endswith("T00:00:00") else text
+    return str(value)
+
+
+def _excel_rows(data: bytes, path: Path, warnings: list[str]) -> Iterable[tuple[int, list[str]]]:
+    """The first worksheet's rows, numbered as Excel numbers them."""
+    import zipfile
+
+    import openpyxl
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise DataError(path, f"not a readable Excel workbook ({e})") from None
+    try:
+        sheet = book.worksheets[0]
+        if len(book.worksheets) > 1:
+            warnings.append(f"{path.name}: {len(book.worksheets)} worksheets; only the first, "
+                            f"{sheet.title!r}, was read")
+        for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield n, [_cell_text(v) for v in row]
+    finally:
+        book.close()
+
+
+def _catalogue_rows(data: bytes, path: Path, warnings: list[str]) -> Iterable[tuple[int, list[str]]]:
+    """A catalogue's rows, numbered by line (CSV) or row (Excel), header first."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _excel_rows(data, path, warnings)
+    if suffix == ".xls" or data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataError(path, "an old-style Excel file (.xls): save it as .xlsx or CSV")
+    if data.startswith(b"PK\x03\x04"):
+        raise DataError(path, "a ZIP-based file (an Excel workbook?); name it .xlsx, or save it as CSV")
+    return _csv_rows(data, path, warnings)
+
+
+def _header(rows: Iterable[tuple[int, list[str]]], path: Path) -> list[str]:
+    header = next(iter(rows), (1, []))[1]
+    if not header or not any(c.strip() for c in header):
+        raise DataError(path, "empty file: expected a header line naming the columns", 1)
+    return [h.strip() for h in header]
+
+
 def catalogue_columns(data: bytes, name: str = "catalogue.csv") -> tuple[list[str], dict[str, str]]:
     """A catalogue's column names (from its header line) and the column each field would be read
     from by default, for a curator to confirm or correct before importing."""
-    path = Path(name)
-    try:
-        header = next(_csv_reader(_decode(data, path, [])), None)
-    except csv.Error as e:
-        raise DataError(path, f"malformed CSV ({e})", 1) from None
-    if not header or not any(c.strip() for c in header):
-        raise DataError(path, "empty file: expected a header line naming the columns", 1)
-    header = [h.strip() for h in header]
+    header = _header(_catalogue_rows(data, Path(name), []), Path(name))
     return header, {f: header[i] for f, i in _default_fields(header, {}).items()}
 
 
 def _read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A catalogue CSV (any common delimiter and encoding) or Excel workbook (.xlsx, first sheet):
+    its header and its non-blank rows with their line or row numbers."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(path, f"cannot read file ({e.strerror or e})") from None
-    reader = _csv_reader(_decode(data, path, warnings))
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        header = next(reader, None)
-        if not header or not any(c.strip() for c in header):
-            raise DataError(path, "empty file: expected a header line naming the columns", 1)
-        start = reader.line_num + 1
-        for row in reader:
-            if row and any(c.strip() for c in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as e:
-        raise DataError(path, f"malformed CSV ({e})", reader.line_num) from None
-    return [h.strip() for h in header], rows
+    rows = iter(_catalogue_rows(data, path, warnings))
+    header = _header(rows, path)
+    return header, [(n, row) for n, row in rows if row and any(c.strip() for c in row)]
 
 
 TITLE_HINT = "name one with --map title=COLUMN"
