@@ -297,6 +297,7 @@ def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
     assert rep.images == 4 and set(with_image) == {"artwork_1985-1", "artwork_1985-2", "artwork_1985-3",
                                                    "artwork_1985-5"}
     assert (out / with_image["artwork_1985-1"]).read_bytes() == (imgs / "a1.png").read_bytes()
+    assert any("image 'missing.png' not found in scans.zip;" in w for w in rep.warnings)  # not a temporary folder
     assert not list(tmp_path.rglob("escaped.png"))
     assert sorted(p.name for p in out.parent.iterdir()) == ["museum"]  # the unpacked upload is gone
     from vlkge.atomic import UMASK

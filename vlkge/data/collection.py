@@ -611,29 +611,37 @@ def _image_index(folder: Path) -> dict[str, Path]:
 def import_collection(catalogue: Path, images: Path | None, out: Path,
                       mapping: dict[str, str] | None = None, copy_images: bool = False,
                       seed: int = 0, source: str | None = None) -> ImportReport:
-    """Import a museum catalogue CSV into the graph folder ``out`` (see the module docstring).
+    """Import a museum catalogue (CSV or Excel) into the graph folder ``out`` (see the module
+    docstring).
 
-    ``images``: folder holding the image files named in the image column (default: the catalogue's
-    folder), or a ZIP archive of them; when a row has no image cell, a file named after its id is used. Images are placed in
-    ``out/images/<artwork id><ext>`` — hard-linked when on the same filesystem, else copied;
-    ``copy_images=True`` always copies (independent files). Rows without a usable title/image or
-    id are skipped and listed in ``ImportReport.skipped`` as (line, reason). ``source`` is what
-    the graph records as its origin (default: the catalogue's path).
+    ``images``: folder holding the image files named in the image column (default: the
+    catalogue's folder), or a ZIP archive of them; when a row has no image cell, a file named
+    after its id is used. Images are placed in ``out/images/<artwork id><ext>`` — hard-linked when
+    on the same filesystem, else copied; ``copy_images=True`` always copies (independent files).
+    Rows without a usable title/image or id are skipped and listed in ``ImportReport.skipped`` as
+    (line, reason). ``source`` is what the graph records as its origin (default: the catalogue's
+    path).
     """
     catalogue, out = Path(catalogue), Path(out)
     if not catalogue.is_file():
         raise DataError(catalogue, "no such file")
-    if images is not None and Path(images).is_file():
-        _check_target(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # beside the graph: unpacked images are hard-linked into it, not copied across file systems
-        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-images-") as tmp:
-            if not extract_image_archive(Path(images), Path(tmp)):
-                raise DataError(images, f"no image files in the archive ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            return import_collection(catalogue, Path(tmp), out, mapping, copy_images, seed, source)
-    img_dir = Path(images) if images is not None else catalogue.parent
-    if images is not None and not img_dir.is_dir():
-        raise DataError(img_dir, "image folder not found")
+    if images is None or not Path(images).is_file():
+        img_dir = Path(images) if images is not None else catalogue.parent
+        if images is not None and not img_dir.is_dir():
+            raise DataError(img_dir, "image folder not found")
+        return _import(catalogue, img_dir, str(img_dir), out, mapping, copy_images, seed, source)
+    _check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # beside the graph: unpacked images are hard-linked into it, not copied across file systems
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-images-") as tmp:
+        if not extract_image_archive(Path(images), Path(tmp)):
+            raise DataError(images, f"no image files in the archive ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return _import(catalogue, Path(tmp), Path(images).name, out, mapping, copy_images, seed, source)
+
+
+def _import(catalogue: Path, img_dir: Path, images_shown: str, out: Path, mapping: dict[str, str] | None,
+            copy_images: bool, seed: int, source: str | None) -> ImportReport:
+    """import_collection with the images in the folder ``img_dir``, called ``images_shown``."""
     _check_target(out)
     report = ImportReport(out=out)
     header, rows = _read_catalogue(catalogue, report.warnings)
@@ -690,7 +698,7 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
             if not src.is_file():
                 src = idx.get(cand.name.lower()) or idx.get("stem:" + cand.name.lower())
             if src is None:
-                report.warnings.append(f"line {line}: image {img_cell!r} not found in {img_dir}; "
+                report.warnings.append(f"line {line}: image {img_cell!r} not found in {images_shown}; "
                                        "artwork has no image")
         elif raw_id:
             src = idx.get("stem:" + raw_id.lower()) or idx.get("stem:" + key)
