@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from vlkge.data.collection import imported_graphs, imports_dir
 from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
 from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
@@ -101,6 +102,17 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
         spec = st.text_input("Graph folder", key="graph_spec",
                              help="A graph folder (entities.csv + triples.csv), e.g. "
                                   "/work/shared/data/wikiart-mini. Empty: $VLKGE_DATA or the demo graph.")
+        imported = {f.name: f for f in imported_graphs()}
+        if imported:
+            def open_imported() -> None:
+                if st.session_state["graph_imported"] is not None:  # None: the open one clicked again
+                    st.session_state["graph_spec"] = str(imported[st.session_state["graph_imported"]])
+
+            # the pill of the graph in use is the selected one, however it was opened
+            in_use = Path(spec.strip() or _default_spec()).expanduser().resolve()
+            st.session_state["graph_imported"] = next((n for n, f in imported.items() if f == in_use), None)
+            st.pills("Catalogues imported here", list(imported), key="graph_imported", on_change=open_imported,
+                     help=f"Graphs imported on Home, saved in {imports_dir().resolve()}; pick one to open it.")
         spec = spec.strip() or _default_spec()
         try:
             graph = get_graph(spec)

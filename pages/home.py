@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from vlkge.data.collection import FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, slug
+from vlkge.data.collection import (FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, imports_dir,
+                                   slug)
 from vlkge.errors import VLKGEError
 from vlkge.explore import run_card
 from vlkge.explore.runs import APP_SETTINGS, app_setting_defaults
@@ -53,7 +54,7 @@ def column_key(upload, field: str) -> str:
 
 def default_import_folder() -> str:
     up = st.session_state.get("import_csv")
-    return str(Path("graphs") / ((slug(Path(up.name).stem) if up is not None else "") or "collection"))
+    return str(imports_dir() / ((slug(Path(up.name).stem) if up is not None else "") or "collection"))
 
 
 result = st.session_state.pop("import_result", None)

@@ -313,6 +313,30 @@ def test_import_an_excel_workbook(env, tmp_path):
     assert at.success[0].value.startswith("Imported 8 artworks by 2 artists"), [e.value for e in at.error]
 
 
+def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch):
+    from test_collection import _write_catalogue
+    monkeypatch.chdir(tmp_path)  # the app saves imports in ./graphs
+    monkeypatch.delenv("VLKGE_IMPORTS", raising=False)
+    at = ok(app("home"))
+    assert not at.sidebar.get("button_group")  # nothing imported here yet
+    cat, _ = _write_catalogue(tmp_path)
+    at.file_uploader(key="import_csv").set_value(("Sammlung.csv", cat.read_bytes(), "text/csv"))
+    ok(at.run())
+    next(b for b in at.button if b.label == "Import").click()
+    ok(at.run())
+    dest = str((tmp_path / "graphs" / "sammlung").resolve())
+    assert at.session_state["graph_spec"] == dest
+    # another session (a new tab, the next day) starts on the default graph and offers the import
+    later = ok(app("home"))
+    assert later.session_state["graph_spec"] != dest
+    pills = later.sidebar.get("button_group")
+    assert len(pills) == 1 and list(pills[0].options) == ["sammlung"]
+    assert pills[0].value is None  # not the graph in use
+    pills[0].set_value("sammlung")
+    ok(later.run())
+    assert later.session_state["graph_spec"] == dest  # (the sidebar itself after the switch: Chromium, below)
+
+
 def test_import_with_columns_named_in_another_language(env, tmp_path):
     rows = "Inventarnummer;Objekttitel;Künstler;Datierung;Gattung\n" + "".join(
         f"G {i};Bildnis {i};{('Albrecht Dürer', 'Lucas Cranach der Ältere')[i % 2]};um 15{10 + i};Porträt\n"

@@ -373,3 +373,17 @@ def test_excel_and_unicode_text_exports(tmp_path):
             import_collection(tmp_path / name, None, tmp_path / "g3")
         assert str(e.value).startswith(f"{tmp_path / name}: ") and says in str(e.value), e.value
     assert not (tmp_path / "g3").exists()
+
+
+def test_imported_graphs_lists_only_catalogue_imports_newest_first(tmp_path):
+    import os
+
+    from vlkge.data.collection import imported_graphs
+    assert imported_graphs(tmp_path / "graphs") == []  # no such folder yet
+    cat, imgs = _write_catalogue(tmp_path)
+    for name in ("older", "newer"):
+        import_collection(cat, imgs, tmp_path / "graphs" / name)
+    os.utime(tmp_path / "graphs" / "older" / ".vlkge-graph.json", (1, 1))
+    (tmp_path / "graphs" / "notes").mkdir()  # a folder of the curator's
+    (tmp_path / "graphs" / "notes" / "entities.csv").write_text("id,type,label,description,image\n")
+    assert [p.name for p in imported_graphs(tmp_path / "graphs")] == ["newer", "older"]

@@ -48,7 +48,7 @@ def server(tmp_path_factory):
         data = str(make_app_graph(base / "graph"))
         run = str(train_tiny(load_graph(data), base / "run", epochs=4))
     port = _free_port()
-    env = {**os.environ, "VLKGE_DATA": data, "VLKGE_CACHE": str(base / "cache")}
+    env = {**os.environ, "VLKGE_DATA": data, "VLKGE_CACHE": str(base / "cache"), "VLKGE_IMPORTS": str(base / "graphs")}
     if run:
         env["VLKGE_RUN"] = run
     else:
@@ -133,7 +133,8 @@ def test_every_page_in_chromium(server, tmp_path):
 
 def test_import_a_catalogue_in_chromium(server, tmp_path):
     """Home's importer writes the graph and the whole app switches to it (the sidebar's graph
-    folder is set by the button's callback, which AppTest cannot show)."""
+    folder is set by the button's callback, which AppTest cannot show); a later session opens it
+    from the sidebar."""
     from playwright.sync_api import sync_playwright
     cat = tmp_path / "export.csv"
     cat.write_text("Object Number,Title,Artist,Date,Genre\n" + "".join(
@@ -149,7 +150,6 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             buf = io.BytesIO()
             Image.new("RGB", (32, 24), (20 * i, 60, 90)).save(buf, format="PNG")
             z.writestr(f"Scans/2001.{i}.png", buf.getvalue())
-    dest = tmp_path / "museum"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -163,11 +163,6 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             page.locator('input[type="file"]').nth(1).set_input_files(str(scans))
             time.sleep(1.0)
             _settle(page)
-            box = page.get_by_role("textbox", name="Save the graph in")
-            box.fill(str(dest))
-            box.press("Enter")
-            time.sleep(1.0)
-            _settle(page)
             page.get_by_role("button", name="Import", exact=True).click()
             time.sleep(1.5)
             _settle(page, 120)
@@ -178,10 +173,24 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             body = page.locator("body").inner_text()
             assert "Imported 12 artworks by 2 artists" in body and "6 images" in body and "skipped: no id" in body
             from vlkge.data.readers import load_graph
+            dest = Path(page.get_by_role("textbox", name="Graph folder").input_value())
+            assert dest.name == "export" and dest.parent.name == "graphs"  # the default place: $VLKGE_IMPORTS
             g = load_graph(dest)
             assert int(g.has_image.sum()) == 6
             assert f"Graph: {dest}" in body
             assert f"{g.num_entities:,} entities" in page.locator('[data-testid="stSidebar"]').inner_text()
             assert "Train a run now" in body
+            # a new session starts on the default graph; the sidebar offers the import
+            later = browser.new_page(viewport={"width": 1400, "height": 1000})
+            later.goto(server)
+            _settle(later)
+            sidebar = later.locator('[data-testid="stSidebar"]')
+            assert f"{g.num_entities:,} entities" not in sidebar.inner_text()
+            sidebar.get_by_text("export", exact=True).click()
+            time.sleep(1.0)
+            _settle(later, 60)
+            assert later.get_by_role("textbox", name="Graph folder").input_value() == str(dest)
+            assert f"{g.num_entities:,} entities" in sidebar.inner_text()
+            assert later.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()

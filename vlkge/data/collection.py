@@ -386,6 +386,27 @@ def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[
         raise
 
 
+def imports_dir() -> Path:
+    """Where the app saves imported catalogues: ``$VLKGE_IMPORTS``, else ``graphs`` in the folder
+    it runs in."""
+    return Path(os.environ.get("VLKGE_IMPORTS") or "graphs").expanduser()
+
+
+def imported_graphs(base: Path | None = None) -> list[Path]:
+    """The graph folders that catalogue imports wrote directly inside ``base`` (default:
+    imports_dir()), newest first."""
+    base = imports_dir() if base is None else Path(base)
+    found = []
+    for folder in base.iterdir() if base.is_dir() else []:
+        try:
+            meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("kind") == "collection" and (folder / "entities.csv").is_file():
+            found.append(folder.resolve())
+    return sorted(found, key=lambda f: (-(f / MARKER).stat().st_mtime, f.name))
+
+
 def _check_target(out: Path) -> None:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise VLKGEError(f"{out}: exists and is not a folder; choose another output folder")
