@@ -52,3 +52,13 @@ def test_batched_forms_match_triple_form(name):
         for j in range(7):
             assert tails[i, j].item() == pytest.approx(sc.triples(H[i:i + 1], R[i:i + 1], Ents[j:j + 1]).item(), abs=1e-4)
             assert heads[i, j].item() == pytest.approx(sc.triples(Ents[j:j + 1], R[i:i + 1], H[i:i + 1]).item(), abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["transe", "distmult", "complex", "rotate"])
+def test_inverse_relation_scores_the_reversed_triple(name):
+    torch.manual_seed(1)
+    sc = make_scorer(name)
+    d = 6
+    h, t, r = torch.randn(4, d), torch.randn(4, d), torch.randn(4, d // 2 if name == "rotate" else d)
+    assert torch.allclose(sc.triples(h, sc.inverse(r), t), sc.triples(t, r, h), atol=1e-5)
+    assert not torch.allclose(sc.triples(h, r, t), sc.triples(t, r, h), atol=1e-3) or name == "distmult"

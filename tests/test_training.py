@@ -11,7 +11,8 @@ from vlkge.data.readers import load_graph
 from vlkge.training.config import TrainConfig
 from vlkge.training.pipeline import train_run
 from vlkge.models.model import build_model
-from vlkge.training.negatives import NegativeSampler, symmetric_relations
+from vlkge.data.patterns import inverse_relations, symmetric_relations
+from vlkge.training.negatives import NegativeSampler
 from vlkge.training.trainer import anchor_relations, negative_weights, train
 
 
@@ -100,6 +101,9 @@ def test_a_config_saved_before_a_field_existed_keeps_the_behaviour_it_was_traine
     del old["adversarial_temperature"]
     assert TrainConfig(model="rotate").adversarial_temperature == 2.0
     assert TrainConfig.from_dict(old).adversarial_temperature == 0.0
+    old = TrainConfig(model="transe").to_dict()
+    del old["tie_inverse_relations"]
+    assert TrainConfig.from_dict(old).tie_inverse_relations is False
 
 
 def test_structural_dropout_defaults_to_the_graph_and_scorer(tmp_path):
@@ -125,3 +129,39 @@ def test_structural_dropout_defaults_to_the_graph_and_scorer(tmp_path):
                       encoder="offline", device="cpu")
     train_run(chain, cfg, tmp_path / "explicit", progress=False)
     assert vlkge.load_run(tmp_path / "explicit").train_config.structural_dropout == 0.3
+
+
+def test_inverse_relations_are_found_in_the_training_triples():
+    # 0 and 1 are inverses (3 of 4 and 3 of 3 reversed), 2 is symmetric, 3 reverses only a quarter of 0
+    t = torch.tensor([[0, 0, 1], [1, 0, 2], [2, 0, 3], [3, 0, 4],
+                      [1, 1, 0], [2, 1, 1], [3, 1, 2],
+                      [5, 2, 6], [6, 2, 5],
+                      [1, 3, 0], [7, 3, 8], [8, 3, 9], [9, 3, 7]])
+    assert inverse_relations(t, 4) == {1: 0}  # the relation with fewer triples follows the other
+    assert inverse_relations(t, 4, share=0.8) == {}  # 0 has only 3 of 4 reversed
+    assert inverse_relations(torch.cat([t, t]), 4) == {1: 0}  # duplicates count once
+    assert inverse_relations(torch.empty(0, 3, dtype=torch.long), 4) == {}
+    # one partner each: 1 and 2 both reverse 0 entirely; the surer pair wins, 2 stays free
+    t2 = torch.tensor([[0, 0, 1], [1, 0, 2], [1, 1, 0], [2, 1, 1], [1, 2, 0], [2, 2, 1], [4, 2, 5]])
+    assert inverse_relations(t2, 3) == {1: 0}
+
+
+def test_tied_inverse_relations_train_as_one_and_save_standalone_weights(tmp_path):
+    g = load_graph(make_chain_graph(tmp_path / "chain", n=24))
+    cfg = TrainConfig(model="transe", dim=16, epochs=20, eval_every=10, modalities=["structural"], device="cpu")
+    assert cfg.tie_inverse_relations is True and TrainConfig(model="rotate").tie_inverse_relations is False
+    train_run(g, cfg, tmp_path / "run", progress=False)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["inverse_relations_tied"] == {"prev": "next"}  # "prev" has held-out triples
+    run = vlkge.load_run(tmp_path / "run")  # a plain model: no ties needed to use it
+    R = run.model.relation.weight
+    nxt, prv = g.relations.index("next"), g.relations.index("prev")
+    assert torch.equal(R[prv], -R[nxt]) and R[nxt].abs().sum() > 0
+    # prev scores exactly the reversed next triples
+    assert torch.allclose(run.score_tails(["e3"], "prev"), run.score_heads(["e3"], "next"))
+    # off: each relation learns its own vector
+    train_run(g, TrainConfig(model="transe", dim=16, epochs=10, eval_every=10, modalities=["structural"],
+                             device="cpu", tie_inverse_relations=False), tmp_path / "free", progress=False)
+    free = vlkge.load_run(tmp_path / "free").model.relation.weight
+    assert not torch.allclose(free[prv], -free[nxt], atol=1e-3)
+    assert json.loads((tmp_path / "free" / "config.json").read_text())["train"]["inverse_relations_tied"] == {}

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "typed negatives)")
     p.add_argument("--negative-sampling", choices=["auto", "uniform", "typed"])
     p.add_argument("--filter-negatives", action="store_true", default=None)
+    p.add_argument("--tie-inverse-relations", action=argparse.BooleanOptionalAction, default=None,
+                   help="a relation that is another's inverse in the training triples uses that one's vector, "
+                        "inverted (default: on for TransE)")
     p.add_argument("--loss", choices=["logistic", "margin"])
     p.add_argument("--margin", type=float)
     p.add_argument("--adversarial-temperature", type=float,
@@ -179,7 +182,7 @@ def cmd_train(args) -> int:
     graph = _load(args.data)
     overrides = {k: getattr(args, k) for k in (
         "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",
-        "loss", "margin", "adversarial_temperature", "optimizer", "lr", "lr_decay", "reg", "p", "seed",
+        "tie_inverse_relations", "loss", "margin", "adversarial_temperature", "optimizer", "lr", "lr_decay", "reg", "p", "seed",
         "patience", "eval_every", "eval_protocol", "eval_filter", "encoder", "fusion", "structural_dropout",
         "device") if getattr(args, k, None) is not None}
     if args.modalities:

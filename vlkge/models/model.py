@@ -3,7 +3,8 @@
 An entity's vector is the average of the modalities it has: a trainable structural embedding
 (for entities seen in training), and frozen VLM image and text features, each passed through a
 linear projection when its size differs from the KGE dimension. Entities never seen in training
-(a new artwork) are therefore placed from their features alone.
+(a new artwork) are therefore placed from their features alone. Relations are vectors; two that
+are each other's inverse in the data may share one (``Relations.tie``).
 """
 from __future__ import annotations
 
@@ -105,11 +106,39 @@ class EntityRepresentation(nn.Module):
         return self.proj[modality](getattr(self, f"{modality}_features")), self.masks[:, i]
 
 
+class Relations(nn.Embedding):
+    """Relation vectors. A relation tied to its inverse in the data (``tie``) has no vector of its
+    own but the scorer's inverse of the other one's, so the two learn from the triples of both and
+    stay exact inverses; its row is written out only when saved, so a saved model needs no ties."""
+
+    def __init__(self, num_relations: int, dim: int, scorer: Scorer):
+        super().__init__(num_relations, dim)
+        self.invert = scorer.inverse
+        self.register_buffer("source", torch.arange(num_relations), persistent=False)
+        self.register_buffer("inverted", torch.zeros(num_relations, dtype=torch.bool), persistent=False)
+
+    def tie(self, inverse_of: dict[int, int]) -> None:
+        """Make each relation ``r`` of ``inverse_of`` the inverse of relation ``inverse_of[r]``."""
+        for r, other in inverse_of.items():
+            self.source[r], self.inverted[r] = other, True
+
+    def ties(self) -> dict[int, int]:
+        return {int(r): int(self.source[r]) for r in self.inverted.nonzero().flatten()}
+
+    def forward(self, r: Tensor) -> Tensor:
+        v = super().forward(self.source[r])
+        return torch.where(self.inverted[r].unsqueeze(-1), self.invert(v), v)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # every row as used, tied ones included: the saved weight stands alone
+        destination[prefix + "weight"] = self(torch.arange(self.num_embeddings, device=self.weight.device)).detach()
+
+
 class KGEModel(nn.Module):
     def __init__(self, entity: EntityRepresentation, num_relations: int, scorer: Scorer):
         super().__init__()
         self.entity, self.scorer = entity, scorer
-        self.relation = nn.Embedding(num_relations, relation_dim(scorer, entity.dim))
+        self.relation = Relations(num_relations, relation_dim(scorer, entity.dim), scorer)
         # A learned offset added to scores in the logistic loss only (ranking ignores it): distance
         # scorers (TransE, RotatE) are never positive, so without it a true triple could never be
         # judged likely and training collapses the relations (RotatE's margin gamma, learned).

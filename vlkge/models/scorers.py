@@ -33,6 +33,10 @@ class Scorer:
     def heads(self, E: Tensor, r: Tensor, t: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def inverse(self, r: Tensor) -> Tensor:
+        """The relation vector that scores (t, ·, h) as ``r`` scores (h, ·, t)."""
+        raise NotImplementedError
+
 
 class TransE(Scorer):
     """-||h + r - t||_p (Bordes et al., 2013)."""
@@ -51,6 +55,9 @@ class TransE(Scorer):
     def heads(self, E, r, t):
         return -torch.cdist(t - r, E, p=self.p)
 
+    def inverse(self, r):
+        return -r
+
 
 class DistMult(Scorer):
     """<h, r, t> (Yang et al., 2015)."""
@@ -66,6 +73,9 @@ class DistMult(Scorer):
     def heads(self, E, r, t):
         return (r * t) @ E.T
 
+    def inverse(self, r):
+        return r
+
 
 class ComplEx(Scorer):
     """Re(<h, r, conj(t)>) (Trouillon et al., 2016)."""
@@ -80,6 +90,10 @@ class ComplEx(Scorer):
 
     def heads(self, E, r, t):
         return self._query_head(r, t) @ E.T
+
+    def inverse(self, r):
+        rr, ri = _complex(r)
+        return torch.cat([rr, -ri], dim=-1)
 
     @staticmethod
     def _query_tail(h: Tensor, r: Tensor) -> Tensor:
@@ -113,6 +127,9 @@ class RotatE(Scorer):
     def heads(self, E, r, t):
         # |h∘r - t| = |h - t∘conj(r)| because |r| = 1
         return -torch.cdist(self._rotate(t, -r), E)
+
+    def inverse(self, r):
+        return -r
 
     @staticmethod
     def _rotate(x: Tensor, phase: Tensor) -> Tensor:

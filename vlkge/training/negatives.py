@@ -76,15 +76,3 @@ def _mask(relations: Tensor, entities: Tensor, num_relations: int, num_entities:
     m = torch.zeros(num_relations, num_entities, dtype=torch.bool)
     m[relations, entities] = True
     return m
-
-
-def symmetric_relations(triples: Tensor, num_relations: int, share: float = 0.5) -> Tensor:
-    """Per relation, whether at least ``share`` of its distinct triples (h, r, t) also hold as (t, r, h)."""
-    if len(triples) == 0:
-        return torch.zeros(num_relations, dtype=torch.bool)
-    uniq = torch.unique(triples, dim=0)
-    h, r, t = uniq.unbind(1)
-    n = int(uniq[:, [0, 2]].max()) + 1
-    reverse_known = torch.isin((t * num_relations + r) * n + h, (h * num_relations + r) * n + t)
-    both = torch.bincount(r, weights=reverse_known.double(), minlength=num_relations)
-    return both / torch.bincount(r, minlength=num_relations).clamp_min(1) >= share

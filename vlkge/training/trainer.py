@@ -26,16 +26,20 @@ from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
 from .config import TrainConfig, negatives_for, structural_dropout_for
-from .negatives import NegativeSampler, symmetric_relations
+from ..data.patterns import inverse_relations, symmetric_relations
+from .negatives import NegativeSampler
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
 
 
 def make_model(graph: Graph, cfg: TrainConfig, features: Features | None, sparse: bool = True) -> KGEModel:
-    return build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
-                       structural_mask=graph.train_entities, features=features,
-                       fusion=cfg.fusion, p=cfg.p, sparse=sparse)
+    model = build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
+                        structural_mask=graph.train_entities, features=features,
+                        fusion=cfg.fusion, p=cfg.p, sparse=sparse)
+    if cfg.tie_inverse_relations:
+        model.relation.tie(inverse_relations(graph.split("train"), graph.num_relations))
+    return model
 
 
 class TrainingLoss(nn.Module):
@@ -152,6 +156,8 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     config["world_size"] = world
     config["train"]["eval_protocol_used"] = protocol
     config["train"]["negative_sampling_used"] = "typed" if typed else "uniform"
+    config["train"]["inverse_relations_tied"] = {graph.relations[r]: graph.relations[o]
+                                                 for r, o in model.relation.ties().items()}
     writer = rank == 0
 
     start_epoch, best, bad, history = 0, -1.0, 0, []
