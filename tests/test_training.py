@@ -137,9 +137,10 @@ def test_inverse_relations_are_found_in_the_training_triples():
                       [1, 1, 0], [2, 1, 1], [3, 1, 2],
                       [5, 2, 6], [6, 2, 5],
                       [1, 3, 0], [7, 3, 8], [8, 3, 9], [9, 3, 7]])
-    assert inverse_relations(t, 4) == {1: 0}  # the relation with fewer triples follows the other
-    assert inverse_relations(t, 4, share=0.8) == {}  # 0 has only 3 of 4 reversed
-    assert inverse_relations(torch.cat([t, t]), 4) == {1: 0}  # duplicates count once
+    # the relation with fewer triples follows the other; a symmetric one is its own inverse
+    assert inverse_relations(t, 4) == {1: 0, 2: 2}
+    assert inverse_relations(t, 4, share=0.8) == {2: 2}  # 0 has only 3 of 4 reversed
+    assert inverse_relations(torch.cat([t, t]), 4) == {1: 0, 2: 2}  # duplicates count once
     assert inverse_relations(torch.empty(0, 3, dtype=torch.long), 4) == {}
     # one partner each: 1 and 2 both reverse 0 entirely; the surer pair wins, 2 stays free
     t2 = torch.tensor([[0, 0, 1], [1, 0, 2], [1, 1, 0], [2, 1, 1], [1, 2, 0], [2, 2, 1], [4, 2, 5]])
@@ -165,3 +166,17 @@ def test_tied_inverse_relations_train_as_one_and_save_standalone_weights(tmp_pat
     free = vlkge.load_run(tmp_path / "free").model.relation.weight
     assert not torch.allclose(free[prv], -free[nxt], atol=1e-3)
     assert json.loads((tmp_path / "free" / "config.json").read_text())["train"]["inverse_relations_tied"] == {}
+
+
+def test_a_relation_tied_to_itself_is_its_own_inverse():
+    from vlkge.models.model import Relations
+    from vlkge.models.scorers import make_scorer
+    for name, expect in [("transe", lambda w: torch.zeros_like(w)), ("distmult", lambda w: w),
+                         ("complex", lambda w: torch.cat([w[:2], torch.zeros(2)]))]:
+        rel = Relations(3, 4, make_scorer(name))
+        rel.tie({1: 1, 2: 0})
+        w = rel.weight.detach()
+        out = rel(torch.tensor([0, 1, 2])).detach()
+        assert torch.allclose(out[0], w[0]) and torch.allclose(out[1], expect(w[1]))
+        assert torch.allclose(out[2], make_scorer(name).inverse(w[0]))
+        assert torch.allclose(rel.state_dict()["weight"], out)  # saved as used

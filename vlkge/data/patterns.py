@@ -19,9 +19,10 @@ def symmetric_relations(triples: Tensor, num_relations: int, share: float = 0.5)
 
 
 def inverse_relations(triples: Tensor, num_relations: int, share: float = 0.5, lift: float = 10.0) -> dict[int, int]:
-    """Pairs of distinct relations a, b where at least ``share`` of a's distinct triples (h, a, t)
-    also hold as (t, b, h), and of b's as (t, a, h), as {b: a}: each relation in one pair at most,
-    the one with fewer triples (else the later one) mapped to the other, surest pairs first.
+    """Pairs of relations a, b where at least ``share`` of a's distinct triples (h, a, t) also hold
+    as (t, b, h), and of b's as (t, a, h), as {b: a}: each relation in one pair at most, the one
+    with fewer triples (else the later one) mapped to the other, surest pairs first. A symmetric
+    relation is its own inverse: {a: a}.
 
     A share is also asked to be ``lift`` times what chance gives (the share of all entity pairs
     the other relation holds for): in a small dense graph (pykeen's Nations: 14 countries, most
@@ -46,7 +47,7 @@ def inverse_relations(triples: Tensor, num_relations: int, share: float = 0.5, l
     reversed_share = {(x, y): float(k) / float(size[x]) for c, k in zip(codes.tolist(), hits.tolist())
                       for x, y in [divmod(c, num_relations)] if float(k) / float(size[x]) >= max(share, lift * chance[y])}
     candidates = sorted(((min(s, reversed_share[y, x]), x, y) for (x, y), s in reversed_share.items()
-                         if x < y and (y, x) in reversed_share), reverse=True)
+                         if x <= y and (y, x) in reversed_share), reverse=True)
     tied: dict[int, int] = {}
     for _, x, y in candidates:
         if {x, y} & (set(tied) | set(tied.values())):

@@ -126,8 +126,11 @@ class Relations(nn.Embedding):
         return {int(r): int(self.source[r]) for r in self.inverted.nonzero().flatten()}
 
     def forward(self, r: Tensor) -> Tensor:
-        v = super().forward(self.source[r])
-        return torch.where(self.inverted[r].unsqueeze(-1), self.invert(v), v)
+        source = self.source[r]
+        v = super().forward(source)
+        # a relation tied to itself (symmetric) is the nearest vector that is its own inverse
+        inverse = torch.where((source == r).unsqueeze(-1), (v + self.invert(v)) / 2, self.invert(v))
+        return torch.where(self.inverted[r].unsqueeze(-1), inverse, v)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         # every row as used, tied ones included: the saved weight stands alone
