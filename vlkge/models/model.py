@@ -128,9 +128,10 @@ class Relations(nn.Embedding):
     def forward(self, r: Tensor) -> Tensor:
         source = self.source[r]
         v = super().forward(source)
+        inv = self.invert(v)
         # a relation tied to itself (symmetric) is the nearest vector that is its own inverse
-        inverse = torch.where((source == r).unsqueeze(-1), (v + self.invert(v)) / 2, self.invert(v))
-        return torch.where(self.inverted[r].unsqueeze(-1), inverse, v)
+        inv = torch.where((source == r).unsqueeze(-1), (v + inv) / 2, inv)
+        return torch.where(self.inverted[r].unsqueeze(-1), inv, v)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         # every row as used, tied ones included: the saved weight stands alone
