@@ -381,7 +381,7 @@ def _link_key(d) -> str:
 
 def audit_check(graph_root: str, cache: Path, tag: str, expected: list[str], clicked: dict) -> dict:
     os.environ["VLKGE_CACHE"] = str(cache)  # same resolution as the server's
-    from vlkge.prediction.audit import AuditStore, default_audit_path
+    from vlkge.curation.audit import AuditStore, default_audit_path
     path = default_audit_path(Path(graph_root))
     out = {"db": str(path), "expected": len(expected), "clicked": len(clicked)}
     if not path.exists():

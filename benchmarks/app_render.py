@@ -69,7 +69,7 @@ def main() -> None:
 
         import torch
         from vlkge.data.readers import load_graph
-        from vlkge.explore import Adjacency, EntityIndex, evidence
+        from vlkge.app import Adjacency, EntityIndex, evidence
         from vlkge.prediction.run import load_run
         g = load_graph(args.data)
         run = load_run(args.run, graph=g)

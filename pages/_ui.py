@@ -1,5 +1,5 @@
 """Shared state and small widgets for the curator app's pages (layout only; the logic lives
-in vlkge.explore)."""
+in vlkge.app)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,9 +13,9 @@ from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
 from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
-from vlkge.explore import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
+from vlkge.app import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
                            is_offline, thumbnail, type_colours)
-from vlkge.explore.jobs import current_job
+from vlkge.app.jobs import current_job
 
 THUMB = 160
 

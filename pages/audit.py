@@ -5,8 +5,8 @@ import streamlit as st
 
 from pages import _ui
 from vlkge.errors import VLKGEError
-from vlkge.explore import audit_queue, merge_status, relations_for
-from vlkge.prediction.audit import AuditStore, default_audit_path
+from vlkge.app import audit_queue, merge_status, relations_for
+from vlkge.curation.audit import AuditStore, default_audit_path
 
 c = _ui.run_page("Audit predicted links")
 g, run = c.graph, c.run

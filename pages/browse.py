@@ -5,7 +5,7 @@ import streamlit.components.v1 as components
 
 from pages import _ui
 from vlkge.data.demo import DEMO_IMAGE_NOTICE
-from vlkge.explore import (available_spaces, entity_neighbours, neighbourhood_html, paginate)
+from vlkge.app import (available_spaces, entity_neighbours, neighbourhood_html, paginate)
 
 c = _ui.ctx()
 g = c.graph

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from pages import _ui
-from vlkge.explore import describe_mode, describe_search
+from vlkge.app import describe_mode, describe_search
 
 c = _ui.ctx()
 st.title("Search by description")

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _ui
-from vlkge.explore import attribute, available_spaces, projection, projection_cached
+from vlkge.app import attribute, available_spaces, projection, projection_cached
 
 c = _ui.run_page("Embedding map")
 g, run = c.graph, c.run

@@ -9,12 +9,12 @@ from pages import _ui
 from vlkge.data.collection import (FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, imports_dir,
                                    slug)
 from vlkge.errors import VLKGEError
-from vlkge.explore import run_card
-from vlkge.explore.runs import APP_SETTINGS, app_setting_defaults
-from vlkge.explore.jobs import TrainingJob, current_job, start_training
+from vlkge.app import run_card
+from vlkge.app.runs import APP_SETTINGS, app_setting_defaults
+from vlkge.app.jobs import TrainingJob, current_job, start_training
 from vlkge.models.scorers import SCORERS
 from vlkge.training.config import TrainConfig
-from vlkge.training.pipeline import available_modalities
+from vlkge.pipeline import available_modalities
 
 c = _ui.ctx()
 g = c.graph
@@ -206,7 +206,7 @@ elif c.run_error:
     if job is None and g.root is not None:  # e.g. the graph was re-imported since: train one that fits it
         training_form("Train a new run")
 elif job is None:
-    from vlkge.explore import runs_dir
+    from vlkge.app import runs_dir
     st.info("No trained run for this graph yet. Train one with default settings "
             f"(saved in `{runs_dir(g.root)}`).")
     training_form("Train a run now")

@@ -3,7 +3,7 @@ import streamlit as st
 
 from pages import _ui
 from vlkge.errors import VLKGEError
-from vlkge.explore import can_place, place_new, placement_relations, upload_preview
+from vlkge.app import can_place, place_new, placement_relations, upload_preview
 
 c = _ui.run_page("Place a new artwork")
 g, run = c.graph, c.run

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from vlkge.explore import evidence, metrics_table, predictions, relations_for
+from vlkge.app import evidence, metrics_table, predictions, relations_for
 
 c = _ui.run_page("Predictions")
 g, run = c.graph, c.run

@@ -110,7 +110,7 @@ def test_predictions_flow(env):
 
 
 def test_audit_records_verdict(env):
-    from vlkge.prediction.audit import AuditStore, default_audit_path
+    from vlkge.curation.audit import AuditStore, default_audit_path
     at = ok(app("audit"))
     at.text_input(key="audit_curator").input("Ada").run()
     ok(at)
@@ -154,7 +154,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     assert any("needs a trained run" in i.value for i in at2.info)
     # training runs in the background: the page comes back at once with its progress
     from vlkge.data.readers import load_graph
-    from vlkge.explore.jobs import current_job
+    from vlkge.app.jobs import current_job
     at.number_input[0].set_value(5)
     next(b for b in at.button if b.label == "Train a run now").click()
     ok(at.run())
@@ -203,8 +203,8 @@ def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monk
     import shutil
 
     from vlkge.data.readers import load_graph
-    from vlkge.explore import runs_dir
-    from vlkge.explore.jobs import current_job
+    from vlkge.app import runs_dir
+    from vlkge.app.jobs import current_job
     g = tmp_path / "g"
     shutil.copytree(env["root"], g, ignore=shutil.ignore_patterns("runs", "*.sqlite*"))
     monkeypatch.setenv("VLKGE_DATA", str(g))

@@ -12,7 +12,7 @@ import pytest
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
 from vlkge.prediction import audit
-from vlkge.prediction.audit import AuditStore, default_audit_path
+from vlkge.curation.audit import AuditStore, default_audit_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -249,7 +249,7 @@ from pathlib import Path
 pkg = types.ModuleType("vlkge")
 pkg.__path__ = [sys.argv[5]]
 sys.modules["vlkge"] = pkg
-from vlkge.prediction.audit import AuditStore, VERDICTS
+from vlkge.curation.audit import AuditStore, VERDICTS
 db, cur, ready, go = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 s = AuditStore(Path(db))
 ready.touch()

@@ -1,4 +1,4 @@
-"""vlkge.explore: everything the curator app shows, on a small graph built here and (when
+"""vlkge.app: everything the curator app shows, on a small graph built here and (when
 present) on wikiart-mini."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import write_graph
 from vlkge.data.readers import load_graph
-from vlkge.explore import (Adjacency, EntityIndex, TrainProgress, attribute, audit_queue,
+from vlkge.app import (Adjacency, EntityIndex, TrainProgress, attribute, audit_queue,
                            can_place, contained_path, describe_mode, describe_search,
                            discover_runs, entity_neighbours, evidence, fmt_eta, merge_status,
                            metrics_table, nearest, neighbourhood_html, normalise, paginate,
@@ -73,7 +73,7 @@ def make_app_graph(folder: Path, per_artist: int = 6) -> Path:
 
 def train_tiny(graph, out: Path, epochs: int = 4):
     from vlkge.training.config import TrainConfig
-    from vlkge.training.pipeline import train_run
+    from vlkge.pipeline import train_run
     cfg = TrainConfig(dim=16, epochs=epochs, eval_every=2, modalities=["structural"], device="cpu",
                       batch_size=256, negatives=16)
     train_run(graph, cfg, out, progress=False)
@@ -265,7 +265,7 @@ def test_evidence_similar_and_paths(small, small_run):
 
 
 def test_audit_queue_drops_decided(small, small_run, tmp_path):
-    from vlkge.prediction.audit import AuditStore
+    from vlkge.curation.audit import AuditStore
     store = AuditStore(tmp_path / "a.sqlite")
     q = audit_queue(small_run, "hasStyle", store, heads=10)
     assert q and len({c.head for c in q}) == len(q)
@@ -395,7 +395,7 @@ def test_neighbourhood_html_cannot_be_broken_by_labels(small):
 
 
 def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch):
-    from vlkge.explore import new_run_path, train_for_app
+    from vlkge.app import new_run_path, train_for_app
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("VLKGE_RUN", raising=False)
     g = load_graph(make_app_graph(tmp_path / "g", per_artist=3))
@@ -418,7 +418,7 @@ def _wait(job, timeout: float = 120) -> dict:
 
 
 def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypatch):
-    from vlkge.explore.jobs import current_job, start_training
+    from vlkge.app.jobs import current_job, start_training
     from vlkge.errors import VLKGEError
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("VLKGE_RUN", raising=False)
@@ -447,7 +447,7 @@ def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypa
 def test_background_training_failures_are_reported(tmp_path, monkeypatch):
     import signal
 
-    from vlkge.explore import jobs
+    from vlkge.app import jobs
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     root = make_app_graph(tmp_path / "g", per_artist=3)
     g = load_graph(root)
@@ -504,7 +504,7 @@ def test_search_ties_prefer_connected_entities(tmp_path):
 def test_app_training_settings_override_the_defaults_and_bad_ones_are_refused(tmp_path):
     from vlkge.training.config import TrainConfig
     from vlkge.errors import VLKGEError
-    from vlkge.explore.runs import app_setting_defaults, default_train_config
+    from vlkge.app.runs import app_setting_defaults, default_train_config
     cfg = default_train_config(7, "transe", {"dim": 32, "lr": 0.1, "negatives": None, "seed": 0})
     assert (cfg.epochs, cfg.model, cfg.dim, cfg.lr, cfg.seed) == (7, "transe", 32, 0.1, 0)
     assert cfg.negatives == TrainConfig(model="transe").negatives  # None: the scorer's default

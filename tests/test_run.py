@@ -7,7 +7,7 @@ import torch
 import vlkge
 from vlkge.data.readers import load_graph
 from vlkge.training.config import TrainConfig
-from vlkge.training.pipeline import train_run
+from vlkge.pipeline import train_run
 
 
 @pytest.fixture(scope="module")

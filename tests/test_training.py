@@ -9,7 +9,7 @@ import vlkge
 from conftest import make_chain_graph
 from vlkge.data.readers import load_graph
 from vlkge.training.config import TrainConfig
-from vlkge.training.pipeline import train_run
+from vlkge.pipeline import train_run
 from vlkge.models.model import build_model
 from vlkge.data.patterns import inverse_relations, symmetric_relations
 from vlkge.training.negatives import NegativeSampler

@@ -178,7 +178,7 @@ def cmd_validate(args) -> int:
 
 def cmd_train(args) -> int:
     from .training.config import TrainConfig
-    from .training.pipeline import train_run
+    from .pipeline import train_run
     graph = _load(args.data)
     overrides = {k: getattr(args, k) for k in (
         "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",

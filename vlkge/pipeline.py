@@ -7,11 +7,11 @@ from typing import Callable
 
 import torch
 
-from ..data.graph import Graph
-from ..errors import VLKGEError
-from ..runs import CONFIG_FILE, atomic_write_json, read_json
-from .config import TrainConfig
-from .trainer import Features, ProgressFn, train
+from .data.graph import Graph
+from .errors import VLKGEError
+from .runs import CONFIG_FILE, atomic_write_json, read_json
+from .training.config import TrainConfig
+from .training.trainer import Features, ProgressFn, train
 
 log = logging.getLogger(__name__)
 FeatureProgress = Callable[[str, int, int], None]
@@ -45,7 +45,7 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
                      progress: bool = True, callback: FeatureProgress | None = None
                      ) -> tuple[Features, dict]:
     """Frozen features for the non-structural modalities, and a description of the encoder used."""
-    from ..encoders import extract_features, load_encoder
+    from .encoders import extract_features, load_encoder
     wanted = [m for m in modalities if m != "structural"]
     if not wanted:
         return {}, {"name": None}
@@ -75,9 +75,9 @@ def _extract_own_shard(graph: Graph, encoder, modalities: list[str]) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or isinstance(encoder, str):
         return
-    from ..encoders import extract_features
-    from ..encoders.base import resolve_device
-    from .trainer import distributed_context
+    from .encoders import extract_features
+    from .encoders.base import resolve_device
+    from .training.trainer import distributed_context
     rank, world = distributed_context(torch.device(resolve_device("auto")))
     idx = list(range(rank, graph.num_entities, world))
     shard = copy.copy(graph)
@@ -110,8 +110,8 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
 def calibrate(out: Path, graph: Graph) -> float:
     """Fit a softmax temperature on validation tail queries so a prediction's confidence matches
     how often such predictions are right (temperature scaling); stored in config.json."""
-    from ..prediction.run import load_run
-    from ..evaluation.ranking import candidate_mask
+    from .prediction.run import load_run
+    from .evaluation.ranking import candidate_mask
     val = graph.split("val")
     if len(val) == 0:
         return 1.0

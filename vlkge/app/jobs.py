@@ -1,7 +1,7 @@
 """Training a run in the background, for the app.
 
 Training inside a Streamlit script dies with the script: a page switch, a rerun or a closed tab
-stops it. Here it runs in its own process (``python -m vlkge.explore.jobs``) that reports through
+stops it. Here it runs in its own process (``python -m vlkge.app.jobs``) that reports through
 ``status.json`` in a hidden ``.training`` folder beside the graph's runs, and moves the finished
 run into place at the end, so a half-trained run is never listed and never picked. Creating that
 folder is the lock: one training per graph at a time, whichever session started it.
@@ -85,7 +85,7 @@ def start_training(graph: Graph, spec: str, epochs: int, modalities: list[str] |
     job = uuid.uuid4().hex
     atomic_write_json(folder / STATUS_FILE, {"job": job, "state": "running", "fraction": 0.0,
                                              "message": "starting", "started": time.time()})
-    cmd = [sys.executable, "-m", "vlkge.explore.jobs", job, spec, str(folder), str(int(epochs)),
+    cmd = [sys.executable, "-m", "vlkge.app.jobs", job, spec, str(folder), str(int(epochs)),
            ",".join(modalities or []), model or "", json.dumps(settings or {})]
     with open(folder / LOG_FILE, "wb") as log:
         # Its own session: the job outlives a restarted app server and ignores its Ctrl-C.

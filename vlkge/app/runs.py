@@ -28,7 +28,7 @@ def cache_root() -> Path:
 
 def _writable(d: Path) -> bool:
     # Same rule as the audit store: permission bits count even for root (shared data is r-x).
-    from ..prediction.audit import _writable_dir
+    from ..curation.audit import _writable_dir
     return _writable_dir(d)
 
 
@@ -241,7 +241,7 @@ def train_for_app(graph: Graph, out: Path, epochs: int = 100,
                   settings: dict | None = None) -> dict:
     """Train a run with default hyperparameters (but ``settings``, see default_train_config) into
     ``out``, reporting progress."""
-    from ..training.pipeline import train_run
+    from ..pipeline import train_run
     cfg = default_train_config(epochs, model, settings)
     if modalities:
         cfg.modalities = modalities

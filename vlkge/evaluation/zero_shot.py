@@ -18,7 +18,7 @@ def zero_shot_vectors(run) -> tuple[torch.Tensor, torch.Tensor, str]:
              for i, m in enumerate(run.model.entity.modalities) if m != "structural"}
     encoder = run.config.get("encoder_used") or {}
     if "textual" not in feats:
-        from ..training.pipeline import prepare_features
+        from ..pipeline import prepare_features
         mods = ["textual"] + (["visual"] if bool(graph.has_image.any()) else [])
         feats, encoder = prepare_features(graph, mods, run.train_config.encoder, progress=False)
     text, text_ok = feats["textual"]
