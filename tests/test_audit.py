@@ -11,7 +11,7 @@ import pytest
 
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
-from vlkge.prediction import audit
+from vlkge.curation import audit
 from vlkge.curation.audit import AuditStore, default_audit_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,7 +220,7 @@ def test_default_path_when_creating_a_file_fails(tmp_path, monkeypatch):
     # A read-only mount: the bits say writable, but creating a file fails (even for root).
     def refuse(*a, **k):
         raise OSError(30, "Read-only file system")
-    monkeypatch.setattr(audit.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
     monkeypatch.delenv("VLKGE_CACHE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     p = default_audit_path(tmp_path)
@@ -242,13 +242,8 @@ def test_default_path_for_shared_read_only_data(tmp_path, monkeypatch):
 # ------------------------------------------------------------ concurrency
 
 WORKER = """
-import sys, time, types
+import sys, time
 from pathlib import Path
-# Skip vlkge/__init__ (it imports torch, ~2 s per process on a loaded 2-core box): the store
-# itself needs only vlkge.errors, and this test is about SQLite, not import time.
-pkg = types.ModuleType("vlkge")
-pkg.__path__ = [sys.argv[5]]
-sys.modules["vlkge"] = pkg
 from vlkge.curation.audit import AuditStore, VERDICTS
 db, cur, ready, go = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 s = AuditStore(Path(db))
@@ -267,7 +262,7 @@ def test_concurrent_processes(tmp_path):
     db, out, go = tmp_path / "audit.sqlite", tmp_path / "exp" / "accepted.csv", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), f"cur{'x' * k}",
-                               str(tmp_path / f"ready{k}"), str(go), str(REPO / "vlkge")], env=env)
+                               str(tmp_path / f"ready{k}"), str(go)], env=env)
              for k in range(8)]
     try:
         deadline = time.time() + 60

@@ -1,16 +1,37 @@
-"""VL-KGE: vision-language models meet knowledge graph embeddings."""
+"""VL-KGE: vision-language models meet knowledge graph embeddings.
+
+The package is layered, lowest first: base modules (errors, version, atomic, paths, device, runs)
+→ data → curation → encoders → models → training → evaluation, prediction → pipeline → app →
+cli (and, outside the package, app.py and pages/). A module imports only its own layer and those
+below; tests/test_layers.py holds the order and enforces it.
+
+The names below are loaded on first use (PEP 562), so importing a leaf such as
+``vlkge.data.graph`` does not pull in torch models or the prediction stack.
+"""
 import os
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # Idle OpenMP threads yield instead of spinning: on a shared or busy machine spinning burns the
 # time slices the work needs (measured 15-50x slower small training steps under load). It must
 # be set before torch is first imported, hence here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .data.graph import Graph  # noqa: E402
-from .data.readers import load_graph  # noqa: E402
-from .errors import DataError, VLKGEError  # noqa: E402
-from .prediction.run import Prediction, Run, load_run  # noqa: E402
+_EXPORTS = {"Graph": "data.graph", "load_graph": "data.readers", "DataError": "errors",
+            "VLKGEError": "errors", "load_run": "prediction.run", "Run": "prediction.run",
+            "Prediction": "prediction.run"}
 
-__all__ = ["Graph", "load_graph", "load_run", "Run", "Prediction", "DataError", "VLKGEError", "__version__"]
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        from importlib import import_module
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
