@@ -47,6 +47,7 @@ from unidecode import unidecode
 
 from ..atomic import as_if_created
 from ..errors import DataError, VLKGEError
+from ..paths import imports_dir
 
 FIELDS = ("id", "title", "artist", "date", "style", "genre", "medium", "image", "description")
 IMPORT_REPORT = "import_report.txt"  # what import_collection skipped or doubted, written beside the graph
@@ -384,12 +385,6 @@ def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def imports_dir() -> Path:
-    """Where the app saves imported catalogues: ``$VLKGE_IMPORTS``, else ``graphs`` in the folder
-    it runs in."""
-    return Path(os.environ.get("VLKGE_IMPORTS") or "graphs").expanduser()
 
 
 def imported_graphs(base: Path | None = None) -> list[Path]:

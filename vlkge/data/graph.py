@@ -125,3 +125,20 @@ def fingerprint_files(paths: list[Path]) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:16]
+
+
+# The evaluation protocol and its candidate pools are facts about the graph: training picks its
+# negatives by them as evaluation ranks by them.
+def candidate_mask(graph: Graph) -> torch.Tensor:
+    """bool [num_relations, num_entities]: entities seen as a tail of each relation (any split)."""
+    allt = graph.all_triples()
+    mask = torch.zeros(graph.num_relations, graph.num_entities, dtype=torch.bool)
+    mask[allt[:, 1], allt[:, 2]] = True
+    return mask
+
+
+def default_protocol(graph: Graph) -> str:
+    """Typed or visual graphs (art collections) follow WikiArt-MKG: tail prediction over
+    per-relation candidate pools; plain graphs rank both directions over all entities."""
+    typed = len(set(graph.types)) > 1
+    return "tail-candidates" if typed or bool(graph.has_image.any()) else "both"

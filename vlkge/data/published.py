@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .graph import Graph
-from .readers import _build, _find, _read_mode_triples, read_split_folder
+from .tables import build_graph, find_file, read_mode_triples, read_split_folder
 
 V2_EXCLUDED_FROM_EVAL = ["isRelatedToArtwork", "isRelatedToArtist", "hasCreatedArtwork"]
 PREFIXES = ("wikiart-mkg:", "wn9-img:", "ikrl:")
@@ -55,11 +55,11 @@ def detect_published(path: Path) -> str | None:
         return None
     if not path.is_dir():
         return None
-    if _find(path, "wikiart_mkg_v2_triples.csv") or (path / "wikiart_v2_artworks.csv").is_file():
+    if find_file(path, "wikiart_mkg_v2_triples.csv") or (path / "wikiart_v2_artworks.csv").is_file():
         return "wikiart-mkg-v2"
-    if _find(path, "wikiart_mkg_v1_triples.csv") or (path / "wikiart_v1.csv").is_file():
+    if find_file(path, "wikiart_mkg_v1_triples.csv") or (path / "wikiart_v1.csv").is_file():
         return "wikiart-mkg-v1"
-    if _find(path, "wn9_img_triples.csv"):
+    if find_file(path, "wn9_img_triples.csv"):
         return "wn9-img"
     if _looks_ikrl(path):
         return "ikrl"
@@ -69,7 +69,7 @@ def detect_published(path: Path) -> str | None:
 def _looks_ikrl(folder: Path) -> bool:
     """IKRL's files put the relation last, and WordNet relation names start with '_'
     (``n01 <TAB> n02 <TAB> _hypernym``); PyKEEN's put it in the middle."""
-    p = _find(folder, "train.txt") or _find(folder, "train")
+    p = find_file(folder, "train.txt") or find_file(folder, "train")
     if p is None or p.suffix == ".gz":
         return False
     try:
@@ -115,7 +115,7 @@ def _triples_file(path: Path, names: tuple[str, ...]) -> Path:
     if path.is_file():
         return path
     for n in names:
-        if (p := _find(path, n)):
+        if (p := find_file(path, n)):
             return p
     cands = sorted(p for p in path.glob("*triples*.csv*") if p.is_file())
     if len(cands) == 1:
@@ -131,13 +131,13 @@ def read_wikiart_mkg(path: Path, version: int | None = None) -> Graph:
     if version is None:
         version = 2 if "v2" in tpath.name or (tpath.parent / "wikiart_v2_artworks.csv").is_file() else 1
     warnings: list[str] = []
-    triples = _read_mode_triples(tpath, warnings)
+    triples = read_mode_triples(tpath, warnings)
     folder = tpath.parent
     meta = [folder / n for n in (("wikiart_v2_artworks.csv", "wikiart_v2_artists.csv") if version == 2
                                  else ("wikiart_v1.csv",))]
     ents = _typed_entities(triples)
     _labels_from_metadata([m for m in meta if m.is_file()], ents, warnings)
-    g = _build(triples, ents, warnings, root=folder, source=f"wikiart-mkg-v{version}:{tpath}", files=[tpath])
+    g = build_graph(triples, ents, warnings, root=folder, source=f"wikiart-mkg-v{version}:{tpath}", files=[tpath])
     if version == 2:
         g.excluded_from_eval = list(V2_EXCLUDED_FROM_EVAL)
     return g
@@ -147,8 +147,8 @@ def read_wn9_img(path: Path) -> Graph:
     """WN9-IMG from the authors' ``wn9_img_triples.csv`` (folder or file)."""
     tpath = _triples_file(Path(path), ("wn9_img_triples.csv",))
     warnings: list[str] = []
-    triples = _read_mode_triples(tpath, warnings)
-    g = _build(triples, None, warnings, root=tpath.parent, source=f"wn9-img:{tpath}", files=[tpath])
+    triples = read_mode_triples(tpath, warnings)
+    g = build_graph(triples, None, warnings, root=tpath.parent, source=f"wn9-img:{tpath}", files=[tpath])
     return g
 
 

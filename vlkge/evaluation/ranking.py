@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..data.graph import Graph
+from ..data.graph import Graph, candidate_mask, default_protocol  # noqa: F401 (re-exported)
 from ..models.model import KGEModel
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]  # (anchor [B], relation [B]) -> scores [B, N]
@@ -117,21 +117,6 @@ def summarise(ranks: Tensor) -> dict[str, float]:
     r = ranks.double()
     return {"mrr": float((1.0 / r).mean()), "mr": float(r.mean()),
             **{f"hits@{k}": float((r <= k).double().mean()) for k in HITS}, "count": int(len(r))}
-
-
-def candidate_mask(graph: Graph) -> Tensor:
-    """bool [num_relations, num_entities]: entities seen as a tail of each relation (any split)."""
-    allt = graph.all_triples()
-    mask = torch.zeros(graph.num_relations, graph.num_entities, dtype=torch.bool)
-    mask[allt[:, 1], allt[:, 2]] = True
-    return mask
-
-
-def default_protocol(graph: Graph) -> str:
-    """Typed or visual graphs (art collections) follow WikiArt-MKG: tail prediction over
-    per-relation candidate pools; plain graphs rank both directions over all entities."""
-    typed = len(set(graph.types)) > 1
-    return "tail-candidates" if typed or bool(graph.has_image.any()) else "both"
 
 
 def evaluate_ranking(graph: Graph, score_tails: ScoreFn, score_heads: ScoreFn | None,
