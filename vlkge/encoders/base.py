@@ -28,18 +28,6 @@ def quiet_weight_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def resolve_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        from ..errors import VLKGEError
-        raise VLKGEError(f"unknown device {device!r}: use auto, cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        from ..errors import VLKGEError
-        raise VLKGEError("device cuda requested but no CUDA GPU is available; use --device cpu")
-    return device
-
-
 def source_name(src: ImageSource, index: int = 0) -> str:
     return f"<upload {index}>" if isinstance(src, (bytes, bytearray)) else str(src)
 

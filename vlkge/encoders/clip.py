@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..device import resolve_device
 from ..errors import VLKGEError
-from .base import Encoder, l2_normalise, quiet_weight_loading, resolve_device
+from .base import Encoder, l2_normalise, quiet_weight_loading
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 _FINGERPRINT_FILES = ("config.json", "preprocessor_config.json", "processor_config.json",

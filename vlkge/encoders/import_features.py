@@ -8,7 +8,6 @@ restricted unpickler. The imported matrix is stored as safetensors, one file per
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import zipfile
@@ -16,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from ..data.graph import Graph
-from ..errors import DataError, VLKGEError
+from ..errors import DataError
 from ..runs import atomic_save_tensors
-from .store import MODALITIES, FeatureStore, _safe
+from .store import FeatureStore, imported_path, load_imported  # noqa: F401 (load_imported: re-exported)
 
 # (module, name) pairs needed to rebuild tensors/arrays; nothing that can call out.
 _ALLOWED = {
@@ -129,20 +127,6 @@ def _as_vector(path: Path, key: object, v: object) -> torch.Tensor:
     return v
 
 
-def _graph_tag(graph: Graph) -> str:
-    if graph.fingerprint:
-        return graph.fingerprint
-    # No file fingerprint (built in memory): the entity list is what rows are aligned to.
-    return hashlib.sha256("\n".join(graph.entities).encode()).hexdigest()[:16]
-
-
-def imported_path(graph: Graph, modality: str, name: str, store: FeatureStore | None = None) -> Path:
-    if modality not in MODALITIES:
-        raise VLKGEError(f"unknown modality {modality!r}: use visual or textual")
-    store = store or FeatureStore()
-    return store.root / "imported" / _safe(name) / f"{_graph_tag(graph)}-{modality}.safetensors"
-
-
 def import_features(pkl_path: Path | str, graph: Graph, modality: str,
                     encoder_name: str | None = None, store: FeatureStore | None = None) -> dict:
     """Import a pickle of {entity id: features} for ``graph``; returns a summary
@@ -178,15 +162,3 @@ def import_features(pkl_path: Path | str, graph: Graph, modality: str,
                         metadata={"source": str(pkl_path), "name": name, "modality": modality})
     return {"name": f"imported:{name}", "path": str(out), "matched": int(mask.sum()),
             "unmatched": unmatched, "missing": int((~mask).sum()), "dim": dim}
-
-
-def load_imported(graph: Graph, modality: str, name: str,
-                  store: FeatureStore | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features [num_entities, dim], mask) previously written by :func:`import_features`."""
-    name = name.split(":", 1)[1] if name.startswith("imported:") else name
-    path = imported_path(graph, modality, name, store)
-    if not path.is_file():
-        raise VLKGEError(f"no imported {modality} features named {name!r} for this graph "
-                         f"(looked for {path}); run the import first")
-    t = load_file(str(path))
-    return t["features"].float(), t["mask"].bool()

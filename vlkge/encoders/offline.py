@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..device import resolve_device
 from ..errors import VLKGEError
-from .base import Encoder, l2_normalise, quiet_weight_loading, resolve_device
+from .base import Encoder, l2_normalise, quiet_weight_loading
 
 DESCRIPTOR_VERSION = "descriptor-v1"
 SIDE = 128  # descriptor works on a SIDE x SIDE resample; 224-px inputs are shrunk ~2x

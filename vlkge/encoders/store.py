@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -24,9 +23,11 @@ from typing import Callable
 
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from ..data.graph import Graph
 from ..errors import VLKGEError
+from ..paths import cache_root
 from ..runs import atomic_save_tensors
 from .base import Encoder
 
@@ -35,11 +36,10 @@ MODALITIES = ("visual", "textual")
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("VLKGE_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "vlkge") / "features"
+    return cache_root() / "features"
 
 
-def _safe(s: str) -> str:
+def safe_name(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_")[:80] or "x"
 
 
@@ -89,7 +89,7 @@ class FeatureStore:
         if modality not in MODALITIES:
             raise VLKGEError(f"unknown modality {modality!r}: use visual or textual")
         tag = hashlib.sha256(encoder_name.encode()).hexdigest()[:8]
-        return self.root / f"{_safe(encoder_name)}-{tag}" / _safe(revision or "none") / modality
+        return self.root / f"{safe_name(encoder_name)}-{tag}" / safe_name(revision or "none") / modality
 
     def _refresh(self, folder: Path) -> dict[str, tuple[Path, int]]:
         index = self._index.setdefault(folder, {})
@@ -174,10 +174,9 @@ def extract_features(graph: Graph, encoder: Encoder | str, modality: str,
     """
     if isinstance(encoder, str):
         if encoder.startswith("imported:"):
-            from .import_features import load_imported
             feats, mask = load_imported(graph, modality, encoder.split(":", 1)[1], store)
             return Features(feats, mask, [], {"hits": int(mask.sum()), "computed": 0, "seconds": 0.0})
-        from . import load_encoder
+        from .loading import load_encoder
         encoder = load_encoder(encoder)
     store = store or FeatureStore()
     folder = store.folder(encoder.name, encoder.revision, modality)
@@ -266,3 +265,30 @@ def extract_features(graph: Graph, encoder: Encoder | str, modality: str,
     stats = {"hits": len(unique) - len(missing), "computed": len(missing),
              "seconds": time.time() - t0, "items": len(unique)}
     return Features(out, mask, warns, stats)
+
+
+# ---------------------------------------------------------------- imported features
+def _graph_tag(graph: Graph) -> str:
+    if graph.fingerprint:
+        return graph.fingerprint
+    # No file fingerprint (built in memory): the entity list is what rows are aligned to.
+    return hashlib.sha256("\n".join(graph.entities).encode()).hexdigest()[:16]
+
+
+def imported_path(graph: Graph, modality: str, name: str, store: FeatureStore | None = None) -> Path:
+    if modality not in MODALITIES:
+        raise VLKGEError(f"unknown modality {modality!r}: use visual or textual")
+    store = store or FeatureStore()
+    return store.root / "imported" / safe_name(name) / f"{_graph_tag(graph)}-{modality}.safetensors"
+
+
+def load_imported(graph: Graph, modality: str, name: str,
+                  store: FeatureStore | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features [num_entities, dim], mask) previously written by :func:`import_features`."""
+    name = name.split(":", 1)[1] if name.startswith("imported:") else name
+    path = imported_path(graph, modality, name, store)
+    if not path.is_file():
+        raise VLKGEError(f"no imported {modality} features named {name!r} for this graph "
+                         f"(looked for {path}); run the import first")
+    t = load_file(str(path))
+    return t["features"].float(), t["mask"].bool()
