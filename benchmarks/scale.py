@@ -95,7 +95,7 @@ def worker(n_entities: int, max_val: int, max_test: int, seed: int, sampling: st
     import torch
     from vlkge.prediction.run import load_run
     from vlkge.training.config import TrainConfig
-    from vlkge.training.trainer import train
+    from vlkge.pipeline import train_and_evaluate
     out: dict = {"size": n_entities}
     t = time.perf_counter()
     g = synthetic_graph(n_entities, seed)
@@ -117,8 +117,8 @@ def worker(n_entities: int, max_val: int, max_test: int, seed: int, sampling: st
     seen = {}
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        train(g_train, cfg, Path(d) / "run", progress=False,
-              callback=lambda e, n, info: seen.setdefault("epoch_s", info["elapsed_s"]))
+        train_and_evaluate(g_train, cfg, Path(d) / "run", progress=False,
+                           callback=lambda e, n, info: seen.setdefault("epoch_s", info["elapsed_s"]))
         out["train_call_s"] = time.perf_counter() - t
         # after training: train() resolves what the config leaves to the graph (negatives)
         out["config"] = {k: getattr(cfg, k) for k in ("batch_size", "negatives", "negative_sampling", "lr", "optimizer")}

@@ -103,7 +103,7 @@ def run_pykeen(p: dict, seed: int) -> dict:
 def run_ours(p: dict, seed: int) -> dict:
     from vlkge.data.readers import load_graph
     from vlkge.training.config import TrainConfig
-    from vlkge.training.trainer import train
+    from vlkge.pipeline import train_and_evaluate
     t0 = time.perf_counter()
     g = load_graph(f"pykeen:{p['dataset']}")
     cfg = TrainConfig(model=p["model"], dim=p["dim"], epochs=p["epochs"], batch_size=p["batch_size"],
@@ -117,7 +117,7 @@ def run_ours(p: dict, seed: int) -> dict:
             seen["train_s"] = info["elapsed_s"]
 
     with tempfile.TemporaryDirectory() as d:
-        metrics = train(g, cfg, Path(d) / "run", progress=False, callback=cb)
+        metrics = train_and_evaluate(g, cfg, Path(d) / "run", progress=False, callback=cb)
     wall = time.perf_counter() - t0
     train_s = seen["train_s"]
     return {"wall_s": wall, "train_s": train_s, "eval_s": wall - train_s,

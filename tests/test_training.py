@@ -9,11 +9,11 @@ import vlkge
 from conftest import make_chain_graph
 from vlkge.data.readers import load_graph
 from vlkge.training.config import TrainConfig
-from vlkge.pipeline import train_run
+from vlkge.pipeline import train_and_evaluate, train_run
 from vlkge.models.model import build_model
 from vlkge.data.patterns import inverse_relations, symmetric_relations
 from vlkge.training.negatives import NegativeSampler
-from vlkge.training.trainer import anchor_relations, negative_weights, train
+from vlkge.training.trainer import anchor_relations, negative_weights
 
 
 def test_scorer_defaults_fill_only_unset_fields():
@@ -33,7 +33,7 @@ def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
     cfg = TrainConfig(model="distmult", dim=8, epochs=12, eval_every=1, patience=100, lr=0.05, lr_decay=0.5,
                       modalities=["structural"], device="cpu")
     out = tmp_path / "run"
-    train(g, cfg, out, progress=False)
+    train_and_evaluate(g, cfg, out, progress=False)
     with safe_open(str(out / "train_state.safetensors"), "pt") as f:
         state = json.loads(f.metadata()["state"])
     history = [h["val_mrr"] for h in state["history"]]

@@ -210,8 +210,8 @@ def cmd_evaluate(args) -> int:
     from .prediction.run import load_run
     run = load_run(args.run, data=args.data)
     if args.zero_shot:
-        from .evaluation.zero_shot import evaluate_zero_shot
-        res = evaluate_zero_shot(run, split=args.split)
+        from .pipeline import zero_shot
+        res = zero_shot(run, split=args.split)
     else:
         res = run.evaluate(args.split, args.protocol, args.filter)
     if args.json:

@@ -1,17 +1,26 @@
-"""From a graph to a finished run: pick modalities, extract frozen features, train, calibrate."""
+"""From a graph to a finished run: pick modalities, extract frozen features, train (early
+stopping on validation MRR), evaluate on val and test, calibrate confidences."""
 from __future__ import annotations
 
+import copy
 import logging
+import os
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 
-from .data.graph import Graph
+from .data.graph import Graph, candidate_mask
+from .device import resolve_device
+from .encoders import extract_features, load_encoder
 from .errors import VLKGEError
-from .runs import CONFIG_FILE, atomic_write_json, read_json
+from .evaluation.ranking import evaluate_model
+from .evaluation.zero_shot import evaluate_zero_shot
+from .prediction.run import Run, load_run
+from .runs import CONFIG_FILE, METRICS_FILE, atomic_write_json, read_json
 from .training.config import TrainConfig
-from .training.trainer import Features, ProgressFn, train
+from .training.trainer import Features, ProgressFn, Validate, distributed_context, train
 
 log = logging.getLogger(__name__)
 FeatureProgress = Callable[[str, int, int], None]
@@ -45,7 +54,6 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
                      progress: bool = True, callback: FeatureProgress | None = None
                      ) -> tuple[Features, dict]:
     """Frozen features for the non-structural modalities, and a description of the encoder used."""
-    from .encoders import extract_features, load_encoder
     wanted = [m for m in modalities if m != "structural"]
     if not wanted:
         return {}, {"name": None}
@@ -68,16 +76,9 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
 def _extract_own_shard(graph: Graph, encoder, modalities: list[str]) -> None:
     """Under torchrun, each rank first fills the shared feature cache for its shard of the
     entities; the full extraction that follows on every rank is then all cache hits."""
-    import copy
-    import os
-
-    import torch.distributed as dist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or isinstance(encoder, str):
         return
-    from .encoders import extract_features
-    from .encoders.base import resolve_device
-    from .training.trainer import distributed_context
     rank, world = distributed_context(torch.device(resolve_device("auto")))
     idx = list(range(rank, graph.num_entities, world))
     shard = copy.copy(graph)
@@ -100,18 +101,47 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     cfg.modalities = modalities
     features, encoder = prepare_features(graph, modalities, cfg.encoder, cfg.device, progress, feature_callback)
     extra = {"encoder_used": encoder, "modalities_used": modalities}
-    metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
-                    resume=resume, extra_config=extra)
+    metrics = train_and_evaluate(graph, cfg, out, features=features, progress=progress, callback=callback,
+                                 resume=resume, extra_config=extra)
     if metrics:  # empty on ranks other than 0 under torchrun
         calibrate(out, graph)
+    return metrics
+
+
+def validation_mrr(filter: str) -> Validate:
+    """Early stopping's score: filtered MRR on the val split under the run's protocol."""
+    def validate(model, graph: Graph, protocol: str) -> float:
+        return evaluate_model(model, graph, split="val", protocol=protocol, filter=filter)["mrr"]
+    return validate
+
+
+def train_and_evaluate(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None = None,
+                       progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
+                       extra_config: dict | None = None) -> dict:
+    """``train`` with early stopping on validation MRR, then :func:`finish_run`; returns the
+    metrics written (``{}`` on torchrun ranks other than 0)."""
+    metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
+                    resume=resume, extra_config=extra_config, validate=validation_mrr(cfg.eval_filter))
+    if metrics:
+        metrics = finish_run(Path(out), graph)
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # the other ranks wait for rank 0 to evaluate and write the run
+    return metrics
+
+
+def finish_run(out: Path, graph: Graph) -> dict:
+    """Evaluate the best checkpoint on val and test and write metrics.json."""
+    run = load_run(out, graph=graph)
+    metrics = {"val": run.evaluate("val") if len(graph.split("val")) else None,
+               "test": run.evaluate("test") if len(graph.split("test")) else None,
+               "history": read_json(out / METRICS_FILE).get("history", []) if (out / METRICS_FILE).exists() else []}
+    atomic_write_json(out / METRICS_FILE, metrics)
     return metrics
 
 
 def calibrate(out: Path, graph: Graph) -> float:
     """Fit a softmax temperature on validation tail queries so a prediction's confidence matches
     how often such predictions are right (temperature scaling); stored in config.json."""
-    from .prediction.run import load_run
-    from .evaluation.ranking import candidate_mask
     val = graph.split("val")
     if len(val) == 0:
         return 1.0
@@ -140,3 +170,15 @@ def calibrate(out: Path, graph: Graph) -> float:
     config["calibration"] = {"temperature": temperature, "fitted_on": "val tail queries"}
     atomic_write_json(out / CONFIG_FILE, config)
     return temperature
+
+
+def zero_shot(run: Run, split: str = "test", protocol: str | None = None) -> dict:
+    """The zero-shot baseline on ``run``'s graph; text (and image) features come from the run, or
+    are extracted with its encoder when the run was trained without them."""
+    if run.graph is None:
+        raise VLKGEError(f"{run.path}: the run's data is not available for zero-shot evaluation")
+    features = encoder = None
+    if "textual" not in run.model.entity.modalities:
+        mods = ["textual"] + (["visual"] if bool(run.graph.has_image.any()) else [])
+        features, encoder = prepare_features(run.graph, mods, run.train_config.encoder, progress=False)
+    return evaluate_zero_shot(run, split, protocol, features=features, encoder_info=encoder)

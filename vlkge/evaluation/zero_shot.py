@@ -9,8 +9,11 @@ from ..errors import VLKGEError
 from .ranking import evaluate_ranking
 
 
-def zero_shot_vectors(run) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(query vectors, answer vectors, mode) for every entity of the run's graph."""
+def zero_shot_vectors(run, features: dict | None = None, encoder_info: dict | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(query vectors, answer vectors, mode) for every entity of the run's graph, from the run's
+    own features or, where it has no text features, ``features`` {modality: (features, mask)}
+    made by the encoder ``encoder_info`` describes (:func:`vlkge.pipeline.zero_shot` makes them)."""
     graph = run.graph
     if graph is None:
         raise VLKGEError(f"{run.path}: the run's data is not available for zero-shot evaluation")
@@ -18,9 +21,10 @@ def zero_shot_vectors(run) -> tuple[torch.Tensor, torch.Tensor, str]:
              for i, m in enumerate(run.model.entity.modalities) if m != "structural"}
     encoder = run.config.get("encoder_used") or {}
     if "textual" not in feats:
-        from ..pipeline import prepare_features
-        mods = ["textual"] + (["visual"] if bool(graph.has_image.any()) else [])
-        feats, encoder = prepare_features(graph, mods, run.train_config.encoder, progress=False)
+        if features is None or "textual" not in features:
+            raise VLKGEError(f"{run.path}: the run has no text features; zero-shot needs them extracted "
+                             "(vlkge.pipeline.zero_shot does)")
+        feats, encoder = features, encoder_info or {}
     text, text_ok = feats["textual"]
     query = text.clone()
     mode = "text-to-text"
@@ -33,8 +37,9 @@ def zero_shot_vectors(run) -> tuple[torch.Tensor, torch.Tensor, str]:
     return F.normalize(query, dim=-1), F.normalize(text, dim=-1) * text_ok[:, None], mode
 
 
-def evaluate_zero_shot(run, split: str = "test", protocol: str | None = None) -> dict:
-    q, a, mode = zero_shot_vectors(run)
+def evaluate_zero_shot(run, split: str = "test", protocol: str | None = None,
+                       features: dict | None = None, encoder_info: dict | None = None) -> dict:
+    q, a, mode = zero_shot_vectors(run, features, encoder_info)
     res = evaluate_ranking(run.graph, lambda h, r: q[h] @ a.T, lambda t, r: a[t] @ q.T,
                            score_tails_among=lambda h, r, c: q[h] @ a[c].T,
                            split=split, protocol=protocol or run.protocol)

@@ -1,5 +1,6 @@
-"""Train a KGE model with negative sampling, early stopping on validation MRR, and resumable,
-atomic checkpoints in a run directory."""
+"""Train a KGE model with negative sampling, early stopping on a validation score, and resumable,
+atomic checkpoints in a run directory. Evaluating and calibrating the finished run is the
+pipeline's job (:mod:`vlkge.pipeline`)."""
 from __future__ import annotations
 
 import json
@@ -17,20 +18,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .. import __version__
-from ..data.graph import Graph
-from ..encoders.base import resolve_device
+from ..data.graph import Graph, default_protocol
+from ..data.patterns import inverse_relations, symmetric_relations
+from ..device import resolve_device
 from ..errors import VLKGEError
-from ..evaluation.ranking import default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
+from ..version import __version__
 from .config import TrainConfig, negatives_for, structural_dropout_for
-from ..data.patterns import inverse_relations, symmetric_relations
 from .negatives import NegativeSampler
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
+# (model in eval mode, graph whose "val" split to rank, evaluation protocol) -> score, higher is
+# better: what early stopping and the kept checkpoint go by.
+Validate = Callable[[KGEModel, Graph, str], float]
 
 
 def make_model(graph: Graph, cfg: TrainConfig, features: Features | None, sparse: bool = True) -> KGEModel:
@@ -122,11 +125,13 @@ def run_config(graph: Graph, cfg: TrainConfig, features: Features | None, extra:
 
 def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None = None,
           progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
-          extra_config: dict | None = None) -> dict:
-    """Train and write a run directory at ``out``; return the final metrics dict.
+          extra_config: dict | None = None, validate: Validate | None = None) -> dict:
+    """Train and write a run directory at ``out``; return ``{"history": [...]}`` (``{}`` on
+    torchrun ranks other than 0, which write nothing).
 
-    The best model by validation MRR is kept in ``model.safetensors``; ``train_state.*`` holds the
-    latest epoch's model and optimizer so ``resume=True`` continues exactly where it stopped.
+    The best model by ``validate`` is kept in ``model.safetensors`` (without ``validate`` or a val
+    split: by lowest training loss); ``train_state.*`` holds the latest epoch's model and optimizer
+    so ``resume=True`` continues exactly where it stopped.
     """
     out = Path(out)
     if cfg.structural_dropout is None:
@@ -193,7 +198,11 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
         info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": time.time() - t0}
         last = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
-            mrr = _val_mrr(model, val_graph, protocol, cfg.eval_filter) if has_val else -float(info["loss"])
+            if has_val and validate is not None:
+                model.eval()
+                mrr = validate(model, val_graph, protocol)
+            else:
+                mrr = -float(info["loss"])
             info["val_mrr"] = mrr
             history.append(info)
             if mrr > best:
@@ -214,25 +223,10 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
             callback(epoch + 1, cfg.epochs, info)
     bar.close()
     if not writer:
-        dist.barrier()  # rank 0 evaluates and writes the run
         return {}
     if not (out / MODEL_FILE).exists():
         _save_best(out, model, config, history)
-    metrics = finish_run(out, graph)
-    if world > 1:
-        dist.barrier()
-    return metrics
-
-
-def finish_run(out: Path, graph: Graph) -> dict:
-    """Evaluate the best checkpoint on val and test and write metrics.json."""
-    from ..prediction.run import load_run
-    run = load_run(out, graph=graph)
-    metrics = {"val": run.evaluate("val") if len(graph.split("val")) else None,
-               "test": run.evaluate("test") if len(graph.split("test")) else None,
-               "history": read_json(out / METRICS_FILE).get("history", []) if (out / METRICS_FILE).exists() else []}
-    atomic_write_json(out / METRICS_FILE, metrics)
-    return metrics
+    return {"history": history}
 
 
 def anchor_relations(model: KGEModel, triples: torch.Tensor, num_relations: int) -> torch.Tensor:
@@ -293,11 +287,6 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     if cfg.reg:
         loss = loss + cfg.reg * (h.pow(2).sum(-1).mean() + t.pow(2).sum(-1).mean() + r.pow(2).sum(-1).mean())
     return loss
-
-
-def _val_mrr(model: KGEModel, graph: Graph, protocol: str, filter: str) -> float:
-    model.eval()
-    return evaluate_model(model, graph, split="val", protocol=protocol, filter=filter)["mrr"]
 
 
 def _with_split(graph: Graph, split: str, triples: torch.Tensor) -> Graph:
