@@ -12,7 +12,7 @@ from .embed import (SPACES, attribute, available_spaces, entity_neighbours, near
                     projection_cached,
                     projection_dir, stratified_sample, unit_vectors)
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
-from .images import contained_path, entity_thumbnail, placeholder, thumbnail, upload_preview
+from .images import contained_path, placeholder, thumbnail, upload_preview
 from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,
                       metrics_table, place_new, placement_relations, predictions, relations_for,
                       similar_with_link)

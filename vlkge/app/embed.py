@@ -1,7 +1,6 @@
 """Nearest neighbours in embedding space and cached 2-D projections (UMAP) of a run."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from ..data.graph import Graph
-from .runs import _writable, cache_root
+from ..paths import cache_root, folder_key, writable_dir
 
 SPACES = ("fused", "structural", "visual", "textual")
 PROJECTION_VERSION = 1
@@ -28,8 +27,6 @@ def unit_vectors(run: Any, space: str = "fused") -> tuple[torch.Tensor, torch.Te
     if space in memo:
         return memo[space]
     v, m = run.embeddings(space)
-    if torch.is_complex(v):
-        v = torch.view_as_real(v).flatten(1)
     v = v.float()
     memo[space] = (torch.nn.functional.normalize(v, dim=-1), m.bool())
     return memo[space]
@@ -41,8 +38,6 @@ def nearest(vectors: torch.Tensor, query: torch.Tensor, k: int = 12,
     """Top-``k`` (index, cosine) of unit ``vectors`` to unit ``query``, restricted to the
     boolean mask ``among`` and skipping ``exclude``."""
     q = query.reshape(-1)
-    if torch.is_complex(q):
-        q = torch.view_as_real(q).flatten()
     q = q.float()
     q = torch.nn.functional.normalize(q, dim=0)
     sims = vectors @ q
@@ -120,10 +115,9 @@ def projection_dir(run_path: Path) -> Path:
     """``RUN/projections`` when the run folder is writable, else a cache folder keyed by the run
     path (shared, read-only run folders)."""
     run_path = Path(run_path).resolve()
-    if _writable(run_path):
+    if writable_dir(run_path):
         return run_path / "projections"
-    h = hashlib.sha256(str(run_path).encode()).hexdigest()[:16]
-    return cache_root() / "projections" / f"{run_path.name}-{h}"
+    return cache_root() / "projections" / folder_key(run_path)
 
 
 def _model_stamp(run_path: Path) -> str:

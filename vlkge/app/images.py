@@ -62,10 +62,6 @@ def thumbnail(root: Path | str | None, rel: str, size: int = THUMB) -> tuple[byt
     return _png(im), True
 
 
-def entity_thumbnail(graph, i: int, size: int = THUMB) -> tuple[bytes, bool]:
-    return thumbnail(graph.root, graph.images[i], size)
-
-
 def upload_preview(data: bytes, size: int = 320) -> tuple[bytes | None, str]:
     """A downscaled PNG of an uploaded image, or (None, problem) for a bad upload."""
     im, problem = open_image(data)
@@ -73,8 +69,3 @@ def upload_preview(data: bytes, size: int = 320) -> tuple[bytes | None, str]:
         return None, problem
     im.thumbnail((size, size))
     return _png(im), ""
-
-
-def thumb_data_uri(png: bytes) -> str:
-    import base64
-    return "data:image/png;base64," + base64.b64encode(png).decode()

@@ -182,12 +182,8 @@ def place_new(run: Any, image: Any = None, text: str | None = None,
     vec = run.embed_new(image=image if "visual" in mods else None, text=text or None)
     rels = relations if relations is not None else placement_relations(run, entity_type)
     preds = {}
-    E = run.entity_vectors
     for rel in rels:
-        r = torch.tensor([run.relation_index(rel)])
-        with torch.no_grad():
-            scores = run.model.scorer.tails(vec, run.model.relation(r), E)[0]
-        preds[rel] = run._rank(scores, None, int(r), "tail", k, False)
+        preds[rel] = run.rank_new(vec, rel, k)
         for p in preds[rel]:
             p.confidence = _conf(p.confidence)
     vecs, _ = unit_vectors(run, "fused")

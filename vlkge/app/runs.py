@@ -1,10 +1,8 @@
 """Finding, describing and training runs for the curator app."""
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,6 +11,7 @@ from typing import Any, Callable
 
 from ..data.graph import Graph
 from ..errors import VLKGEError
+from ..paths import cache_root, folder_key, writable_dir
 from ..runs import is_run
 from ..training.config import TrainConfig
 
@@ -21,34 +20,16 @@ OFFLINE_BANNER = ("No vision-language model available here: features come from t
                   "and placement are weaker than with CLIP.")
 
 
-def cache_root() -> Path:
-    env = os.environ.get("VLKGE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "vlkge"
-
-
-def _writable(d: Path) -> bool:
-    # Same rule as the audit store: permission bits count even for root (shared data is r-x).
-    from ..curation.audit import _writable_dir
-    return _writable_dir(d)
-
-
-def graph_key(graph_root: Path) -> str:
-    """A folder name for per-graph cache entries: readable name + hash of the full path."""
-    root = Path(graph_root).resolve()
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", root.name)[:40] or "graph"
-    return f"{name}-{hashlib.sha256(str(root).encode()).hexdigest()[:12]}"
-
-
 def runs_dir(graph_root: Path) -> Path:
     """Where runs for this graph live: ``GRAPH/runs`` when the graph folder is writable (or
     already has runs), else ``$VLKGE_CACHE/runs/<graph name>-<hash>``."""
     root = Path(graph_root).resolve()
     local = root / "runs"
-    if local.is_dir() and (_writable(local) or any(is_run(p) for p in local.iterdir())):
+    if local.is_dir() and (writable_dir(local) or any(is_run(p) for p in local.iterdir())):
         return local
-    if _writable(root):
+    if writable_dir(root):
         return local
-    return cache_root() / "runs" / graph_key(root)
+    return cache_root() / "runs" / folder_key(root)
 
 
 @dataclass
@@ -91,7 +72,7 @@ def discover_runs(graph: Graph, extra: list[str | Path] | None = None) -> list[R
     local: list[RunInfo] = []
     if graph.root is not None:
         root = Path(graph.root).resolve()
-        dirs = [(root / "runs", "graph"), (cache_root() / "runs" / graph_key(root), "cache")]
+        dirs = [(root / "runs", "graph"), (cache_root() / "runs" / folder_key(root), "cache")]
         for d, source in dirs:
             if d.is_dir():
                 for p in d.iterdir():
@@ -267,6 +248,6 @@ def merge_status(graph: Graph) -> tuple[bool, str]:
         return False, "the graph was not loaded from a folder"
     if not (Path(root) / "triples.csv").is_file():
         return False, "the graph has no plain triples.csv to append to (gzipped or split files)"
-    if not _writable(Path(root)):
+    if not writable_dir(Path(root)):
         return False, "the graph folder is read-only"
     return True, ""

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Sequence, TypeVar
 
 import numpy as np
@@ -50,10 +49,6 @@ class EntityIndex:
         # better-connected entity
         n = graph.num_entities
         self.degree = np.bincount(trip[:, 0], minlength=n) + np.bincount(trip[:, 2], minlength=n)
-
-    @cached_property
-    def type_codes(self) -> dict[str, np.ndarray]:
-        return {t: np.nonzero(self.types == t)[0] for t in self.type_names}
 
     # ---------------------------------------------------------------- search
     def search(self, query: str, types: Sequence[str] | None = None, limit: int = 50,

@@ -16,12 +16,9 @@ import hashlib
 import io
 import logging
 import math
-import os
 import random
-import re
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +29,7 @@ from typing import Any, TypeVar
 
 from ..atomic import atomic_write_bytes
 from ..errors import VLKGEError
+from ..paths import cache_root, folder_key, writable_dir
 
 AUDIT_FILENAME = "vlkge-audit.sqlite"
 VERDICTS = ("plausible", "wrong", "unsure")
@@ -77,32 +75,18 @@ class Decision:
     score: float | None
 
 
-def _writable_dir(d: Path) -> bool:
-    # Root ignores permission bits, so honour them explicitly: a folder marked r-x (the shared
-    # data folders) is meant to stay untouched even by root. Then really try, which also catches
-    # read-only mounts.
-    try:
-        if not d.is_dir() or not d.stat().st_mode & 0o222:
-            return False
-        fd, probe = tempfile.mkstemp(dir=d, prefix=".vlkge-probe-")
-        os.close(fd)
-        os.unlink(probe)
-        return True
-    except OSError:
-        return False
-
-
 def default_audit_path(graph_root: Path) -> Path:
     """``graph_root/vlkge-audit.sqlite``, or a per-graph file under ``$VLKGE_CACHE/audit`` (else
     ``~/.cache/vlkge/audit``) when the graph folder is read-only."""
     root = Path(graph_root).resolve()
-    if _writable_dir(root):
+    if writable_dir(root):
         return root / AUDIT_FILENAME
-    env = os.environ.get("VLKGE_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "vlkge"
-    # Name for humans, hash of the full path so two graphs called "data" never share a database.
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", root.name)[:40] or "graph"
-    return base / "audit" / f"{name}-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.sqlite"
+    path = cache_root() / "audit" / f"{folder_key(root)}.sqlite"
+    # Databases made before the cache keys were unified carry a 16-digit hash. They hold
+    # curators' decisions, not a cache, so keep using one that exists.
+    name = folder_key(root).rsplit("-", 1)[0]
+    legacy = path.with_name(f"{name}-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.sqlite")
+    return legacy if not path.exists() and legacy.is_file() else path
 
 
 def _key(p: Any) -> tuple[str, str, str]:
@@ -284,20 +268,20 @@ class AuditStore:
         out, each with a reason appended to ``skipped`` (and logged). The original file is kept
         as ``triples.csv.bak-<UTC time>``."""
         # Imported here so recording decisions never pulls in torch (via the graph readers).
-        from ..data.readers import _find, read_rows
+        from ..data.tables import find_file, read_rows
 
         folder = Path(graph_folder)
         tpath = folder / "triples.csv"
         if not tpath.is_file():
-            gz = " (gzipped graphs cannot be merged into)" if _find(folder, "triples.csv") else ""
+            gz = " (gzipped graphs cannot be merged into)" if find_file(folder, "triples.csv") else ""
             raise VLKGEError(f"{tpath}: no such file{gz}")
-        if not _writable_dir(folder):
+        if not writable_dir(folder):
             raise VLKGEError(f"{folder}: graph folder is read-only; use export_accepted instead")
         skipped = [] if skipped is None else skipped
         # Serialise merges: two concurrent read-modify-writes would drop each other's rows.
         with open(folder / ".triples.csv.lock", "w") as lockf:
             fcntl.flock(lockf, fcntl.LOCK_EX)
-            epath = _find(folder, "entities.csv")
+            epath = find_file(folder, "entities.csv")
             known = {row["id"] for _, row in read_rows(epath, ("id",))} if epath else None
             with open(tpath, encoding="utf-8-sig", newline="") as f:
                 header = [c.strip().lower() for c in next(csv.reader([f.readline()]))]

@@ -117,10 +117,14 @@ class Run:
                     encoder=None) -> list[Prediction]:
         """Rank candidate tails of ``relation`` for an entity not in the graph, placed from its
         image (path, bytes or PIL image) and/or text alone."""
-        vec = self.embed_new(image=image, text=text, encoder=encoder)
+        return self.rank_new(self.embed_new(image=image, text=text, encoder=encoder), relation, k)
+
+    def rank_new(self, vector: Tensor, relation: str, k: int | None = 10) -> list[Prediction]:
+        """Rank candidate tails of ``relation`` for an entity not in the graph given by its vector
+        (from :meth:`embed_new`), so one placement is embedded once for many relations."""
         r = torch.tensor([self.relation_index(relation)])
         with torch.no_grad():
-            scores = self.model.scorer.tails(vec, self.model.relation(r), self.entity_vectors)[0]
+            scores = self.model.scorer.tails(vector, self.model.relation(r), self.entity_vectors)[0]
         return self._rank(scores, None, int(r), "tail", k, False)
 
     def embed_new(self, image=None, text: str | None = None, encoder=None) -> Tensor:
