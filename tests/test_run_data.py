@@ -94,7 +94,7 @@ def test_run_moved_with_its_graph_still_loads(tmp_path, monkeypatch, capsys):
     # the run alone, far from any graph: scoring works, but a prediction that needs the graph says so
     shutil.copytree(tmp_path / "b" / "art" / "runs" / "r", tmp_path / "alone")
     alone = vlkge.load_run(tmp_path / "alone")
-    assert alone.graph is None and alone.score_tails(["artwork_0_2"], "isCreatedByArtist").shape == (1, 19)
+    assert alone.graph is None and alone.score_tails(["artwork_0_2"], "isCreatedByArtist").shape == (1, 18)
     rc, out, err = cli(capsys, "predict", tmp_path / "alone", "--head", "artwork_0_2", "--relation",
                        "isCreatedByArtist")
     assert rc == 1 and out == "" and err.count("\n") == 1
@@ -118,7 +118,7 @@ def test_relations_in_another_order_are_refused(project, tmp_path):
     """Same entities, same relation names, other indices: the run's relation 0 would be the
     graph's relation 1."""
     config = json.loads((project / "runs" / "r" / "config.json").read_text())
-    first, second = config["relations"]
+    first, second = config["relations"][:2]
     dest = tmp_path / "swapped"
     dest.mkdir()
     shutil.copy(project / "data" / "art" / "entities.csv", dest)
@@ -148,3 +148,13 @@ def test_cli_refusal_is_one_line_from_a_fresh_interpreter(project, tmp_path):
                        timeout=120, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
     assert p.returncode == 1 and p.stdout == "" and p.stderr.count("\n") == 1
     assert p.stderr.startswith("error: ") and "does not match the run" in p.stderr
+
+
+def test_the_app_lists_only_runs_of_its_graph(project, tmp_path):
+    from vlkge.data.readers import load_graph
+    from vlkge.explore.runs import discover_runs
+    run = project / "runs" / "r"
+    assert [r.path for r in discover_runs(load_graph(project / "data" / "art"), extra=[run])] == [run]
+    other = load_graph(renamed_copy(project / "data" / "art", tmp_path / "other"))
+    assert other.num_entities == len(json.loads((run / "config.json").read_text())["entities"])
+    assert discover_runs(other, extra=[run]) == []

@@ -36,7 +36,7 @@ def load_graph(spec: str | os.PathLike) -> Graph:
     from . import published  # late: published builds on this module
     if s.startswith(published.PREFIXES):
         return published.load_published(s)
-    path = Path(s)
+    path = absolute(s)
     if not path.exists():
         raise DataError(path, "no such file or folder")
     if published.detect_published(path):
@@ -49,6 +49,24 @@ def load_graph(spec: str | os.PathLike) -> Graph:
         raise DataError(path, "not a graph folder: expected triples.csv (+ entities.csv) "
                               "or train.txt/valid.txt/test.txt")
     return read_triples_csv(path)
+
+
+def absolute(path: str | os.PathLike) -> Path:
+    """``path`` from the filesystem root, so a graph's ``source`` names it from any directory
+    (``..`` folded, symlinks kept as the user named them)."""
+    return Path(os.path.abspath(path))
+
+
+def spec_path(spec: str) -> tuple[str, str]:
+    """A graph spec as (prefix, path): ``("wn9-img:", "/d/wn9")``, ``("", "/d/art")``;
+    ``pykeen:`` specs name a dataset, not a path: (spec, "")."""
+    from .published import PREFIXES
+    if spec.startswith("pykeen:"):
+        return spec, ""
+    for pre in PREFIXES:
+        if spec.startswith(pre):
+            return pre, spec[len(pre):]
+    return "", spec
 
 
 # ---------------------------------------------------------------- low-level CSV
