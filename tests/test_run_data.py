@@ -158,3 +158,21 @@ def test_the_app_lists_only_runs_of_its_graph(project, tmp_path):
     other = load_graph(renamed_copy(project / "data" / "art", tmp_path / "other"))
     assert other.num_entities == len(json.loads((run / "config.json").read_text())["entities"])
     assert discover_runs(other, extra=[run]) == []
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_published_graph_loads_back_from_its_source(tmp_path, monkeypatch, version):
+    """What a run records for WikiArt-MKG (``wikiart-mkg-v2:/abs/…triples.csv``) loads again."""
+    from vlkge.data.readers import load_graph
+    folder = tmp_path / "w" / f"v{version}"
+    folder.mkdir(parents=True)
+    (folder / f"wikiart_mkg_v{version}_triples.csv").write_text(
+        "head,relation,tail,mode\naw_1,isCreatedByArtist,claude-monet,train\naw_2,isCreatedByArtist,claude-monet,test\n"
+        "aw_1,isRelatedToArtwork,aw_2,train\n")
+    monkeypatch.chdir(tmp_path / "w")
+    g = load_graph(f"v{version}")
+    assert g.source == f"wikiart-mkg-v{version}:{folder / f'wikiart_mkg_v{version}_triples.csv'}"
+    monkeypatch.chdir(tmp_path)
+    back = load_graph(g.source)
+    assert back.entities == g.entities and back.relations == g.relations
+    assert back.excluded_from_eval == g.excluded_from_eval
