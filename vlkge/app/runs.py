@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data.graph import Graph
+from ..data.graph import Graph, vocabulary_difference
 from ..errors import VLKGEError
 from ..paths import cache_root, folder_key, writable_dir
 from ..runs import is_run
@@ -42,9 +42,8 @@ class RunInfo:
 
 def discover_runs(graph: Graph, extra: list[str | Path] | None = None) -> list[RunInfo]:
     """Runs trained on ``graph``: ``$VLKGE_RUN`` and ``extra`` paths first, then runs in the
-    graph folder's ``runs/`` and in its cache runs folder, newest first. Runs whose entity
-    vocabulary does not match the graph are left out (cheap check on config.json size only
-    would be wrong; the entity count is compared)."""
+    graph folder's ``runs/`` and in its cache runs folder, newest first. Runs whose entity or
+    relation ids are not the graph's are left out (load_run would refuse them)."""
     import json
     found: list[RunInfo] = []
     seen: set[Path] = set()
@@ -59,9 +58,9 @@ def discover_runs(graph: Graph, extra: list[str | Path] | None = None) -> list[R
             return
         try:
             cfg = json.loads((rp / "config.json").read_text(encoding="utf-8"))
-            if len(cfg.get("entities", [])) != graph.num_entities:
+            if vocabulary_difference(graph, cfg["entities"], cfg["relations"]):
                 return
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):
             return
         seen.add(rp)
         found.append(RunInfo(rp, rp.name, source, (rp / "model.safetensors").stat().st_mtime))

@@ -118,6 +118,18 @@ class Graph:
         }
 
 
+def vocabulary_difference(graph: Graph, entities: list[str], relations: list[str]) -> str:
+    """What tells ``graph``'s ids apart from ``entities``/``relations`` (index order counts: it is
+    what embeddings are aligned to), or "" when they are the same."""
+    for kind, ours, theirs in (("entity", graph.entities, entities), ("relation", graph.relations, relations)):
+        if len(ours) != len(theirs):
+            return f"it has {len(ours)} {kind} ids, the run {len(theirs)}"
+        i = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), None)
+        if i is not None:
+            return f"{kind} {i} is {ours[i]!r}, the run's is {theirs[i]!r}"
+    return ""
+
+
 def fingerprint_files(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:

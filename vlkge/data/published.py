@@ -20,10 +20,11 @@ from pathlib import Path
 
 from ..errors import DataError
 from .graph import Graph
-from .tables import build_graph, find_file, read_mode_triples, read_split_folder
+from .tables import absolute, build_graph, find_file, read_mode_triples, read_split_folder
 
 V2_EXCLUDED_FROM_EVAL = ["isRelatedToArtwork", "isRelatedToArtist", "hasCreatedArtwork"]
-PREFIXES = ("wikiart-mkg:", "wn9-img:", "ikrl:")
+# wikiart-mkg-v1:/-v2: are what a loaded graph's ``source`` says, so a run's recorded source loads back.
+PREFIXES = ("wikiart-mkg:", "wikiart-mkg-v1:", "wikiart-mkg-v2:", "wn9-img:", "ikrl:")
 
 ARTWORK_RELATIONS = {"isCreatedByArtist", "hasStyle", "belongsToGenre", "isCreatedInYear",
                      "isCreatedInDecade", "isCreatedWithMedium", "isAssociatedWithTag", "isLocatedIn",
@@ -89,7 +90,7 @@ def load_published(spec: str | os.PathLike) -> Graph:
         if s.startswith(pre):
             forced, s = pre[:-1], s[len(pre):]
             break
-    path = Path(s)
+    path = absolute(s)
     if not path.exists():
         raise DataError(path, "no such file or folder")
     kind = detect_published(path)
@@ -99,6 +100,8 @@ def load_published(spec: str | os.PathLike) -> Graph:
         return read_ikrl(path)
     if forced == "wn9-img":
         return read_ikrl(path) if kind == "ikrl" else read_wn9_img(path)
+    if forced in ("wikiart-mkg-v1", "wikiart-mkg-v2"):
+        return read_wikiart_mkg(path, version=int(forced[-1]))
     if forced == "wikiart-mkg":
         return read_wikiart_mkg(path, version=2 if kind == "wikiart-mkg-v2" else 1 if kind == "wikiart-mkg-v1" else None)
     if kind == "ikrl":

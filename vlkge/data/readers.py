@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DataError
 from . import published
 from .graph import Graph
-from .tables import build_graph, find_file, read_entities, read_mode_triples, read_split_folder
+from .tables import absolute, build_graph, find_file, read_entities, read_mode_triples, read_split_folder
 
 PYKEEN_DATASETS = ("umls", "kinships", "nations")
 
@@ -26,7 +26,7 @@ def load_graph(spec: str | os.PathLike) -> Graph:
         return _load_pykeen(s.split(":", 1)[1])
     if s.startswith(published.PREFIXES):
         return published.load_published(s)
-    path = Path(s)
+    path = absolute(s)
     if not path.exists():
         raise DataError(path, "no such file or folder")
     if published.detect_published(path):
@@ -39,6 +39,17 @@ def load_graph(spec: str | os.PathLike) -> Graph:
         raise DataError(path, "not a graph folder: expected triples.csv (+ entities.csv) "
                               "or train.txt/valid.txt/test.txt")
     return read_triples_csv(path)
+
+
+def spec_path(spec: str) -> tuple[str, str]:
+    """A graph spec as (prefix, path): ``("wn9-img:", "/d/wn9")``, ``("", "/d/art")``;
+    ``pykeen:`` specs name a dataset, not a path: (spec, "")."""
+    if spec.startswith("pykeen:"):
+        return spec, ""
+    for pre in published.PREFIXES:
+        if spec.startswith(pre):
+            return pre, spec[len(pre):]
+    return "", spec
 
 
 # ---------------------------------------------------------------- graph folder

@@ -26,6 +26,12 @@ MODE_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "v
 MAX_FIELD = 1 << 20  # a 1 MB cell is data gone wrong, not a description
 
 
+
+def absolute(path: str | os.PathLike) -> Path:
+    """``path`` from the filesystem root, so a graph's ``source`` names it from any directory
+    (``..`` folded, symlinks kept as the user named them)."""
+    return Path(os.path.abspath(path))
+
 def find_file(folder: Path, name: str) -> Path | None:
     for cand in (folder / name, folder / (name + ".gz")):
         if cand.is_file():

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data.graph import Graph
-from ..data.readers import load_graph
+from ..data.graph import Graph, vocabulary_difference
+from ..data.readers import absolute, load_graph, spec_path
 from ..errors import VLKGEError
 from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
@@ -28,8 +28,10 @@ class Prediction:
 
 
 class Run:
-    def __init__(self, path: Path, config: dict, model: KGEModel, graph: Graph | None, metrics: dict):
+    def __init__(self, path: Path, config: dict, model: KGEModel, graph: Graph | None, metrics: dict,
+                 no_graph: str = ""):
         self.path, self.config, self.model, self.graph, self.metrics = path, config, model, graph, metrics
+        self.no_graph = no_graph or f"{path}: the run has no graph; pass --data GRAPH"  # why graph is None
         self.entities: list[str] = config["entities"]
         self.relations: list[str] = config["relations"]
         self.train_config = TrainConfig.from_dict(config["train"])
@@ -135,6 +137,11 @@ class Run:
 
     def _rank(self, scores: Tensor, anchor: int | None, r: int, direction: str, k: int | None,
               filter_known: bool) -> list[Prediction]:
+        # Without the graph there are no candidate pools or known links: ranking every entity
+        # would offer artworks as the artist of an artwork.
+        if self.graph is None and ((filter_known and anchor is not None) or
+                                   (direction == "tail" and self.protocol == "tail-candidates")):
+            raise VLKGEError(self.no_graph)
         scores = scores.clone().float()
         allowed = torch.ones_like(scores, dtype=torch.bool)
         if direction == "tail" and self.candidate_pools is not None:
@@ -158,7 +165,7 @@ class Run:
     # ------------------------------------------------------------ evaluation
     def evaluate(self, split: str = "test", protocol: str | None = None, filter: str | None = None) -> dict:
         if self.graph is None:
-            raise VLKGEError(f"{self.path}: the run's data ({self.config['data']['source']}) is not available")
+            raise VLKGEError(self.no_graph)
         return evaluate_model(self.model, self.graph, split=split, protocol=protocol or self.protocol,
                               filter=filter or self.train_config.eval_filter, entity_vectors=self.entity_vectors)
 
@@ -166,8 +173,9 @@ class Run:
 def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | None = None) -> Run:
     """Load a run directory (safetensors + JSON only; nothing is unpickled).
 
-    The run's graph is reloaded from its recorded source (or ``data``) when available, for known
+    The run's graph (``graph``, else ``data``, else found by :func:`find_run_graph`) gives known
     links, candidate pools and evaluation; without it, scoring still works on the vocabularies.
+    A graph whose entity or relation ids differ from the run's is refused.
     """
     path = Path(path)
     if not (path / CONFIG_FILE).is_file() or not (path / MODEL_FILE).is_file():
@@ -176,7 +184,7 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     if not isinstance(config, dict) or "entities" not in config or "train" not in config:
         raise VLKGEError(f"{path / CONFIG_FILE}: not a vlkge run config")
     try:
-        src = data or (config.get("data") or {})["source"]
+        source = (config.get("data") or {})["source"]
         tc = TrainConfig.from_dict(config["train"])
         n, n_rel = len(config["entities"]), len(config["relations"])
         modalities = list(config.get("features", {}))
@@ -184,13 +192,15 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
                          f"({type(e).__name__}: {e})") from None
     tensors = load_tensors(path / MODEL_FILE)
-    if graph is None:
-        try:
-            graph = load_graph(src) if src else None
-        except VLKGEError:
-            graph = None
-    if graph is not None and graph.entities != config["entities"]:
-        raise VLKGEError(f"{path}: the graph {graph.source} does not match the run's entity vocabulary")
+    no_graph = ""
+    if graph is None and data:
+        graph = load_graph(data)
+    elif graph is None:
+        graph = find_run_graph(path, source)
+        no_graph = "" if graph else (f"{path}: the run's graph {source or '(none recorded)'} was not found, "
+                                     "nor beside the run; pass --data GRAPH")
+    if graph is not None:
+        refuse_other_graph(path, graph, config)
     missing = [m for m in modalities if f"entity.{m}_features" not in tensors]
     if missing:
         raise VLKGEError(f"{path / MODEL_FILE}: does not match config.json (no {missing[0]} features)")
@@ -209,4 +219,44 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         raise VLKGEError(f"{path / MODEL_FILE}: does not match config.json ({str(e).splitlines()[0]})") from None
     model.eval()
     metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).exists() else {}
-    return Run(path, config, model, graph, metrics)
+    return Run(path, config, model, graph, metrics, no_graph)
+
+
+def refuse_other_graph(path: Path, graph: Graph, config: dict) -> None:
+    diff = vocabulary_difference(graph, config["entities"], config["relations"])
+    if diff:
+        raise VLKGEError(f"{path}: the graph {graph.source} does not match the run ({diff}); "
+                         "pass --data with the graph it was trained on")
+
+
+# GRAPH/runs/NAME is two levels up; a few more cover nested --out folders without wandering
+# into unrelated graphs near the filesystem root.
+BESIDE_LEVELS = 4
+
+
+def graph_candidates(run_dir: Path, source: str) -> list[str]:
+    """Where a run's graph may be, in order: its recorded path; beside the run (runs live in
+    GRAPH/runs/NAME: a graph moved with its runs is an ancestor, or holds the recorded name, or
+    an old run's relative path); last, an old run's relative path from here."""
+    prefix, where = spec_path(source)
+    if not where:
+        return [source] if source else []
+    rel = Path(where)
+    beside = []
+    for up in list(absolute(run_dir).parents)[:BESIDE_LEVELS]:
+        beside += [up / rel] if not rel.is_absolute() else []
+        beside += [up / rel.name, up]
+    found = [Path(where)] if rel.is_absolute() else []
+    found += [p for p in beside if p.exists()] + ([] if rel.is_absolute() else [rel])
+    return list(dict.fromkeys(prefix + str(p) for p in found))
+
+
+def find_run_graph(run_dir: Path, source: str) -> Graph | None:
+    """The first graph that loads among :func:`graph_candidates` (whether it is the run's is
+    :func:`refuse_other_graph`'s to say)."""
+    for spec in graph_candidates(run_dir, source):
+        try:
+            return load_graph(spec)
+        except (VLKGEError, OSError):  # not a graph, or not one we can read: look further
+            continue
+    return None
