@@ -7,6 +7,8 @@ each becomes a one-line problem.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings as _warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,13 +24,13 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 ImageSource = Union[Path, str, bytes]
 
 
-def open_regular(path: Path | str):
+def open_regular(path: Path | str, follow_symlinks: bool = True):
     """Open ``path`` for binary reading only if it is a regular file. Opening is non-blocking, so
     a FIFO or device put where an image was expected is refused instead of hanging the process
-    (the reader checks paths when the graph is read, but a file can change after that)."""
-    import os
-    import stat
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    (the reader checks paths when the graph is read, but a file can change after that).
+    ``follow_symlinks=False`` refuses a symlink as the last part of the path."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0)))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "not a regular file (a FIFO, device or folder?)")
@@ -38,6 +40,24 @@ def open_regular(path: Path | str):
     except BaseException:
         os.close(fd)
         raise
+
+
+OUTSIDE, MISSING, NOT_REGULAR = "outside", "missing", "not a regular file"
+
+
+def regular_file_inside(root: Path | str, path: Path | str) -> tuple[str | None, str]:
+    """(real path, "") when ``path`` (relative to ``root``, or absolute) resolves, after ``..`` and
+    symlinks, to a regular file inside ``root``; else (None, OUTSIDE / MISSING / NOT_REGULAR).
+    Only stats, never opens: a FIFO cannot block here."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, path))  # an absolute ``path`` replaces the root
+    if os.path.commonpath([real_root, real]) != real_root:
+        return None, OUTSIDE
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None, MISSING
+    return (real, "") if stat.S_ISREG(st.st_mode) else (None, NOT_REGULAR)
 
 
 def open_image(src: ImageSource, max_side: int | None = None) -> tuple[Image.Image | None, str]:
