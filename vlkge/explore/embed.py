@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..data.graph import Graph
+from ..spreadsheet import spreadsheet_csv
 from .runs import _writable, cache_root
 
 SPACES = ("fused", "structural", "visual", "textual")
@@ -88,6 +89,13 @@ def attribute(graph: Graph, relation: str) -> list[str]:
     for h, _, tail in t[order]:
         out[int(h)] = graph.labels[int(tail)] or graph.entities[int(tail)]
     return out
+
+
+def selection_csv(graph: Graph, indices: list[int]) -> bytes:
+    """The map's selection as an ``id,label,type`` CSV for a spreadsheet (formulas neutralised)."""
+    return spreadsheet_csv(("id", "label", "type"),
+                           ((graph.entities[i], graph.labels[i] or graph.entities[i], graph.types[i])
+                            for i in indices))
 
 
 def stratified_sample(types: list[str], max_points: int, seed: int = 0,
