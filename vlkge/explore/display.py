@@ -20,9 +20,16 @@ from typing import Any
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
 
 
+# GFM turns bare URLs, www. names and e-mail addresses into links by matching the *parsed* text,
+# where backslash escapes are already gone: an invisible word joiner breaks each pattern.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)", re.I)
+
+
 def escape_markdown(text: Any) -> str:
-    """``text`` as a Markdown fragment that renders exactly as ``text`` reads."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    """``text`` as a Markdown fragment that renders as ``text`` reads (bare URLs and addresses
+    carry an invisible word joiner, :data:`WORD_JOINER`, so they stay text)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, str(text)))
 
 
 def markdown_code(text: Any) -> str:
