@@ -11,7 +11,9 @@ if str(HERE) not in sys.path:  # pages import pages/_ui.py; AppTest does not add
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="VL-KGE · collection explorer", page_icon=":material/museum:", layout="wide")
+# An emoji favicon is drawn by the curator's browser from a data: URL; a :material/…: one is
+# fetched from fonts.gstatic.com, and the app contacts no host but its own.
+st.set_page_config(page_title="VL-KGE · collection explorer", page_icon="🏛️", layout="wide")
 
 from pages import _ui  # noqa: E402
 

@@ -14,7 +14,7 @@ from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
 from vlkge.app import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
-                           is_offline, thumbnail, type_colours)
+                           escape_markdown as md, is_offline, thumbnail, type_colours)
 from vlkge.app.jobs import current_job
 
 THUMB = 160
@@ -112,12 +112,13 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
             in_use = Path(spec.strip() or _default_spec()).expanduser().resolve()
             st.session_state["graph_imported"] = next((n for n, f in imported.items() if f == in_use), None)
             st.pills("Catalogues imported here", list(imported), key="graph_imported", on_change=open_imported,
+                     format_func=md,  # option labels are Markdown; a folder name is typed by the curator
                      help=f"Graphs imported on Home, saved in {imports_dir().resolve()}; pick one to open it.")
         spec = spec.strip() or _default_spec()
         try:
             graph = get_graph(spec)
         except (VLKGEError, OSError) as e:
-            st.error(f"Cannot load {spec}: {e}")
+            st.error(md(f"Cannot load {spec}: {e}"))
             spec = _default_spec()
             graph = get_graph(spec)
         if spec != _default_spec():
@@ -147,7 +148,7 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
                 run = get_run(str(run_info.path), spec, run_info.mtime)
             except VLKGEError as e:
                 err = str(e)
-                st.error(f"Cannot load run: {e}")
+                st.error(md(f"Cannot load run: {e}"))
         else:
             qp.pop("run", None)  # a run of the graph shown before
         if not runs and not (training and training["state"] == "running"):
@@ -230,9 +231,10 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
             with columns[n % 3]:
                 cap = captions[n] if captions else f"{c.label(i)} ({c.graph.types[i]})"
                 if link and "browse" in c.pages:
-                    st.page_link(c.pages["browse"], label=_short(cap, 60), query_params={"entity": c.graph.entities[i]})
+                    st.page_link(c.pages["browse"], label=md(_short(cap, 60)),
+                                 query_params={"entity": c.graph.entities[i]})
                 else:
-                    st.caption(cap)
+                    st.caption(md(cap))
         return
     columns = st.columns(cols)
     for n, i in enumerate(items):
@@ -240,15 +242,15 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
             st.image(thumb_for(c, i), width=THUMB)
             cap = captions[n] if captions else c.label(i)
             if link and "browse" in c.pages:
-                st.page_link(c.pages["browse"], label=_short(cap, 40), query_params={"entity": c.graph.entities[i]},
-                             help=f"{c.label(i)} ({c.graph.types[i]})")
+                st.page_link(c.pages["browse"], label=md(_short(cap, 40)), query_params={"entity": c.graph.entities[i]},
+                             help=md(f"{c.label(i)} ({c.graph.types[i]})"))
             else:
-                st.caption(cap)
+                st.caption(md(cap))
     demo_notice(c)
 
 
 def entity_link(c: Ctx, i: int, label: str | None = None) -> None:
-    st.page_link(c.pages["browse"], label=_short(label or c.label(i), 60),
+    st.page_link(c.pages["browse"], label=md(_short(label or c.label(i), 60)),
                  query_params={"entity": c.graph.entities[i]})
 
 

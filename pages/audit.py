@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages import _ui
 from vlkge.errors import VLKGEError
-from vlkge.app import audit_queue, merge_status, relations_for
+from vlkge.app import audit_queue, escape_markdown as md, markdown_code, merge_status, relations_for
 from vlkge.curation.audit import AuditStore, default_audit_path
 
 c = _ui.run_page("Audit predicted links")
@@ -51,12 +51,12 @@ for n, q in enumerate(queue[(page - 1) * size: page * size]):
         cols[0].image(_ui.thumb_for(c, h, 96), width=80)
         with cols[1]:
             _ui.entity_link(c, h)
-            st.caption(f"{g.types[h]} · **{rel}** → confidence {_ui.pct(q['confidence'], 'uncalibrated')}"
+            st.caption(f"{md(g.types[h])} · **{md(rel)}** → confidence {_ui.pct(q['confidence'], 'uncalibrated')}"
                        f" · score {q['score']:.2f}")
         cols[2].image(_ui.thumb_for(c, t, 96), width=80)
         with cols[3]:
             _ui.entity_link(c, t)
-            st.caption(g.types[t])
+            st.caption(md(g.types[t]))
         key = f"{q['head']}|{rel}|{q['tail']}"
         row = st.columns([4, 1, 1, 1], vertical_alignment="center")
         comment = row[0].text_input("Comment", key=f"cm_{key}", label_visibility="collapsed",
@@ -87,26 +87,24 @@ if recent:
         st.dataframe(pd.DataFrame([{"head": d.head, "relation": d.relation, "tail": d.tail, "verdict": d.verdict,
                                     "curator": d.curator, "comment": d.comment, "time": d.timestamp}
                                    for d in recent]), hide_index=True, width="stretch")
-st.caption(f"Audit database: `{default_audit_path(g.root)}`")
+st.caption(f"Audit database: {markdown_code(default_audit_path(g.root))}")
 
 acc = store.accepted()
-csv = pd.DataFrame([(h, r, t, "train") for h, r, t in acc], columns=["head", "relation", "tail", "mode"]) \
-    .to_csv(index=False).encode()
 e1, e2 = st.columns(2)
-e1.download_button(f"Export {len(acc)} accepted links (CSV)", csv, "accepted_triples.csv", "text/csv",
-                   disabled=not acc)
+e1.download_button(f"Export {len(acc)} accepted links (CSV)", store.accepted_csv(), "accepted_triples.csv",
+                   "text/csv", disabled=not acc)
 folder = g.root
 ok, why = merge_status(g)
 if ok:
-    if e2.button(f"Merge accepted links into {folder.name}/triples.csv", disabled=not acc):
+    if e2.button(md(f"Merge accepted links into {folder.name}/triples.csv"), disabled=not acc):
         skipped: list[str] = []
         try:
             added = store.merge_into_graph(folder, skipped)
             st.success(f"Added {added} links as train triples (backup kept)." +
-                       (f" Skipped: {'; '.join(skipped)}" if skipped else "") +
+                       (f" Skipped: {md('; '.join(skipped))}" if skipped else "") +
                        " Reload the graph and retrain to use them.")
             _ui.get_graph.clear()
         except VLKGEError as e:
-            st.error(str(e))
+            st.error(md(e))
 else:
-    e2.caption(f"Merging into the graph is not available: {why}. Use the CSV export.")
+    e2.caption(f"Merging into the graph is not available: {md(why)}. Use the CSV export.")

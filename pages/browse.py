@@ -5,7 +5,8 @@ import streamlit.components.v1 as components
 
 from pages import _ui
 from vlkge.data.demo import DEMO_IMAGE_NOTICE
-from vlkge.app import (available_spaces, entity_neighbours, neighbourhood_html, paginate)
+from vlkge.app import (available_spaces, entity_neighbours, escape_markdown as md, markdown_code,
+                           neighbourhood_html, paginate)
 
 c = _ui.ctx()
 g = c.graph
@@ -13,7 +14,7 @@ eid = st.query_params.get("entity")
 i = g.entity_index.get(eid) if eid else None
 
 if eid and i is None:
-    st.warning(f"Unknown entity `{eid}` in this graph.")
+    st.warning(f"Unknown entity {markdown_code(eid)} in this graph.")
 
 if i is None:
     st.title("Browse the collection")
@@ -57,8 +58,8 @@ if i is None:
 if st.button("← Back to results"):
     del st.query_params["entity"]
     st.rerun()
-st.title(c.label(i))
-st.caption(f"{g.types[i]} · `{g.entities[i]}`")
+st.title(md(c.label(i)))
+st.caption(f"{md(g.types[i])} · {markdown_code(g.entities[i])}")
 left, right = st.columns([1, 2])
 with left:
     linked = [] if g.images[i] else c.adjacency().linked_with_images(i)
@@ -70,7 +71,7 @@ with left:
         if g.images[i] and c.is_demo:
             st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
     if g.descriptions[i]:
-        st.write(g.descriptions[i])
+        st.text(g.descriptions[i])
     if "predictions" in c.pages and c.run is not None:
         st.page_link(c.pages["predictions"], label="Predict links for this entity", icon=":material/auto_awesome:",
                      query_params={"entity": g.entities[i]})
@@ -82,7 +83,7 @@ with right:
         st.caption("No links.")
     cap = 30
     for key, fs in facts.items():
-        with st.expander(f"{key} ({len(fs):,})", expanded=len(fs) <= 5):
+        with st.expander(md(f"{key} ({len(fs):,})"), expanded=len(fs) <= 5):
             for f in fs[:cap]:
                 tag = "" if f.split == "train" else f" · in {f.split}"
                 _ui.entity_link(c, f.other, f"{c.label(f.other)} ({g.types[f.other]}){tag}")
@@ -94,7 +95,8 @@ h1, h2 = st.columns([1, 3])
 hops = h1.radio("Hops", [1, 2], horizontal=True, key="nb_hops")
 cap_nodes = h1.slider("Max nodes", 10, 150, 50, key="nb_cap")
 colours = c.colours()
-h1.markdown("  \n".join(f"<span style='color:{colours[t]}'>●</span> {t}" for t in c.index.type_names),
+# the dot's colour is ours (type_colours); the type name is escaped, as Markdown and as HTML
+h1.markdown("  \n".join(f"<span style='color:{colours[t]}'>●</span> {md(t)}" for t in c.index.type_names),
             unsafe_allow_html=True)
 with h2:
     nx_graph = adj.neighbourhood(i, hops=hops, max_nodes=cap_nodes)

@@ -2,16 +2,16 @@
 import streamlit as st
 
 from pages import _ui
-from vlkge.app import describe_mode, describe_search
+from vlkge.app import describe_mode, describe_search, escape_markdown as md
 
 c = _ui.ctx()
 st.title("Search by description")
 _ui.encoder_banner(c)
 mode, why = describe_mode(c.run)
 if mode == "joint":
-    st.success(f"Ranking artworks by {why}.")
+    st.success(f"Ranking artworks by {md(why)}.")
 else:
-    st.info(f"No joint text–image space here: {why}.")
+    st.info(f"No joint text–image space here: {md(why)}.")
 q = st.text_input("Describe what you are looking for", key="desc_q", placeholder="a stormy sea at night")
 etype = "artwork" if "artwork" in c.index.type_names else None
 if q.strip():

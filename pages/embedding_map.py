@@ -1,11 +1,10 @@
 """Embedding map: a cached UMAP projection of a run's entities; select points to list them."""
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from pages import _ui
-from vlkge.app import attribute, available_spaces, projection, projection_cached
+from vlkge.app import attribute, available_spaces, plotly_text, projection, projection_cached, selection_csv
 
 c = _ui.run_page("Embedding map")
 g, run = c.graph, c.run
@@ -43,7 +42,7 @@ with st.spinner(f"Projecting with {method.upper()} (computed once per run and sp
 idx, xy = p["index"], p["xy"]
 if p["sampled"]:
     st.info(f"Showing a stratified sample of {len(idx):,} of {p['total']:,} entities (every type kept).")
-labels = np.asarray([c.label(i) for i in idx], dtype=object)
+labels = np.asarray([plotly_text(c.label(i)) for i in idx], dtype=object)
 values = np.asarray(g.types, dtype=object)[idx] if colour_by == "type" else \
     np.asarray(_attr(c.spec, colour_by), dtype=object)[idx]
 values = np.where(values == "", "(none)", values)
@@ -57,9 +56,9 @@ for val in [v for v in cats[order] if v in top] + (["(other)"] if len(cats) > 20
     if len(sel) == 0:
         continue
     fig.add_trace(go.Scattergl(
-        x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=f"{val} ({len(sel):,})",
+        x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=plotly_text(f"{val} ({len(sel):,})"),
         marker=dict(size=5 if len(idx) > 5000 else 7, opacity=0.8),
-        customdata=np.stack([idx[sel], np.asarray(g.types, dtype=object)[idx[sel]]], 1),
+        customdata=np.stack([idx[sel], np.asarray([plotly_text(g.types[j]) for j in idx[sel]], dtype=object)], 1),
         text=labels[sel], hovertemplate="%{text}<br>%{customdata[1]}<extra></extra>"))
 fig.update_layout(height=620, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
                   legend=dict(itemsizing="constant"), xaxis=dict(visible=False), yaxis=dict(visible=False))
@@ -77,10 +76,7 @@ if sel:
 picked = list(dict.fromkeys(picked))
 if picked:
     st.subheader(f"Selection: {len(picked):,} entities")
-    df = pd.DataFrame({"id": [g.entities[i] for i in picked], "label": [c.label(i) for i in picked],
-                       "type": [g.types[i] for i in picked]})
-    st.download_button("Download selection (CSV)", df.to_csv(index=False).encode(), "selection.csv",
-                       "text/csv")
+    st.download_button("Download selection (CSV)", selection_csv(g, picked), "selection.csv", "text/csv")
     size = 24
     page = _ui.pager(len(picked), size, "map_sel_page")
     _ui.gallery(c, picked[(page - 1) * size: page * size], key="map_sel")

@@ -9,7 +9,7 @@ from pages import _ui
 from vlkge.data.collection import (FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, imports_dir,
                                    slug)
 from vlkge.errors import VLKGEError
-from vlkge.app import run_card
+from vlkge.app import escape_markdown as md, markdown_code, run_card
 from vlkge.app.runs import APP_SETTINGS, app_setting_defaults
 from vlkge.app.jobs import TrainingJob, current_job, start_training
 from vlkge.models.scorers import SCORERS
@@ -19,7 +19,7 @@ from vlkge.pipeline import available_modalities
 c = _ui.ctx()
 g = c.graph
 st.title("Collection at a glance")
-st.caption(f"Graph: `{g.source or c.spec}`")
+st.caption(f"Graph: {markdown_code(g.source or c.spec)}")
 _ui.encoder_banner(c)
 
 
@@ -59,14 +59,14 @@ def default_import_folder() -> str:
 
 result = st.session_state.pop("import_result", None)
 if result and "error" in result:
-    st.error(result["error"])
+    st.error(md(result["error"]))
 elif result:
-    st.success(f"{result['summary'][:1].upper()}{result['summary'][1:]}. This is now the graph in use.")
+    st.success(md(f"{result['summary'][:1].upper()}{result['summary'][1:]}.") + " This is now the graph in use.")
     if not result["images"]:
         st.caption("No images were given: the artworks were imported without pictures.")
     if result["problems"]:
         # plain text: the lines quote catalogue cells, which markdown would reinterpret
-        st.caption(f"Skipped rows and warnings (every one is listed in `{result['report']}`):")
+        st.caption(f"Skipped rows and warnings (every one is listed in {markdown_code(result['report'])}):")
         st.code("\n".join(result["problems"][:20]), language=None, wrap_lines=True)
 with st.expander("Import your own catalogue (a CSV or Excel export, one row per artwork)", expanded=bool(result)):
     up = st.file_uploader("Catalogue (CSV or Excel)", type=["csv", "tsv", "txt", "xlsx"], key="import_csv",
@@ -76,7 +76,7 @@ with st.expander("Import your own catalogue (a CSV or Excel export, one row per 
         try:
             header, detected = catalogue_columns(up.getvalue(), up.name)
         except VLKGEError as e:
-            st.error(str(e))
+            st.error(md(e))
             st.stop()
         st.caption("Columns: what was recognised by name; correct any that is wrong "
                    "(German, French, in-house names …).")
@@ -163,7 +163,7 @@ def training_form(label: str) -> None:
             start_training(g, c.spec, int(epochs), modalities=sorted(set(mods) | {"structural"}), model=model,
                            settings=settings)
         except VLKGEError as e:
-            st.error(f"Cannot start training: {e}")
+            st.error(md(f"Cannot start training: {e}"))
             st.stop()
         st.rerun()
 
@@ -173,11 +173,11 @@ if status and status["state"] == "running":
     training_progress(str(job.folder))
 elif status and status["state"] == "done":
     job.dismiss()
-    st.session_state["trained_message"] = f"Training finished: {status['message']}. Saved in `{status['run']}`."
+    st.session_state["trained_message"] = f"Training finished: {md(status['message'])}. Saved in {markdown_code(status['run'])}."
     st.query_params["run"] = Path(status["run"]).name
     st.rerun()
 elif status and status["state"] == "failed":
-    st.error(f"Training failed: {status['error']}")
+    st.error(md(f"Training failed: {status['error']}"))
     if st.button("Dismiss"):
         job.dismiss()
         st.rerun()
@@ -188,11 +188,11 @@ if c.run is not None:
     st.markdown(
         f"| Scorer | Encoder actually used | Modalities | Test MRR | Hits@1 | Hits@10 |\n"
         f"|---|---|---|---|---|---|\n"
-        f"| {card['scorer']} (d={card['dim']}) | {card['encoder']} | {', '.join(card['modalities']) or '–'} | "
+        f"| {md(card['scorer'])} (d={card['dim']}) | {md(card['encoder'])} | {md(', '.join(card['modalities'])) or '–'} | "
         f"{test.get('mrr', 0):.3f} | {_ui.pct(test.get('hits@1'))} | {_ui.pct(test.get('hits@10'))} |")
     calib = (f"calibration temperature {card['temperature']:.2f}" if card["temperature"] is not None
              else "not calibrated (stored temperature is not a number): confidences are not shown")
-    st.caption(f"Run `{card['path']}` · protocol {card['protocol']} · {calib}")
+    st.caption(f"Run {markdown_code(card['path'])} · protocol {md(card['protocol'])} · {calib}")
     with st.expander("Metrics overall and per relation (test)"):
         if card["overall"]:
             st.dataframe(pd.DataFrame(card["overall"]).T, width="stretch")
@@ -202,13 +202,13 @@ if c.run is not None:
         with st.expander("Train a new run (e.g. after the graph changed)"):
             training_form("Train a new run")
 elif c.run_error:
-    st.error(c.run_error)
+    st.error(md(c.run_error))
     if job is None and g.root is not None:  # e.g. the graph was re-imported since: train one that fits it
         training_form("Train a new run")
 elif job is None:
     from vlkge.app import runs_dir
     st.info("No trained run for this graph yet. Train one with default settings "
-            f"(saved in `{runs_dir(g.root)}`).")
+            f"(saved in {markdown_code(runs_dir(g.root))}).")
     training_form("Train a run now")
 
 st.subheader("From the collection")

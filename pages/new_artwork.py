@@ -3,18 +3,18 @@ import streamlit as st
 
 from pages import _ui
 from vlkge.errors import VLKGEError
-from vlkge.app import can_place, place_new, placement_relations, upload_preview
+from vlkge.app import can_place, escape_markdown as md, place_new, placement_relations, upload_preview
 
 c = _ui.run_page("Place a new artwork")
 g, run = c.graph, c.run
 ok, why = can_place(run)
 if not ok:
-    st.warning(f"Placement needs a run with visual/textual modalities: {why}.")
+    st.warning(f"Placement needs a run with visual/textual modalities: {md(why)}.")
     st.stop()
 etype = "artwork" if "artwork" in c.index.type_names else g.types[0]
 rels = placement_relations(run, etype)
 mods = run.model.entity.modalities
-st.caption(f"The run uses {', '.join(mods)}; predictions for: {', '.join(rels[:6]) or 'no relation'}.")
+st.caption(f"The run uses {', '.join(mods)}; predictions for: {md(', '.join(rels[:6])) or 'no relation'}.")
 
 left, right = st.columns([1, 2])
 with left:
@@ -25,7 +25,7 @@ with left:
     if data is not None:
         prev, problem = upload_preview(data)
         if prev is None:
-            st.error(f"Cannot use this image: {problem}")
+            st.error(f"Cannot use this image: {md(problem)}")
             data = None
         else:
             st.image(prev, caption="uploaded", width=300)
@@ -50,10 +50,10 @@ with right:
     try:
         res = _place(str(c.run_info.path), c.spec, c.run_info.mtime, data, text, tuple(rels[:4]))
     except VLKGEError as e:
-        st.error(str(e))
+        st.error(md(e))
         st.stop()
     for rel, preds in res["predictions"].items():
-        st.markdown(f"**{rel}**")
+        st.markdown(f"**{md(rel)}**")
         cols = st.columns(5)
         for col, (eid, label, conf, score) in zip(cols, preds):
             j = g.entity_index[eid]
@@ -62,6 +62,6 @@ with right:
                 _ui.entity_link(c, j, label)
                 st.caption(f"confidence {_ui.pct(conf, 'uncalibrated')}")
 
-st.subheader(f"Nearest {etype}s in the collection")
+st.subheader(f"Nearest {md(etype)}s in the collection")
 _ui.gallery(c, [j for j, _ in res["neighbours"]], [f"{c.label(j)} · {s:.2f}" for j, s in res["neighbours"]],
             key="new_nn")

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from vlkge.app import evidence, metrics_table, predictions, relations_for
+from vlkge.app import escape_markdown as md, evidence, metrics_table, predictions, relations_for
 
 c = _ui.run_page("Predictions")
 g, run = c.graph, c.run
@@ -25,7 +25,7 @@ else:
     k = b.number_input("How many", 5, 50, 10, key="pred_k")
     filt = cc.toggle("Hide known links", value=True, key="pred_filter")
     rows = predictions(run, g.entities[anchor], rel, direction, k=int(k), filter_known=filt)
-    st.caption(f"({c.label(anchor)}, {rel}, ?)" if direction == "tail" else f"(?, {rel}, {c.label(anchor)})")
+    st.caption(md(f"({c.label(anchor)}, {rel}, ?)" if direction == "tail" else f"(?, {rel}, {c.label(anchor)})"))
     adj = c.adjacency()
     for row in rows:
         cols = st.columns([1, 4, 2, 2])
@@ -33,7 +33,7 @@ else:
         with cols[1]:
             _ui.entity_link(c, row.index, f"#{row.rank} {row.label} ({row.type})")
         cols[2].markdown(f"confidence **{_ui.pct(row.confidence, 'uncalibrated')}**  \nscore {row.score:.2f}")
-        cols[3].markdown(f"**known in {row.known}**" if row.known else ":material/fiber_new: novel")
+        cols[3].markdown(f"**known in {md(row.known)}**" if row.known else ":material/fiber_new: novel")
     if rows:
         st.subheader("Evidence")
         pick = st.selectbox("Explain candidate", range(len(rows)), key="pred_explain",
@@ -48,7 +48,7 @@ else:
             st.caption("No training entity has this link.")
         if ev["path_texts"]:
             st.caption("Short paths in the graph (≤ 3 hops):")
-            st.markdown("\n".join(f"- {t}" for t in ev["path_texts"]))
+            st.markdown("\n".join(f"- {md(t)}" for t in ev["path_texts"]))
         else:
             st.caption("No path of ≤ 3 hops.")
     if c.is_demo:

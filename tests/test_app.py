@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_explore import make_app_graph, train_tiny  # noqa: E402
+from vlkge.app import escape_markdown  # noqa: E402
 from vlkge.training.config import TrainConfig  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -214,7 +215,8 @@ def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monk
     (job / "status.json").write_text(json.dumps({"job": "x", "state": "failed", "pid": 1,
                                                  "error": "triples.csv:7: unknown entity 'nope'"}))
     at = ok(app("home"))
-    assert any("Training failed: triples.csv:7: unknown entity 'nope'" in e.value for e in at.error)
+    # the Markdown sent renders as the message (escaped: it may quote catalogue text)
+    assert any(escape_markdown("Training failed: triples.csv:7: unknown entity 'nope'") in e.value for e in at.error)
     assert not any(b.label == "Train a run now" for b in at.button)  # one job at a time, even a failed one
     next(b for b in at.button if b.label == "Dismiss").click()
     ok(at.run())
@@ -269,8 +271,8 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
     # named as uploaded (not the temporary copy), with what to do in the app (not a command-line flag)
-    assert at.error[0].value == ("Cannot import: bad.csv:1: no title or image column found (columns: Foo, Bar); "
-                                 "pick the Title column")
+    assert at.error[0].value == escape_markdown("Cannot import: bad.csv:1: no title or image column found "
+                                                "(columns: Foo, Bar); pick the Title column")
     assert not (tmp_path / "other").exists()
 
 

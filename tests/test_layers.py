@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vlkge"
 # The layer order, lowest first: a module may import its own layer and those below, never above.
 # This list is the one place the order is written down.
 LAYERS: list[tuple[str, ...]] = [
-    ("vlkge.errors", "vlkge.version", "vlkge.atomic", "vlkge.paths", "vlkge.device", "vlkge.runs"),
+    ("vlkge.errors", "vlkge.version", "vlkge.atomic", "vlkge.paths", "vlkge.device", "vlkge.runs",
+     "vlkge.spreadsheet"),
     ("vlkge.data",),
     ("vlkge.curation",),
     ("vlkge.encoders",),

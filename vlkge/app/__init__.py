@@ -6,11 +6,12 @@
 * ``embed``: nearest neighbours, cached UMAP projections, attributes for colouring;
 * ``predict``: predictions with evidence, metrics tables, audit queue, new-artwork placement,
   search by description;
-* ``images``: thumbnails contained in the graph folder, placeholder.
+* ``images``: thumbnails contained in the graph folder, placeholder;
+* ``display``: catalogue text made inert for Markdown, Plotly and inline scripts.
 """
 from .embed import (SPACES, attribute, available_spaces, entity_neighbours, nearest, projection,
-                    projection_cached,
-                    projection_dir, stratified_sample, unit_vectors)
+                    projection_cached, projection_dir, selection_csv, stratified_sample, unit_vectors)
+from .display import escape_markdown, markdown_code, plotly_text, script_json
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
 from .images import contained_path, placeholder, thumbnail, upload_preview
 from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,

@@ -11,6 +11,7 @@ import torch
 
 from ..data.graph import Graph
 from ..paths import cache_root, folder_key, writable_dir
+from ..spreadsheet import spreadsheet_csv
 
 SPACES = ("fused", "structural", "visual", "textual")
 PROJECTION_VERSION = 1
@@ -83,6 +84,13 @@ def attribute(graph: Graph, relation: str) -> list[str]:
     for h, _, tail in t[order]:
         out[int(h)] = graph.labels[int(tail)] or graph.entities[int(tail)]
     return out
+
+
+def selection_csv(graph: Graph, indices: list[int]) -> bytes:
+    """The map's selection as an ``id,label,type`` CSV for a spreadsheet (formulas neutralised)."""
+    return spreadsheet_csv(("id", "label", "type"),
+                           ((graph.entities[i], graph.labels[i] or graph.entities[i], graph.types[i])
+                            for i in indices))
 
 
 def stratified_sample(types: list[str], max_points: int, seed: int = 0,

@@ -1,14 +1,17 @@
 """An entity's facts, its neighbourhood graph and short paths between two entities."""
 from __future__ import annotations
 
-import html
+import re
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
 
 from ..data.graph import Graph
+from .display import script_json
 
 # Colour per entity type: a fixed palette for the usual WikiArt types, then a cycle.
 _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
@@ -191,27 +194,43 @@ def path_text(graph: Graph, path: list[tuple[int, str, str, int]]) -> str:
     return " ".join(parts)
 
 
+# The iframe may reach nothing but itself: no CDN, no font, no image from catalogue text.
+_IFRAME_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+               "img-src data: blob:; font-src data:")
+
+
 def neighbourhood_html(g: nx.MultiDiGraph, colours: dict[str, str], centre: int,
                        height: int = 480) -> str:
-    """Self-contained pyvis HTML (no CDN: the app must work offline) for ``g``."""
-    from pyvis.network import Network
-    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line",
-                  bgcolor="#ffffff")
-    for n, d in g.nodes(data=True):
-        net.add_node(int(n), label=_safe(_short(d["label"])), title=_safe(f"{d['label']} ({d['type']})"),
-                     color=colours.get(d["type"], "#999999"), size=22 if n == centre else 12,
-                     borderWidth=3 if n == centre else 1)
-    for u, v, d in g.edges(data=True):
-        net.add_edge(int(u), int(v), title=_safe(d["relation"]), label="", arrows="to", color="#bbbbbb")
-    net.set_options('{"physics": {"stabilization": {"iterations": 150}, '
-                    '"barnesHut": {"springLength": 120}}, "interaction": {"hover": true}}')
-    return net.generate_html(notebook=False)
+    """Self-contained vis-network page for ``g``: the library (shipped inside pyvis) is inlined
+    and a Content-Security-Policy forbids every other request, so it works offline and contacts
+    no third party. Labels and tooltips are plain text to vis-network (canvas text, innerText)."""
+    nodes = [{"id": int(n), "label": _short(d["label"]), "title": f"{d['label']} ({d['type']})",
+              "color": colours.get(d["type"], "#999999"), "size": 22 if n == centre else 12,
+              "borderWidth": 3 if n == centre else 1, "shape": "dot"}
+             for n, d in g.nodes(data=True)]
+    edges = [{"from": int(u), "to": int(v), "title": d["relation"], "arrows": "to", "color": "#bbbbbb"}
+             for u, v, d in g.edges(data=True)]
+    options = {"physics": {"stabilization": {"iterations": 150}, "barnesHut": {"springLength": 120}},
+               "interaction": {"hover": True}}
+    js, css = _vis_network()
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{_IFRAME_CSP}">'
+            f"<style>{css}\nhtml,body{{margin:0}}#net{{width:100%;height:{int(height)}px;"
+            f"border:1px solid lightgray;box-sizing:border-box}}</style><script>{js}</script></head>"
+            f'<body><div id="net"></div><script>new vis.Network(document.getElementById("net"), '
+            f"{{nodes: new vis.DataSet({script_json(nodes)}), edges: new vis.DataSet({script_json(edges)})}}, "
+            f"{script_json(options)});</script></body></html>")
 
 
-def _safe(s: str) -> str:
-    # pyvis writes labels into an inline <script> as JSON, which does not escape "</script>":
-    # graph text must not be able to close the script and inject markup.
-    return html.escape(s, quote=False).replace("/", "∕") if "<" in s or ">" in s else s
+@lru_cache(maxsize=1)
+def _vis_network() -> tuple[str, str]:
+    """vis-network's script and stylesheet as pyvis ships them."""
+    import pyvis
+    lib = Path(pyvis.__file__).parent / "templates" / "lib" / "vis-9.1.2"
+    # only "</script" ends an inline script; the library has none today (a string would keep its
+    # meaning with the slash escaped)
+    js = re.sub(r"(?i)</(script)", r"<\\/\1", (lib / "vis-network.min.js").read_text(encoding="utf-8"))
+    return js, (lib / "vis-network.css").read_text(encoding="utf-8")
 
 
 def _short(s: str, n: int = 28) -> str:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from ..atomic import atomic_write_bytes
 from ..errors import VLKGEError
 from ..paths import cache_root, folder_key, writable_dir
+from ..spreadsheet import spreadsheet_csv
 
 AUDIT_FILENAME = "vlkge-audit.sqlite"
 VERDICTS = ("plausible", "wrong", "unsure")
@@ -250,16 +251,17 @@ class AuditStore:
 
     # ------------------------------------------------------------ export
 
+    def accepted_csv(self) -> bytes:
+        """Accepted links as a ``head,relation,tail,mode`` CSV (mode=train) for a spreadsheet:
+        an id that starts like a formula is written with a leading ``'`` (vlkge.spreadsheet)."""
+        return _links_csv(self.accepted())
+
     def export_accepted(self, out: Path) -> int:
-        """Write accepted links as a ``head,relation,tail,mode`` CSV (mode=train), atomically."""
+        """Write :meth:`accepted_csv` to ``out`` atomically; returns how many links."""
         links = self.accepted()
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(("head", "relation", "tail", "mode"))
-        w.writerows((h, r, t, "train") for h, r, t in links)
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+        atomic_write_bytes(out, _links_csv(links))
         return len(links)
 
     def merge_into_graph(self, graph_folder: Path, skipped: list[str] | None = None) -> int:
@@ -310,3 +312,7 @@ class AuditStore:
             shutil.copy2(tpath, folder / f"triples.csv.bak-{stamp}")
             atomic_write_bytes(tpath, raw + buf.getvalue().encode("utf-8"))
             return len(new)
+
+
+def _links_csv(links: Iterable[tuple[str, str, str]]) -> bytes:
+    return spreadsheet_csv(("head", "relation", "tail", "mode"), ((h, r, t, "train") for h, r, t in links))
