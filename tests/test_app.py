@@ -3,8 +3,6 @@ with a tiny structural run; search, selection, prediction and audit flows work."
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_explore import make_app_graph, train_tiny  # noqa: E402
+from helpers import make_app_graph, train_tiny, wait_until  # noqa: E402
 from vlkge.training.config import TrainConfig  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -160,10 +157,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     ok(at.run())
     assert any("Training runs in the background" in x.value for x in at.caption)
     job = current_job(load_graph(g))
-    deadline = time.time() + 180
-    while job.status()["state"] == "running":
-        assert time.time() < deadline
-        time.sleep(0.5)
+    wait_until(lambda: job.status()["state"] != "running", 180, "the background training to end", every=0.2)
     assert job.status()["state"] == "done", job.status()
     at = ok(app("home"))  # whoever opens Home next learns it finished; the new run is picked
     assert any(x.value.startswith("Training finished: test MRR") for x in at.success)
@@ -178,16 +172,13 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     next(t for t in at.toggle if t.label == "Set hyperparameters by hand").set_value(True)
     ok(at.run())
     dim = next(n for n in at.number_input if n.label == "Dimension")
-    assert dim.value is None and dim.proto.placeholder == "256"  # ComplEx's default, shown, not set
+    assert dim.value is None and dim.proto.placeholder == str(TrainConfig(model="complex").dim)  # shown, not set
     dim.set_value(24)
     next(n for n in at.number_input if n.label == "Seed").set_value(3)
     next(b for b in at.button if b.label == "Train a new run").click()
     ok(at.run())
     job = current_job(load_graph(g))
-    deadline = time.time() + 180
-    while job.status()["state"] == "running":
-        assert time.time() < deadline
-        time.sleep(0.5)
+    wait_until(lambda: job.status()["state"] != "running", 180, "the background training to end", every=0.2)
     s = job.status()
     assert s["state"] == "done" and s["run"].endswith("-complex"), s
     import json

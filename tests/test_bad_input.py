@@ -13,13 +13,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import badinput as B
-from conftest import make_art_graph
+from helpers import make_art_graph
 from vlkge.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,12 +197,10 @@ def test_hostile_images_train_with_visual_end_to_end(hostile, tmp_path, capsys):
     from vlkge.prediction.run import load_run
     folder, expect = hostile
     out = tmp_path / "run"
-    t0 = time.time()
     p = run_cli("train", "--data", folder, "--out", out, "--epochs", 2, "--eval-every", 1, "--dim", 16,
                 "--modalities", "structural,visual", "--encoder", "offline", "--quiet",
                 timeout=120, env={"VLKGE_CACHE": str(tmp_path / "cache")})
     assert p.returncode == 0, p.stderr
-    assert time.time() - t0 < 100
     assert "Traceback" not in p.stderr
     for name in ("truncated.png", "corrupt.jpg", "text.png", "bomb.png"):
         assert name in p.stderr, p.stderr
@@ -212,12 +209,11 @@ def test_hostile_images_train_with_visual_end_to_end(hostile, tmp_path, capsys):
     _, mask = run.embeddings("visual")
     have = {e for e, m in zip(run.entities, mask.tolist()) if m}
     assert have == {e for e, o in expect.items() if o == "ok"}
-    # placing a new entity from a bad image is one error line naming the image (in-process: fast)
+    # placing a new entity from a bad image is one error line naming the image
     for name in ("bomb.png", "truncated.png", "text.png"):
-        t0 = time.time()
         capsys.readouterr()
         rc = main(["predict", str(out), "--relation", "hasStyle", "--image", str(folder / "img" / name)])
-        assert rc == 1 and time.time() - t0 < 10
+        assert rc == 1
         assert_one_error(capsys.readouterr().err, name)
 
 
@@ -227,9 +223,8 @@ def test_decode_failures_are_masked_not_raised(hostile, tmp_path):
     from vlkge.encoders.offline import OfflineEncoder
     from vlkge.encoders.store import FeatureStore, extract_features
     folder, expect = hostile
-    t0 = time.time()
     im, problem = open_image(folder / "img" / "bomb.png")
-    assert im is None and "too large" in problem and time.time() - t0 < 2
+    assert im is None and "too large" in problem
     g = load_graph(folder)
     res = extract_features(g, OfflineEncoder(device="cpu"), "visual", store=FeatureStore(tmp_path / "fs"),
                            progress=False)

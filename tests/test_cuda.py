@@ -1,7 +1,7 @@
 """Training and ranking on a GPU (skipped where there is none, as in CI)."""
 import pytest
 import torch
-from conftest import make_art_graph, make_chain_graph
+from helpers import make_art_graph, make_chain_graph
 
 from vlkge.data.readers import load_graph
 from vlkge.evaluation.ranking import evaluate_model

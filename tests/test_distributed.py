@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import make_chain_graph
+from helpers import make_chain_graph
 
 ARGS = ["--modalities", "structural", "--model", "complex", "--epochs", "100", "--eval-every", "20",
         "--dim", "32", "--lr", "0.01", "--quiet"]

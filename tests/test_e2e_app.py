@@ -25,8 +25,6 @@ PAGES = [("08-entity", "browse?entity=artist_claude-monet", None),
          ("05-audit", "audit", None), ("06-new-artwork", "new", ("upload", None, None)),
          ("07-describe", "describe", ("fill", "Describe what you are looking for", "a stormy sea at night"))]
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -39,7 +37,6 @@ def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     pytest.importorskip("playwright.sync_api")
-    from test_explore import make_app_graph, train_tiny
     from vlkge.data.readers import load_graph
     base = tmp_path_factory.mktemp("e2e")
     if os.environ.get("VLKGE_E2E_DATA"):  # screenshots of a real collection
