@@ -139,3 +139,50 @@ def train_tiny(graph, out: Path, epochs: int = 4):
                       batch_size=256, negatives=16)
     train_run(graph, cfg, out, progress=False)
     return out
+
+
+# A messy museum export: attributions, date forms, a row without an id, missing image files.
+CATALOGUE_ROWS = [
+    # Object Number, Title, Artist, Date, Style, Genre, Medium, Filename, Technique
+    ("1985.1", "Portrait of a Lady", "Attributed to Anthony van Dyck (Flemish, 1599–1641)", "c. 1631",
+     "Baroque", "portrait", "oil on canvas", "a1.png", "glazing"),
+    ("1985.2", "Impression, Sunrise", "Claude Monet (French, 1840-1926)", "1872", "Impressionism",
+     "marina", "oil on canvas", "a2.png", ""),
+    ("1985.3", "Water Lilies", "claude monet", "1868–70", "Impressionism", "landscape", "", "a3.png", ""),
+    ("1985.4", "Haystacks", "Claude Monet", "about 1900", "Impressionism", "landscape", "", "", ""),
+    ("1985.5", "Saint Jerome", "Workshop of Anthony Van Dyck", "ca. 1650-1655", "Baroque",
+     "religious painting", "", "a5.png", "impasto"),
+    ("1985.6", "Bowl", "Unknown", "19th century", "", "", "porcelain", "", ""),
+    ("1985.7", "", "Circle of Rembrandt van Rijn (Dutch, 1606–1669)", "1890s", "", "", "", "", ""),
+    ("", "No id here", "Claude Monet", "1880", "", "", "", "", ""),
+    ("1985.9", "The Cradle", "Berthe Morisot (French, 1841–1895)", "late 18th century", "Impressionism",
+     "genre painting", "", "missing.png", ""),
+    ("1985.10", "Sunset", "Claude Monet", "", "", "", "", "", ""),
+    ("1985.11", "Dune", "Claude MONET", "1880s", "Impressionism", "landscape", "", "", ""),
+]
+
+
+def write_catalogue(tmp: Path, rows=CATALOGUE_ROWS, encoding="utf-8") -> tuple[Path, Path]:
+    """CATALOGUE_ROWS as a CSV export in ``tmp``, with images for four of its rows; (csv, image folder)."""
+    imgs = tmp / "imgs"
+    imgs.mkdir()
+    for name in ("a1.png", "a2.png", "a3.png", "a5.png"):
+        Image.new("RGB", (8, 8), (len(name) * 20, 10, 10)).save(imgs / name)
+    cat = tmp / "catalogue.csv"
+    with open(cat, "w", encoding=encoding, newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(("Object Number", "Title", "Artist", "Date", "Style", "Genre", "Medium", "Filename",
+                    "Technique"))
+        w.writerows(rows)
+    return cat, imgs
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """A ZIP archive of {name: content}, in memory (an upload)."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()

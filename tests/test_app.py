@@ -10,8 +10,10 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from helpers import make_app_graph, train_tiny, wait_until  # noqa: E402
+from helpers import make_app_graph, train_tiny, wait_until, write_catalogue, zip_bytes  # noqa: E402
 from vlkge.training.config import TrainConfig  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every page run through Streamlit, runs trained in background jobs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["home", "browse", "embedding_map", "predictions", "audit", "new_artwork", "describe"]
@@ -266,12 +268,11 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
 
 
 def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):
-    from test_collection import _write_catalogue, _zip
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     at = ok(app("home"))
     at.file_uploader(key="import_csv").set_value(("export.csv", cat.read_bytes(), "text/csv"))
     at.file_uploader(key="import_zip").set_value(
-        ("scans.zip", _zip({f"scans/{p.name}": p.read_bytes() for p in imgs.iterdir()}), "application/zip"))
+        ("scans.zip", zip_bytes({f"scans/{p.name}": p.read_bytes() for p in imgs.iterdir()}), "application/zip"))
     at.text_input(key="import_dest").set_value(str(tmp_path / "museum"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
@@ -305,12 +306,11 @@ def test_import_an_excel_workbook(env, tmp_path):
 
 
 def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch):
-    from test_collection import _write_catalogue
     monkeypatch.chdir(tmp_path)  # the app saves imports in ./graphs
     monkeypatch.delenv("VLKGE_IMPORTS", raising=False)
     at = ok(app("home"))
     assert not at.sidebar.get("button_group")  # nothing imported here yet
-    cat, _ = _write_catalogue(tmp_path)
+    cat, _ = write_catalogue(tmp_path)
     at.file_uploader(key="import_csv").set_value(("Sammlung.csv", cat.read_bytes(), "text/csv"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
@@ -353,11 +353,10 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
 
 
 def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_offers_training(env, tmp_path):
-    from test_collection import _write_catalogue
 
     from vlkge.data.collection import import_collection
     from vlkge.data.readers import load_graph
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     g = tmp_path / "graph"
     import_collection(cat, imgs, g)
     train_tiny(load_graph(g), g / "runs" / "before", epochs=2)

@@ -242,26 +242,32 @@ def test_default_path_for_shared_read_only_data(tmp_path, monkeypatch):
 # ------------------------------------------------------------ concurrency
 
 WORKER = """
-import sys, types
+import sys, time, types
 from pathlib import Path
 # Skip vlkge/__init__ (it imports torch, ~2 s per process on a loaded 2-core box): the store
 # itself needs only vlkge.errors, and this test is about SQLite, not import time.
 pkg = types.ModuleType("vlkge")
 pkg.__path__ = [sys.argv[4]]
 sys.modules["vlkge"] = pkg
-from helpers import wait_until
 from vlkge.prediction.audit import AuditStore, VERDICTS
 db, cur, sync, writers = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[5])
 
 
+def wait_until(cond, what):  # helpers.wait_until without importing pytest and PIL in eight processes
+    deadline = time.monotonic() + 60
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
 def everyone_at(stage):
     (sync / f"{stage}-{cur}").touch()
-    wait_until(lambda: len(list(sync.glob(f"{stage}-*"))) == writers, 60, f"all writers at {stage}", every=0.005)
+    wait_until(lambda: len(list(sync.glob(f"{stage}-*"))) == writers, f"all writers at {stage}")
 
 
 s = AuditStore(db)
 (sync / f"ready-{cur}").touch()
-wait_until(lambda: (sync / "go").exists(), 60, "the go signal", every=0.005)
+wait_until(lambda: (sync / "go").exists(), "the go signal")
 for i in range(200):
     if i == 100:  # every writer halfway before any goes on: their writes interleave however fast the machine
         everyone_at("half")
@@ -273,8 +279,7 @@ s.close()
 def test_concurrent_processes(tmp_path):
     db, out, sync = tmp_path / "audit.sqlite", tmp_path / "exp" / "accepted.csv", tmp_path / "sync"
     sync.mkdir()
-    tests = str(Path(__file__).resolve().parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), tests, os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), f"cur{'x' * k}", str(sync),
                                str(REPO / "vlkge"), "8"], env=env)
              for k in range(8)]

@@ -162,6 +162,7 @@ def hostile(tmp_path):
     return B.hostile_image_graph(tmp_path / "coll" / "graph", tmp_path / "coll" / "outside")
 
 
+@pytest.mark.slow  # validate in three fresh processes; in-process twin: test_decode_failures_are_masked_not_raised
 def test_hostile_image_paths_validate_end_to_end(hostile):
     """Escapes, symlinks out, FIFOs inside and out: warnings, never a hang, never a read outside.
     The FIFOs are the proof: opening one for reading blocks until a writer comes (none will),
@@ -191,6 +192,7 @@ def test_hostile_image_paths_validate_end_to_end(hostile):
     assert not [x for x in skipped.stderr.splitlines() if x.startswith(f"warning: {folder}")]
 
 
+@pytest.mark.slow  # trains with image features in a fresh process
 def test_hostile_images_train_with_visual_end_to_end(hostile, tmp_path, capsys):
     """Corrupt, truncated, non-image and a 20000x20000 decompression bomb: training goes on, each
     bad image is reported and its entity simply has no visual features."""
@@ -272,6 +274,7 @@ def test_feature_pickles_never_run_code(kind, words, small_graph, tmp_path, caps
     assert not list((tmp_path / "cache").rglob("*.safetensors")) if (tmp_path / "cache").exists() else True
 
 
+@pytest.mark.slow  # several fresh vlkge processes; in-process twin: test_feature_pickles_never_run_code
 def test_good_pickle_imports_and_evil_one_end_to_end(small_graph, tmp_path):
     marker = tmp_path / "PWNED"
     files = B.evil_pickles(tmp_path / "pk", ["style_impressionism", "artist_0", "artist_1"], marker)
@@ -376,6 +379,7 @@ def test_corrupt_run_dir_is_one_error_line(how, good_run, tmp_path, capsys):
     assert "internal error" not in assert_one_error(err, file)
 
 
+@pytest.mark.slow  # a fresh vlkge process; in-process twin: test_corrupt_run_dir_is_one_error_line
 def test_corrupt_run_end_to_end(good_run, tmp_path):
     bad = tmp_path / "bad"
     _corrupt(good_run, bad, "truncated-model")

@@ -9,7 +9,8 @@ from vlkge.prediction.run import load_run
 from vlkge.training.config import TrainConfig
 from vlkge.training.trainer import train
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+              pytest.mark.slow]  # trains 100 epochs per scorer
 
 
 @pytest.mark.parametrize("model", ["transe", "distmult", "complex", "rotate"])

@@ -125,6 +125,7 @@ def test_fact_tables_consistent():
         assert a["style"] in demo.PALETTES
 
 
+@pytest.mark.slow  # two processes each build the whole demo graph
 def test_concurrent_builds(tmp_path, monkeypatch):
     import multiprocessing as mp
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path))

@@ -266,6 +266,7 @@ def test_projection_cached_on_disk_and_reused(small_run, tmp_path):
 
 
 @pytest.mark.slow  # numba compiles UMAP once: ~20-90 s on a busy 2-core box
+@pytest.mark.slow  # UMAP's first run compiles with numba
 def test_umap_projection_small(small_run, tmp_path):
     pytest.importorskip("umap")
     p = projection(small_run, "structural", method="umap", cache=tmp_path)
@@ -331,6 +332,7 @@ def test_neighbourhood_html_cannot_be_broken_by_labels(small):
     assert "<script>alert(1)" not in html and "</script><script>alert" not in html
 
 
+@pytest.mark.slow  # trains in a background process
 def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch):
     from vlkge.explore import new_run_path, train_for_app
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
@@ -350,6 +352,7 @@ def _wait(job, timeout: float = 120) -> dict:
     return wait_until(lambda: (s := job.status())["state"] != "running" and s, timeout, "the training job to end")
 
 
+@pytest.mark.slow  # trains in a background process
 def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypatch):
     from vlkge.explore.jobs import current_job, start_training
     from vlkge.errors import VLKGEError
@@ -383,6 +386,7 @@ def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypa
     assert current_job(g) is None and len(discover_runs(g)) == 1
 
 
+@pytest.mark.slow  # trains in a background process
 def test_background_training_failures_are_reported(tmp_path, monkeypatch):
     import signal
 

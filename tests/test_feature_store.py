@@ -224,6 +224,7 @@ def test_refuses_code_in_pickles(tmp_path):
         load_feature_pickle(tmp_path / "junk.pkl")
 
 
+@pytest.mark.slow  # every wikiart-mini entity
 def test_wikiart_extraction_smoke(tmp_path):
     root = shared("wikiart-mini")
     from vlkge.data.readers import load_graph

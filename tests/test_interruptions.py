@@ -22,6 +22,8 @@ import badinput as B
 from helpers import make_art_graph, wait_until
 from vlkge.cli import main
 
+pytestmark = pytest.mark.slow  # real training processes, killed and resumed
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["--dim", "16", "--modalities", "structural", "--eval-every", "1", "--patience", "100000",
          "--batch-size", "32", "--quiet"]

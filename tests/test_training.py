@@ -1,6 +1,7 @@
 """Scorer-dependent defaults and the learning-rate schedule."""
 import json
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -50,6 +51,7 @@ def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
     assert lrs == {0.05 * 0.5 ** misses}
 
 
+@pytest.mark.slow  # trains 40 epochs with text
 def test_vl_distmult_does_not_answer_with_the_query_entity_itself(tmp_path):
     """Fused text makes every entity most similar to itself, and DistMult scores (h, r, h) by that
     similarity; training must teach it that the anchor is not the answer."""
