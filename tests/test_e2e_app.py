@@ -61,6 +61,7 @@ def server(tmp_path_factory):
                              "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+
     def healthy() -> bool:
         if proc.poll() is not None:
             pytest.fail((base / "server.log").read_text())
@@ -94,6 +95,7 @@ def _settle(page, timeout: float = 60.0) -> None:
     def calm() -> bool:
         quiet[0] = 0 if _busy(page) else quiet[0] + 1
         return quiet[0] >= 4
+
     wait_until(calm, timeout, "Streamlit to finish running", every=0.4)
 
 
@@ -109,14 +111,17 @@ def _act(page, action, timeout: float = 120.0) -> None:
 
 def _painted(page) -> None:
     """Wait until every image on the page and in its iframes has loaded (before a screenshot)."""
+    every_image_loaded = "() => [...document.images].every(i => i.complete || i.loading === 'lazy')"
+
     def loaded() -> bool:
         for frame in page.frames:
             try:
-                if not frame.evaluate("() => [...document.images].every(i => i.complete || i.loading === 'lazy')"):
+                if not frame.evaluate(every_image_loaded):
                     return False
             except Exception:  # a frame navigated or went away meanwhile: ask again
                 return False
         return True
+
     wait_until(loaded, 30, "the page's images to load", every=0.2)
 
 
