@@ -3,8 +3,6 @@ with a tiny structural run; search, selection, prediction and audit flows work."
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +10,11 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_explore import make_app_graph, train_tiny  # noqa: E402
+from helpers import make_app_graph, train_tiny, wait_until, write_catalogue, zip_bytes  # noqa: E402
 from vlkge.app import escape_markdown  # noqa: E402
 from vlkge.training.config import TrainConfig  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every page run through Streamlit, runs trained in background jobs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["home", "browse", "embedding_map", "predictions", "audit", "new_artwork", "describe"]
@@ -64,7 +63,7 @@ def test_home_shows_run_card(env):
     labels = [m.label for m in at.metric]
     assert "Entities" in labels
     card = " ".join(m.value for m in at.markdown)
-    assert "Encoder actually used" in card and "none (structure only)" in card
+    assert "Encoder actually used" in card and escape_markdown("none (structure only)") in card
 
 
 def test_browse_search_filter_and_entity_page(env):
@@ -73,7 +72,7 @@ def test_browse_search_filter_and_entity_page(env):
     at.multiselect(key="browse_types").set_value(["artist"]).run()
     ok(at)
     links = [p.label for p in at.get("page_link")]
-    assert links[0] == "Claude Monet (artist)", links  # best match of any type
+    assert links[0] == escape_markdown("Claude Monet (artist)"), links  # best match of any type
     assert "Claude Monet" in links[1:], links  # the filtered grid
     # the entity page (deep link) lists facts as links and nearest neighbours
     at = ok(app("browse", entity="artist_claude-monet"))
@@ -101,7 +100,7 @@ def test_predictions_flow(env):
     at.selectbox(key="pred_rel").set_value("hasStyle").run()
     ok(at)
     labels = [p.label for p in at.get("page_link")]
-    assert any(lbl.startswith("#1 ") for lbl in labels)
+    assert any(lbl.startswith(escape_markdown("#1 ")) for lbl in labels)
     assert "style_baroque" not in " ".join(labels)  # known link filtered
     at.toggle(key="pred_filter").set_value(False).run()
     ok(at)
@@ -161,10 +160,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     ok(at.run())
     assert any("Training runs in the background" in x.value for x in at.caption)
     job = current_job(load_graph(g))
-    deadline = time.time() + 180
-    while job.status()["state"] == "running":
-        assert time.time() < deadline
-        time.sleep(0.5)
+    wait_until(lambda: job.status()["state"] != "running", 180, "the background training to end", every=0.2)
     assert job.status()["state"] == "done", job.status()
     at = ok(app("home"))  # whoever opens Home next learns it finished; the new run is picked
     assert any(x.value.startswith("Training finished: test MRR") for x in at.success)
@@ -179,16 +175,13 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     next(t for t in at.toggle if t.label == "Set hyperparameters by hand").set_value(True)
     ok(at.run())
     dim = next(n for n in at.number_input if n.label == "Dimension")
-    assert dim.value is None and dim.proto.placeholder == "256"  # ComplEx's default, shown, not set
+    assert dim.value is None and dim.proto.placeholder == str(TrainConfig(model="complex").dim)  # shown, not set
     dim.set_value(24)
     next(n for n in at.number_input if n.label == "Seed").set_value(3)
     next(b for b in at.button if b.label == "Train a new run").click()
     ok(at.run())
     job = current_job(load_graph(g))
-    deadline = time.time() + 180
-    while job.status()["state"] == "running":
-        assert time.time() < deadline
-        time.sleep(0.5)
+    wait_until(lambda: job.status()["state"] != "running", 180, "the background training to end", every=0.2)
     s = job.status()
     assert s["state"] == "done" and s["run"].endswith("-complex"), s
     import json
@@ -277,12 +270,11 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
 
 
 def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):
-    from test_collection import _write_catalogue, _zip
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     at = ok(app("home"))
     at.file_uploader(key="import_csv").set_value(("export.csv", cat.read_bytes(), "text/csv"))
     at.file_uploader(key="import_zip").set_value(
-        ("scans.zip", _zip({f"scans/{p.name}": p.read_bytes() for p in imgs.iterdir()}), "application/zip"))
+        ("scans.zip", zip_bytes({f"scans/{p.name}": p.read_bytes() for p in imgs.iterdir()}), "application/zip"))
     at.text_input(key="import_dest").set_value(str(tmp_path / "museum"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
@@ -316,12 +308,11 @@ def test_import_an_excel_workbook(env, tmp_path):
 
 
 def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch):
-    from test_collection import _write_catalogue
     monkeypatch.chdir(tmp_path)  # the app saves imports in ./graphs
     monkeypatch.delenv("VLKGE_IMPORTS", raising=False)
     at = ok(app("home"))
     assert not at.sidebar.get("button_group")  # nothing imported here yet
-    cat, _ = _write_catalogue(tmp_path)
+    cat, _ = write_catalogue(tmp_path)
     at.file_uploader(key="import_csv").set_value(("Sammlung.csv", cat.read_bytes(), "text/csv"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
@@ -364,11 +355,10 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
 
 
 def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_offers_training(env, tmp_path):
-    from test_collection import _write_catalogue
 
     from vlkge.data.collection import import_collection
     from vlkge.data.readers import load_graph
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     g = tmp_path / "graph"
     import_collection(cat, imgs, g)
     train_tiny(load_graph(g), g / "runs" / "before", epochs=2)

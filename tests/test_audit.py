@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import shared, wait_until
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
 from vlkge.curation import audit
@@ -233,10 +234,9 @@ def test_default_path_not_a_directory(tmp_path, monkeypatch):
     assert default_audit_path(tmp_path / "file" / "g").parent == tmp_path / "cache" / "audit"
 
 
-@pytest.mark.skipif(not Path("/work/shared/data/wikiart-mini").is_dir(), reason="no shared data")
 def test_default_path_for_shared_read_only_data(tmp_path, monkeypatch):
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path))
-    assert default_audit_path(Path("/work/shared/data/wikiart-mini")).parent == tmp_path / "audit"
+    assert default_audit_path(shared("wikiart-mini")).parent == tmp_path / "audit"
 
 
 # ------------------------------------------------------------ concurrency
@@ -245,33 +245,46 @@ WORKER = """
 import sys, time
 from pathlib import Path
 from vlkge.curation.audit import AuditStore, VERDICTS
-db, cur, ready, go = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
-s = AuditStore(Path(db))
-ready.touch()
-while not go.exists():
-    time.sleep(0.005)
+db, cur, sync, writers = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[5])
+
+
+def wait_until(cond, what):  # helpers.wait_until without importing pytest and PIL in eight processes
+    deadline = time.monotonic() + 60
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def everyone_at(stage):
+    (sync / f"{stage}-{cur}").touch()
+    wait_until(lambda: len(list(sync.glob(f"{stage}-*"))) == writers, f"all writers at {stage}")
+
+
+s = AuditStore(db)
+(sync / f"ready-{cur}").touch()
+wait_until(lambda: (sync / "go").exists(), "the go signal")
 for i in range(200):
+    if i == 100:  # every writer halfway before any goes on: their writes interleave however fast the machine
+        everyone_at("half")
     s.record(f"h{i % 40}", "rel", f"t{i % 7}", VERDICTS[(i + len(cur)) % 3], cur, comment=str(i))
-    if i % 20 == 19:
-        time.sleep(0.002)  # a curator pauses: on an idle machine a writer could otherwise finish in one time slice
 s.close()
 """
 
 
 def test_concurrent_processes(tmp_path):
-    db, out, go = tmp_path / "audit.sqlite", tmp_path / "exp" / "accepted.csv", tmp_path / "go"
+    db, out, sync = tmp_path / "audit.sqlite", tmp_path / "exp" / "accepted.csv", tmp_path / "sync"
+    sync.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), f"cur{'x' * k}",
-                               str(tmp_path / f"ready{k}"), str(go)], env=env)
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), f"cur{'x' * k}", str(sync),
+                               str(REPO / "vlkge"), "8"], env=env)
              for k in range(8)]
     try:
-        deadline = time.time() + 60
-        while sum((tmp_path / f"ready{k}").exists() for k in range(8)) < 8:
-            assert time.time() < deadline and all(p.poll() is None for p in procs)
-            time.sleep(0.02)
+        wait_until(lambda: len(list(sync.glob("ready-*"))) == 8 or any(p.poll() is not None for p in procs),
+                   60, "the writers to open the store")
+        assert all(p.poll() is None for p in procs)
+        deadline = time.monotonic() + 120  # a hang guard
         s = AuditStore(db)  # opened before the writers start, so exporting overlaps their writes
-        go.touch()
-        t0 = time.time()
+        (sync / "go").touch()
         reads, errors, stop = [0], [], threading.Event()
 
         def reader():  # another client reading the export must never see a partial file
@@ -284,7 +297,7 @@ def test_concurrent_processes(tmp_path):
                         errors.append(text)
                     reads[0] += 1
 
-        t = threading.Thread(target=reader)
+        t = threading.Thread(target=reader, daemon=True)
         t.start()
         with s:
             exports, writing = 0, True
@@ -296,12 +309,11 @@ def test_concurrent_processes(tmp_path):
                 with open(out, newline="") as f:
                     assert len(list(csv.reader(f))) == n + 1
                 exports += 1
-                assert time.time() < deadline + 60
+                assert time.monotonic() < deadline
         stop.set()
         t.join()
         assert [p.wait() for p in procs] == [0] * 8
         assert not errors and exports > 0 and reads[0] > 0
-        print(f"writes {time.time() - t0:.2f}s, exports {exports}, reads {reads[0]}")
     finally:
         for p in procs:
             if p.poll() is None:

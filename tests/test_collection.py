@@ -7,44 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from helpers import write_catalogue, zip_bytes
 from vlkge.data.collection import (import_collection, inductive_split, parse_artist, parse_date,
                                    parse_map_args)
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
-
-ROWS = [
-    # Object Number, Title, Artist, Date, Style, Genre, Medium, Filename, Technique
-    ("1985.1", "Portrait of a Lady", "Attributed to Anthony van Dyck (Flemish, 1599–1641)", "c. 1631",
-     "Baroque", "portrait", "oil on canvas", "a1.png", "glazing"),
-    ("1985.2", "Impression, Sunrise", "Claude Monet (French, 1840-1926)", "1872", "Impressionism",
-     "marina", "oil on canvas", "a2.png", ""),
-    ("1985.3", "Water Lilies", "claude monet", "1868–70", "Impressionism", "landscape", "", "a3.png", ""),
-    ("1985.4", "Haystacks", "Claude Monet", "about 1900", "Impressionism", "landscape", "", "", ""),
-    ("1985.5", "Saint Jerome", "Workshop of Anthony Van Dyck", "ca. 1650-1655", "Baroque",
-     "religious painting", "", "a5.png", "impasto"),
-    ("1985.6", "Bowl", "Unknown", "19th century", "", "", "porcelain", "", ""),
-    ("1985.7", "", "Circle of Rembrandt van Rijn (Dutch, 1606–1669)", "1890s", "", "", "", "", ""),
-    ("", "No id here", "Claude Monet", "1880", "", "", "", "", ""),
-    ("1985.9", "The Cradle", "Berthe Morisot (French, 1841–1895)", "late 18th century", "Impressionism",
-     "genre painting", "", "missing.png", ""),
-    ("1985.10", "Sunset", "Claude Monet", "", "", "", "", "", ""),
-    ("1985.11", "Dune", "Claude MONET", "1880s", "Impressionism", "landscape", "", "", ""),
-]
-
-
-def _write_catalogue(tmp: Path, rows=ROWS, encoding="utf-8") -> tuple[Path, Path]:
-    imgs = tmp / "imgs"
-    imgs.mkdir()
-    for name in ("a1.png", "a2.png", "a3.png", "a5.png"):
-        Image.new("RGB", (8, 8), (len(name) * 20, 10, 10)).save(imgs / name)
-    cat = tmp / "catalogue.csv"
-    with open(cat, "w", encoding=encoding, newline="") as f:
-        w = csv.writer(f, lineterminator="\r\n")
-        w.writerow(("Object Number", "Title", "Artist", "Date", "Style", "Genre", "Medium", "Filename",
-                    "Technique"))
-        w.writerows(rows)
-    return cat, imgs
-
 
 def _read(out: Path, name: str) -> list[dict[str, str]]:
     with open(out / name, encoding="utf-8", newline="") as f:
@@ -53,7 +20,7 @@ def _read(out: Path, name: str) -> list[dict[str, str]]:
 
 @pytest.fixture
 def imported(tmp_path):
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     out = tmp_path / "graph"
     rep = import_collection(cat, imgs, out, mapping=parse_map_args(["relation:hasTechnique=Technique"]))
     return out, rep
@@ -163,7 +130,7 @@ def test_cp1252_and_overwrite_rules(tmp_path):
     rows = [("1", "Café", "Claude Monet (French, 1840–1926)", "1872", "Impressionism", "", "", "", ""),
             ("2", "Olympia", "Édouard Manet", "1863", "Realism", "", "", "", ""),
             ("3", "Déjeuner", "EDOUARD MANET", "1863", "Realism", "", "", "", "")]
-    cat, imgs = _write_catalogue(tmp_path, rows, encoding="cp1252")
+    cat, imgs = write_catalogue(tmp_path, rows, encoding="cp1252")
     out = tmp_path / "g"
     rep = import_collection(cat, None, out)
     assert any("Windows-1252" in w for w in rep.warnings)
@@ -201,7 +168,7 @@ def test_several_makers_in_one_cell(tmp_path):
              "1615", "", "", "", "", ""),
             ("2001.2", "Allegory", "Brueghel, Jan; Rubens, Peter Paul", "1618", "", "", "", "", ""),
             ("2001.3", "Study", "Peter Paul Rubens; Unknown", "", "", "", "", "", "")]
-    cat, imgs = _write_catalogue(tmp_path, rows)
+    cat, imgs = write_catalogue(tmp_path, rows)
     out = tmp_path / "graph"
     rep = import_collection(cat, imgs, out)
     trip = {(t["head"], t["relation"], t["tail"]) for t in _read(out, "triples.csv")}
@@ -221,7 +188,7 @@ def test_cli_groups_repeated_warnings_and_keeps_every_one_in_the_report(tmp_path
     rows = [(f"2020.{i}", f"Print {i}", ("Katsushika Hokusai", "Utagawa Hiroshige")[i % 2],
              "Edo period" if i < 30 else "1831", "", "landscape", "", f"scan{i}.png" if i < 25 else "a1.png", "")
             for i in range(40)] + [("", "Untitled", "Utagawa Hiroshige", "1832", "", "", "", "", "")]
-    cat, imgs = _write_catalogue(tmp_path, rows)
+    cat, imgs = write_catalogue(tmp_path, rows)
     out = tmp_path / "graph"
     assert main(["import-collection", str(cat), "--images", str(imgs), "--out", str(out)]) == 0
     std = capsys.readouterr()
@@ -252,7 +219,7 @@ def test_catalogue_columns_reads_the_header_and_what_each_field_would_use():
 
 
 def test_reimport_keeps_the_runs_and_audit_verdicts_made_inside_the_graph(tmp_path):
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     out = tmp_path / "graph"
     import_collection(cat, imgs, out)
     (out / "runs" / "r1").mkdir(parents=True)
@@ -269,22 +236,12 @@ def test_reimport_keeps_the_runs_and_audit_verdicts_made_inside_the_graph(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "graph", "imgs"]  # no leftovers
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    import io
-    import zipfile
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
     import io
 
     from vlkge.data.collection import import_uploaded_catalogue
     from vlkge.errors import DataError
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     files = {f"scans/2024/{p.name}": p.read_bytes() for p in imgs.iterdir()}
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 255)).save(buf, format="PNG")
@@ -292,7 +249,7 @@ def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
                   "../../escaped.png": buf.getvalue()})  # a member that tries to leave the folder
     data = cat.read_bytes()
     out = tmp_path / "graphs" / "museum"
-    rep = import_uploaded_catalogue(data, "export.csv", None, out, image_archive=(_zip(files), "scans.zip"))
+    rep = import_uploaded_catalogue(data, "export.csv", None, out, image_archive=(zip_bytes(files), "scans.zip"))
     with_image = {e["id"]: e["image"] for e in _read(out, "entities.csv") if e["image"]}
     assert rep.images == 4 and set(with_image) == {"artwork_1985-1", "artwork_1985-2", "artwork_1985-3",
                                                    "artwork_1985-5"}
@@ -304,21 +261,21 @@ def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o777 & ~UMASK  # not the temp folder's private 0700
     # what cannot be used is one error naming the upload, and nothing is written
     for archive, says in [((b"PK not really", "scans.zip"), "scans.zip: not a ZIP archive"),
-                          ((_zip({"readme.txt": b"x"}), "empty.zip"), "empty.zip: no image files in the archive"),
-                          ((_zip(files)[:-200], "cut.zip"), "cut.zip: ")]:
+                          ((zip_bytes({"readme.txt": b"x"}), "empty.zip"), "empty.zip: no image files in the archive"),
+                          ((zip_bytes(files)[:-200], "cut.zip"), "cut.zip: ")]:
         with pytest.raises(DataError) as e:
             import_uploaded_catalogue(data, "export.csv", None, tmp_path / "graphs" / "other", image_archive=archive)
         assert str(e.value).startswith(says), e.value
     with pytest.raises(VLKGEError, match="a folder or as a ZIP archive, not both"):
         import_uploaded_catalogue(data, "export.csv", imgs, tmp_path / "graphs" / "other",
-                                  image_archive=(_zip(files), "scans.zip"))
+                                  image_archive=(zip_bytes(files), "scans.zip"))
     assert sorted(p.name for p in out.parent.iterdir()) == ["museum"]
 
 
 def test_cli_imports_images_from_a_zip(tmp_path, capsys):
     from vlkge.cli import main
-    cat, imgs = _write_catalogue(tmp_path)
-    (tmp_path / "scans.zip").write_bytes(_zip({p.name: p.read_bytes() for p in imgs.iterdir()}))
+    cat, imgs = write_catalogue(tmp_path)
+    (tmp_path / "scans.zip").write_bytes(zip_bytes({p.name: p.read_bytes() for p in imgs.iterdir()}))
     assert main(["import-collection", str(cat), "--images", str(tmp_path / "scans.zip"),
                  "--out", str(tmp_path / "g")]) == 0
     assert "4 images" in capsys.readouterr().out
@@ -380,7 +337,7 @@ def test_imported_graphs_lists_only_catalogue_imports_newest_first(tmp_path):
 
     from vlkge.data.collection import imported_graphs
     assert imported_graphs(tmp_path / "graphs") == []  # no such folder yet
-    cat, imgs = _write_catalogue(tmp_path)
+    cat, imgs = write_catalogue(tmp_path)
     for name in ("older", "newer"):
         import_collection(cat, imgs, tmp_path / "graphs" / name)
     os.utime(tmp_path / "graphs" / "older" / ".vlkge-graph.json", (1, 1))

@@ -1,7 +1,7 @@
 """Training and ranking on a GPU (skipped where there is none, as in CI)."""
 import pytest
 import torch
-from conftest import make_art_graph, make_chain_graph
+from helpers import make_art_graph, make_chain_graph
 
 from vlkge.data.readers import load_graph
 from vlkge.evaluation.ranking import evaluate_model
@@ -9,7 +9,8 @@ from vlkge.prediction.run import load_run
 from vlkge.training.config import TrainConfig
 from vlkge.pipeline import train_and_evaluate
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+              pytest.mark.slow]  # trains 100 epochs per scorer
 
 
 @pytest.mark.parametrize("model", ["transe", "distmult", "complex", "rotate"])

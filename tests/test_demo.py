@@ -1,8 +1,7 @@
-"""The embedded demo graph: builds offline, fast, once; real facts; no answer leakage."""
+"""The embedded demo graph: builds offline, once; real facts; no answer leakage."""
 from __future__ import annotations
 
 import csv
-import time
 
 import pytest
 from PIL import Image
@@ -17,24 +16,23 @@ def built(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("VLKGE_CACHE", str(cache))
     mp.delenv("VLKGE_DATA", raising=False)
-    t = time.perf_counter()
-    path = demo.demo_graph_path()
-    took = time.perf_counter() - t
-    yield path, took, cache
+    yield demo.demo_graph_path(), cache
     mp.undo()
 
 
-def test_builds_fast_into_cache_once(built):
-    path, took, cache = built
-    assert took < 10
+def test_builds_into_cache_once(built):
+    path, cache = built
     assert path.parent == cache and path.name == f"demo-{demo.demo_version()}"
     assert [p.name for p in cache.iterdir()] == [path.name]  # no temp folders left behind
-    mtime = (path / "triples.csv").stat().st_mtime_ns
-    assert demo.demo_graph_path() == path and (path / "triples.csv").stat().st_mtime_ns == mtime
+    before = {f.name: (f.stat().st_ino, f.stat().st_mtime_ns) for f in path.glob("*.csv")}
+    assert {"entities.csv", "triples.csv"} <= set(before)
+    assert demo.demo_graph_path() == path  # a cache hit: nothing rewritten or replaced
+    assert {f.name: (f.stat().st_ino, f.stat().st_mtime_ns) for f in path.glob("*.csv")} == before
+    assert [p.name for p in cache.iterdir()] == [path.name]
 
 
 def test_default_data(built, monkeypatch):
-    path, _, cache = built
+    path, cache = built
     monkeypatch.setenv("VLKGE_CACHE", str(cache))
     monkeypatch.delenv("VLKGE_DATA", raising=False)
     assert demo.default_data() == path
@@ -43,7 +41,7 @@ def test_default_data(built, monkeypatch):
 
 
 def test_graph_contents(built):
-    path, _, _ = built
+    path, _ = built
     g = load_graph(path)
     assert not g.warnings
     s = g.summary()
@@ -75,7 +73,7 @@ def test_graph_contents(built):
 
 
 def test_artwork_descriptions_do_not_leak(built):
-    path, _, _ = built
+    path, _ = built
     g = load_graph(path)
     for i, t in enumerate(g.types):
         if t == "artwork":
@@ -85,7 +83,7 @@ def test_artwork_descriptions_do_not_leak(built):
 
 
 def test_split_inductive(built):
-    path, _, _ = built
+    path, _ = built
     g = load_graph(path)
     tr = g.split("train")
     train_ents = set(tr[:, 0].tolist()) | set(tr[:, 2].tolist())
@@ -101,7 +99,7 @@ def test_split_inductive(built):
 
 
 def test_images_are_small_and_deterministic(built):
-    path, _, _ = built
+    path, _ = built
     with open(path / "entities.csv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["type"] == "artwork"][:5]
     for r in rows:
@@ -127,6 +125,7 @@ def test_fact_tables_consistent():
         assert a["style"] in demo.PALETTES
 
 
+@pytest.mark.slow  # two processes each build the whole demo graph
 def test_concurrent_builds(tmp_path, monkeypatch):
     import multiprocessing as mp
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path))

@@ -3,7 +3,11 @@ import json
 import subprocess
 import sys
 
-from conftest import make_chain_graph
+import pytest
+
+from helpers import make_chain_graph
+
+pytestmark = pytest.mark.slow  # torchrun, two ranks training 100 epochs
 
 ARGS = ["--modalities", "structural", "--model", "complex", "--epochs", "100", "--eval-every", "20",
         "--dim", "32", "--lr", "0.01", "--quiet"]

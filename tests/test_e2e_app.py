@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from helpers import make_app_graph, train_tiny, wait_until
+
+pytestmark = pytest.mark.slow  # a Streamlit server and Chromium
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -25,8 +28,6 @@ PAGES = [("08-entity", "browse?entity=artist_claude-monet", None),
          ("05-audit", "audit", None), ("06-new-artwork", "new", ("upload", None, None)),
          ("07-describe", "describe", ("fill", "Describe what you are looking for", "a stormy sea at night"))]
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -39,7 +40,6 @@ def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     pytest.importorskip("playwright.sync_api")
-    from test_explore import make_app_graph, train_tiny
     from vlkge.data.readers import load_graph
     base = tmp_path_factory.mktemp("e2e")
     if os.environ.get("VLKGE_E2E_DATA"):  # screenshots of a real collection
@@ -61,15 +61,17 @@ def server(tmp_path_factory):
                              "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            pytest.fail((base / "server.log").read_text())
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return True
+        except OSError:
+            return False
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail((base / "server.log").read_text())
-                time.sleep(0.5)
+        wait_until(healthy, 120, "the Streamlit server to answer", every=0.5)
         yield url
     finally:
         proc.terminate()
@@ -80,18 +82,47 @@ def server(tmp_path_factory):
         log.close()
 
 
+def _busy(page) -> bool:
+    return page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count() > 0
+
+
 def _settle(page, timeout: float = 60.0) -> None:
     """Wait for the page's script to have run (a title or an exception appeared) and for
-    Streamlit to stop running (no status widget or spinner for a moment)."""
+    Streamlit to stop running (no status widget or spinner in four polls running)."""
     page.wait_for_selector('h1, [data-testid="stException"]', timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    quiet = 0
-    while time.time() < deadline:
-        busy = page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count()
-        quiet = quiet + 1 if busy == 0 else 0
-        if quiet >= 4:
-            return
-        time.sleep(0.4)
+    quiet = [0]
+
+    def calm() -> bool:
+        quiet[0] = 0 if _busy(page) else quiet[0] + 1
+        return quiet[0] >= 4
+
+    wait_until(calm, timeout, "Streamlit to finish running", every=0.4)
+
+
+def _act(page, action, timeout: float = 120.0) -> None:
+    """Do ``action`` (a click, a fill, an upload) and wait until the app has reacted to it (the
+    page's text changed or a rerun started) and finished."""
+    body = page.locator("body")
+    before = body.inner_text()
+    action()
+    wait_until(lambda: _busy(page) or body.inner_text() != before, 30, "the app to react")
+    _settle(page, timeout)
+
+
+def _painted(page) -> None:
+    """Wait until every image on the page and in its iframes has loaded (before a screenshot)."""
+    every_image_loaded = "() => [...document.images].every(i => i.complete || i.loading === 'lazy')"
+
+    def loaded() -> bool:
+        for frame in page.frames:
+            try:
+                if not frame.evaluate(every_image_loaded):
+                    return False
+            except Exception:  # a frame navigated or went away meanwhile: ask again
+                return False
+        return True
+
+    wait_until(loaded, 30, "the page's images to load", every=0.2)
 
 
 def test_every_page_in_chromium(server, tmp_path):
@@ -113,14 +144,10 @@ def test_every_page_in_chromium(server, tmp_path):
                 if action and action[0] == "fill":
                     box = page.get_by_label(action[1])
                     box.fill(action[2])
-                    box.press("Enter")
-                    time.sleep(1.5)
-                    _settle(page, 120)
+                    _act(page, lambda: box.press("Enter"))
                 elif action and page.locator('input[type="file"]').count():
-                    page.locator('input[type="file"]').set_input_files(str(upload))
-                    time.sleep(1.0)
-                    _settle(page, 120)
-                time.sleep(1.0)  # let images and the pyvis iframe paint
+                    _act(page, lambda: page.locator('input[type="file"]').set_input_files(str(upload)))
+                _painted(page)
                 for d in shots:
                     page.screenshot(path=str(d / f"{name}.png"), full_page=True)
                 errors = page.locator('[data-testid="stException"]')
@@ -157,15 +184,9 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             page.goto(server)
             _settle(page)
             page.get_by_text("Import your own catalogue").click()
-            page.locator('input[type="file"]').first.set_input_files(str(cat))
-            time.sleep(1.0)
-            _settle(page)
-            page.locator('input[type="file"]').nth(1).set_input_files(str(scans))
-            time.sleep(1.0)
-            _settle(page)
-            page.get_by_role("button", name="Import", exact=True).click()
-            time.sleep(1.5)
-            _settle(page, 120)
+            _act(page, lambda: page.locator('input[type="file"]').first.set_input_files(str(cat)), 60)
+            _act(page, lambda: page.locator('input[type="file"]').nth(1).set_input_files(str(scans)), 60)
+            _act(page, lambda: page.get_by_role("button", name="Import", exact=True).click())
             page.screenshot(path=str(tmp_path / "import.png"), full_page=True)
             if os.environ.get("VLKGE_SCREENSHOTS"):
                 page.screenshot(path=str(Path(os.environ["VLKGE_SCREENSHOTS"]) / "09-import.png"), full_page=True)
@@ -186,9 +207,7 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             _settle(later)
             sidebar = later.locator('[data-testid="stSidebar"]')
             assert f"{g.num_entities:,} entities" not in sidebar.inner_text()
-            sidebar.get_by_text("export", exact=True).click()
-            time.sleep(1.0)
-            _settle(later, 60)
+            _act(later, lambda: sidebar.get_by_text("export", exact=True).click(), 60)
             assert later.get_by_role("textbox", name="Graph folder").input_value() == str(dest)
             assert f"{g.num_entities:,} entities" in sidebar.inner_text()
             assert later.locator('[data-testid="stException"]').count() == 0

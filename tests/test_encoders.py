@@ -11,12 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import shared
 from vlkge.encoders import load_encoder
 from vlkge.data.images import open_image
 from vlkge.errors import VLKGEError
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 def _bytes_to_unicode() -> dict[int, str]:
     bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
@@ -196,9 +194,7 @@ def test_bytes_and_bomb_via_open_image(bad_images):
 
 
 def test_descriptor_separates_styles_on_wikiart(offline):
-    root = DATA / "wikiart-mini"
-    if not root.is_dir():
-        pytest.skip("shared data folder absent")
+    root = shared("wikiart-mini")
     import csv
     styles: dict[str, str] = {}
     with open(root / "triples.csv", newline="") as f:

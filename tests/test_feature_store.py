@@ -12,14 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import shared
 from vlkge.data.graph import Graph
 from vlkge.encoders.base import Encoder
 from vlkge.encoders.import_features import import_features, load_feature_pickle, load_imported
 from vlkge.encoders.store import FeatureStore, extract_features
 from vlkge.errors import DataError
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 class CountingEncoder(Encoder):
     """Deterministic fake features; counts model calls and items, can fail on a given call."""
@@ -226,10 +224,9 @@ def test_refuses_code_in_pickles(tmp_path):
         load_feature_pickle(tmp_path / "junk.pkl")
 
 
+@pytest.mark.slow  # every wikiart-mini entity
 def test_wikiart_extraction_smoke(tmp_path):
-    root = DATA / "wikiart-mini"
-    if not root.is_dir():
-        pytest.skip("shared data folder absent")
+    root = shared("wikiart-mini")
     from vlkge.data.readers import load_graph
     g = load_graph(root)
     enc = CountingEncoder()

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,10 @@ import torch
 from safetensors.torch import load_file
 
 import badinput as B
-from conftest import make_art_graph
+from helpers import make_art_graph, wait_until
 from vlkge.cli import main
+
+pytestmark = pytest.mark.slow  # real training processes, killed and resumed
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["--dim", "16", "--modalities", "structural", "--eval-every", "1", "--patience", "100000",
@@ -185,28 +186,35 @@ def test_sigkill_at_random_moments_then_resume(graph, tmp_path, monkeypatch):
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "vlkge", "train", "--data", str(graph), "--out", str(out),
            "--epochs", "100000", *TRAIN]
-    # 1. killed while still starting up: no run at all
+    # 1. killed while still starting up (torch being loaded): no run at all
     p = subprocess.Popen(cmd, env=_env(tmp_path), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    p.send_signal(signal.SIGKILL)
-    p.wait(timeout=10)
+    try:
+        maps = Path(f"/proc/{p.pid}/maps")
+        if maps.exists():
+            wait_until(lambda: p.poll() is not None or "libtorch" in maps.read_text(), 60, "the child to load torch")
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
     assert not (out / "config.json").exists()
     # 2. killed mid-training, at whatever the moment is after a few checkpoints
     last = 0
     for round_ in range(1):
         p = subprocess.Popen(cmd + (["--resume"] if round_ else []), env=_env(tmp_path), cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 40
-        while time.time() < deadline and p.poll() is None:
+
+        def checkpointed(last=last):
+            if p.poll() is not None:
+                return True
             try:
-                if state_epoch(out) >= last + 3:
-                    break
+                return state_epoch(out) >= last + 3
             except (FileNotFoundError, json.JSONDecodeError, KeyError):
-                pass
-            time.sleep(0.01)
-        assert p.poll() is None, p.stderr.read()
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=10)
+                return False
+        try:
+            wait_until(checkpointed, 60, "three checkpoints", every=0.01)
+            assert p.poll() is None, p.stderr.read()
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
         epoch = state_epoch(out)
         assert epoch >= last + 3
         run = load_run(out)  # whatever the moment, the run dir holds a complete checkpoint

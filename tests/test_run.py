@@ -12,7 +12,7 @@ from vlkge.pipeline import train_run
 
 @pytest.fixture(scope="module")
 def chain_run(tmp_path_factory):
-    from conftest import make_chain_graph
+    from helpers import make_chain_graph
     root = tmp_path_factory.mktemp("chain")
     g = make_chain_graph(root / "g")
     cfg = TrainConfig(model="complex", dim=32, epochs=150, eval_every=25, lr=0.02, negatives=64,
@@ -21,6 +21,7 @@ def chain_run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.mark.slow  # the chain run trains 150 epochs
 def test_run_files_and_metrics(chain_run):
     assert {p.name for p in chain_run.iterdir()} >= {"model.safetensors", "config.json", "metrics.json"}
     config = json.loads((chain_run / "config.json").read_text())
@@ -38,6 +39,7 @@ def test_run_files_and_metrics(chain_run):
         assert (chain_run / name).stat().st_mode & 0o777 == 0o666 & ~UMASK, name
 
 
+@pytest.mark.slow  # the chain run trains 150 epochs
 def test_load_run_scores_and_predictions(chain_run):
     run = vlkge.load_run(chain_run)
     assert run.entities[0] == "e0" and set(run.relations) == {"next", "prev"}
@@ -58,9 +60,10 @@ def test_load_run_refuses_non_runs(tmp_path):
         vlkge.load_run(tmp_path)
 
 
+@pytest.mark.slow  # trains 60 epochs
 def test_inductive_placement_from_text(tmp_path):
     """Artworks unseen in training are placed from their text alone; the title names the artist."""
-    from conftest import make_art_graph
+    from helpers import make_art_graph
     g = load_graph(make_art_graph(tmp_path / "art", n_artists=6, per_artist=10))
     cfg = TrainConfig(dim=32, epochs=60, eval_every=20, modalities=["structural", "textual"],
                       encoder="offline", lr=0.01)

@@ -1,14 +1,17 @@
 """Scorer-dependent defaults and the learning-rate schedule."""
 import json
 
+import pytest
 import torch
 from safetensors import safe_open
 
 import vlkge
 
-from conftest import make_chain_graph
+from helpers import make_art_graph, make_chain_graph
 from vlkge.data.readers import load_graph
-from vlkge.training.config import TrainConfig
+from vlkge.models.scorers import SCORERS
+from vlkge.training.config import (SCORER_DEFAULTS, SHARED_DEFAULTS, TrainConfig, negatives_for,
+                                   structural_dropout_for)
 from vlkge.pipeline import train_and_evaluate, train_run
 from vlkge.models.model import build_model
 from vlkge.data.patterns import inverse_relations, symmetric_relations
@@ -17,15 +20,20 @@ from vlkge.training.trainer import anchor_relations, negative_weights
 
 
 def test_scorer_defaults_fill_only_unset_fields():
-    assert TrainConfig().model == "rotate"
-    assert (TrainConfig(model="complex").lr, TrainConfig(model="complex").dim) == (0.005, 256)
-    assert (TrainConfig(model="transe").lr, TrainConfig(model="transe").dim, TrainConfig(model="transe").negatives) \
-        == (0.05, 512, 256)
-    assert (TrainConfig(model="rotate").lr, TrainConfig(model="rotate").adversarial_temperature) == (0.01, 2.0)
-    assert TrainConfig(model="complex").adversarial_temperature == 0.0
-    assert TrainConfig(model="transe", lr=0.001, dim=64).lr == 0.001
-    saved = TrainConfig(model="transe").to_dict()
-    assert TrainConfig.from_dict(saved) == TrainConfig(model="transe")
+    """Each scorer's unset fields take its own default where it has one, the shared one otherwise;
+    a value given explicitly is kept, even where it equals another scorer's default."""
+    for model in SCORERS:
+        own = SCORER_DEFAULTS.get(model, {})
+        cfg = TrainConfig(model=model)
+        for name, shared_value in SHARED_DEFAULTS.items():
+            assert getattr(cfg, name) == own.get(name, shared_value), (model, name)
+        for name, value in own.items():
+            assert getattr(cfg, name) == value, (model, name)
+        explicit = {"lr": 0.0123, "dim": 6, "negatives": 7, "adversarial_temperature": 0.25,
+                    "tie_inverse_relations": not cfg.tie_inverse_relations}
+        assert {k: getattr(TrainConfig(model=model, **explicit), k) for k in explicit} == explicit
+        assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+        assert TrainConfig.from_dict(TrainConfig(model=model, **explicit).to_dict()) == TrainConfig(model=model, **explicit)
 
 
 def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
@@ -43,6 +51,7 @@ def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
     assert lrs == {0.05 * 0.5 ** misses}
 
 
+@pytest.mark.slow  # trains 40 epochs with text
 def test_vl_distmult_does_not_answer_with_the_query_entity_itself(tmp_path):
     """Fused text makes every entity most similar to itself, and DistMult scores (h, r, h) by that
     similarity; training must teach it that the anchor is not the answer."""
@@ -97,38 +106,43 @@ def test_anchor_negatives_follow_the_scorer_and_spare_symmetric_relations_for_tr
 
 
 def test_a_config_saved_before_a_field_existed_keeps_the_behaviour_it_was_trained_with():
-    old = TrainConfig(model="rotate").to_dict()
-    del old["adversarial_temperature"]
-    assert TrainConfig(model="rotate").adversarial_temperature == 2.0
-    assert TrainConfig.from_dict(old).adversarial_temperature == 0.0
-    old = TrainConfig(model="transe").to_dict()
-    del old["tie_inverse_relations"]
-    assert TrainConfig.from_dict(old).tie_inverse_relations is False
+    # before these fields existed training used no self-adversarial weights and tied no relations,
+    # whatever a scorer's default is today
+    for model, name, then in (("rotate", "adversarial_temperature", 0.0), ("transe", "adversarial_temperature", 0.0),
+                              ("transe", "tie_inverse_relations", False)):
+        old = TrainConfig(model=model).to_dict()
+        del old[name]
+        assert getattr(TrainConfig.from_dict(old), name) == then, (model, name)
+        old = TrainConfig(model=model, **{name: not then if isinstance(then, bool) else 1.5}).to_dict()
+        assert getattr(TrainConfig.from_dict(old), name) != then  # a saved value is kept
 
 
-def test_structural_dropout_defaults_to_the_graph_and_scorer(tmp_path):
-    """Kept where some entity can only be placed from its features; dropped for TransE where every
-    entity has training triples (it ranks far worse with it there)."""
-    from conftest import make_art_graph
+def test_structural_dropout_and_negatives_default_to_the_graph_and_scorer(tmp_path):
+    """Unset, structural dropout follows whether every entity has training triples (the config
+    module's structural_dropout_for), and negatives follow the sampling the run used (negatives_for)
+    unless the scorer sets its own; set, each is kept."""
     chain = load_graph(make_chain_graph(tmp_path / "chain", n=12))  # every entity in train
     art = load_graph(make_art_graph(tmp_path / "art", n_artists=3, per_artist=3))  # test artworks unseen
     assert bool(chain.train_entities.all()) and not bool(art.train_entities.all())
-    cfgs = {}
-    for graph, model, expect in ((chain, "transe", 0.0), (chain, "rotate", 0.5), (chain, "complex", 0.5),
-                                 (chain, "distmult", 0.5), (art, "transe", 0.5), (art, "rotate", 0.5)):
+    sampling = {}
+    for graph, model in ((chain, "transe"), (chain, "rotate"), (chain, "complex"), (chain, "distmult"),
+                         (art, "transe"), (art, "rotate")):
         out = tmp_path / f"{graph.num_entities}-{model}"
         cfg = TrainConfig(model=model, dim=8, epochs=1, eval_every=1, modalities=["structural", "textual"],
                           encoder="offline", device="cpu")
         train_run(graph, cfg, out, progress=False)
-        cfgs[graph is art, model] = tc = vlkge.load_run(out).train_config
-        assert tc.structural_dropout == expect, (model, graph.source)
-    # negatives: 256 when drawn from a relation's candidate pool (typed, the art graph), else 64
-    assert {k: tc.negatives for k, tc in cfgs.items()} == {(False, "transe"): 256, (False, "rotate"): 64, (False, "complex"): 64,
-                                          (False, "distmult"): 64, (True, "transe"): 256, (True, "rotate"): 256}
-    cfg = TrainConfig(model="transe", dim=8, epochs=1, structural_dropout=0.3, modalities=["structural", "textual"],
-                      encoder="offline", device="cpu")
+        tc = vlkge.load_run(out).train_config
+        assert tc.structural_dropout == structural_dropout_for(model, bool(graph.train_entities.all())), model
+        sampling[graph is art] = json.loads((out / "config.json").read_text())["train"]["negative_sampling_used"]
+        typed = sampling[graph is art] == "typed"
+        assert tc.negatives == (TrainConfig(model=model).negatives or negatives_for(typed)), (model, typed)
+    # the typed art graph draws from each relation's candidate pool, the untyped ring from all entities
+    assert sampling == {False: "uniform", True: "typed"}
+    cfg = TrainConfig(model="transe", dim=8, epochs=1, structural_dropout=0.3, negatives=5,
+                      modalities=["structural", "textual"], encoder="offline", device="cpu")
     train_run(chain, cfg, tmp_path / "explicit", progress=False)
-    assert vlkge.load_run(tmp_path / "explicit").train_config.structural_dropout == 0.3
+    tc = vlkge.load_run(tmp_path / "explicit").train_config
+    assert (tc.structural_dropout, tc.negatives) == (0.3, 5)
 
 
 def test_inverse_relations_are_found_in_the_training_triples():
@@ -149,8 +163,8 @@ def test_inverse_relations_are_found_in_the_training_triples():
 
 def test_tied_inverse_relations_train_as_one_and_save_standalone_weights(tmp_path):
     g = load_graph(make_chain_graph(tmp_path / "chain", n=24))
-    cfg = TrainConfig(model="transe", dim=16, epochs=20, eval_every=10, modalities=["structural"], device="cpu")
-    assert cfg.tie_inverse_relations is True and TrainConfig(model="rotate").tie_inverse_relations is False
+    cfg = TrainConfig(model="transe", dim=16, epochs=20, eval_every=10, modalities=["structural"], device="cpu",
+                      tie_inverse_relations=True)
     train_run(g, cfg, tmp_path / "run", progress=False)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["inverse_relations_tied"] == {"prev": "next"}  # "prev" has held-out triples
