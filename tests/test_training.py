@@ -1,6 +1,7 @@
 """Scorer-dependent defaults and the learning-rate schedule."""
 import json
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -8,24 +9,34 @@ import vlkge
 
 from conftest import make_chain_graph
 from vlkge.data.readers import load_graph
-from vlkge.training.config import TrainConfig
+from vlkge.training.config import TrainConfig, resolve
 from vlkge.pipeline import train_and_evaluate, train_run
 from vlkge.models.model import build_model
 from vlkge.data.patterns import inverse_relations, symmetric_relations
 from vlkge.training.negatives import NegativeSampler
-from vlkge.training.trainer import anchor_relations, negative_weights
+from vlkge.training.trainer import anchor_relations, negative_weights, train
 
 
-def test_scorer_defaults_fill_only_unset_fields():
+def test_scorer_defaults_fill_only_unset_fields(tmp_path):
+    g = load_graph(make_chain_graph(tmp_path / "chain", n=12))
+
+    def resolved(**kw):
+        return resolve(TrainConfig(**kw), g)
     assert TrainConfig().model == "rotate"
-    assert (TrainConfig(model="complex").lr, TrainConfig(model="complex").dim) == (0.005, 256)
-    assert (TrainConfig(model="transe").lr, TrainConfig(model="transe").dim, TrainConfig(model="transe").negatives) \
+    assert (resolved(model="complex").lr, resolved(model="complex").dim) == (0.005, 256)
+    assert (resolved(model="transe").lr, resolved(model="transe").dim, resolved(model="transe").negatives) \
         == (0.05, 512, 256)
-    assert (TrainConfig(model="rotate").lr, TrainConfig(model="rotate").adversarial_temperature) == (0.01, 2.0)
-    assert TrainConfig(model="complex").adversarial_temperature == 0.0
-    assert TrainConfig(model="transe", lr=0.001, dim=64).lr == 0.001
-    saved = TrainConfig(model="transe").to_dict()
-    assert TrainConfig.from_dict(saved) == TrainConfig(model="transe")
+    assert (resolved(model="rotate").lr, resolved(model="rotate").adversarial_temperature) == (0.01, 2.0)
+    assert resolved(model="complex").adversarial_temperature == 0.0
+    assert resolved(model="transe", lr=0.001, dim=64).lr == 0.001
+    saved = resolved(model="transe").to_dict()
+    assert resolve(TrainConfig.from_dict(saved), g) == resolved(model="transe")
+    # resolving is idempotent and never changes the config it is given
+    cfg = TrainConfig(model="transe")
+    r = resolve(cfg, g)
+    assert resolve(r, g) is r and cfg.lr is None and cfg.negatives is None
+    with pytest.raises(TypeError, match="ResolvedConfig"):
+        train(g, cfg, tmp_path / "run", progress=False)
 
 
 def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
@@ -96,11 +107,12 @@ def test_anchor_negatives_follow_the_scorer_and_spare_symmetric_relations_for_tr
     assert self_mask.tolist() == [[False, False], [True, True], [False, False]]  # (1, r, 1) is its own answer
 
 
-def test_a_config_saved_before_a_field_existed_keeps_the_behaviour_it_was_trained_with():
+def test_a_config_saved_before_a_field_existed_keeps_the_behaviour_it_was_trained_with(tmp_path):
     old = TrainConfig(model="rotate").to_dict()
     del old["adversarial_temperature"]
-    assert TrainConfig(model="rotate").adversarial_temperature == 2.0
-    assert TrainConfig.from_dict(old).adversarial_temperature == 0.0
+    g = load_graph(make_chain_graph(tmp_path / "chain", n=12))
+    assert resolve(TrainConfig(model="rotate"), g).adversarial_temperature == 2.0
+    assert resolve(TrainConfig.from_dict(old), g).adversarial_temperature == 0.0
     old = TrainConfig(model="transe").to_dict()
     del old["tie_inverse_relations"]
     assert TrainConfig.from_dict(old).tie_inverse_relations is False
@@ -150,7 +162,8 @@ def test_inverse_relations_are_found_in_the_training_triples():
 def test_tied_inverse_relations_train_as_one_and_save_standalone_weights(tmp_path):
     g = load_graph(make_chain_graph(tmp_path / "chain", n=24))
     cfg = TrainConfig(model="transe", dim=16, epochs=20, eval_every=10, modalities=["structural"], device="cpu")
-    assert cfg.tie_inverse_relations is True and TrainConfig(model="rotate").tie_inverse_relations is False
+    assert resolve(cfg, g).tie_inverse_relations is True
+    assert resolve(TrainConfig(model="rotate"), g).tie_inverse_relations is False
     train_run(g, cfg, tmp_path / "run", progress=False)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["inverse_relations_tied"] == {"prev": "next"}  # "prev" has held-out triples

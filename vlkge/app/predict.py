@@ -227,7 +227,7 @@ def describe_search(run: Any | None, index: EntityIndex, query: str, k: int = 24
             enc = encoder or run_encoder(run)
             q = enc.encode_texts([query])[0]
             space = "visual" if mode == "joint" else "textual"
-            feats = getattr(run.model.entity, f"{space}_features").float()
+            feats = run.model.entity.features(space).float()
             present = run.model.entity.masks[:, run.model.entity.modalities.index(space)].numpy()
             m = present if among is None else (present & among)
             feats = torch.nn.functional.normalize(feats, dim=-1)

@@ -17,7 +17,7 @@ def zero_shot_vectors(run, features: dict | None = None, encoder_info: dict | No
     graph = run.graph
     if graph is None:
         raise VLKGEError(f"{run.path}: the run's data is not available for zero-shot evaluation")
-    feats = {m: (getattr(run.model.entity, f"{m}_features"), run.model.entity.masks[:, i])
+    feats = {m: (run.model.entity.features(m), run.model.entity.masks[:, i])
              for i, m in enumerate(run.model.entity.modalities) if m != "structural"}
     encoder = run.config.get("encoder_used") or {}
     if "textual" not in feats:

@@ -12,7 +12,7 @@ from ..data.graph import Graph
 from ..data.readers import load_graph
 from ..errors import VLKGEError
 from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
-from ..models.model import KGEModel, build_model
+from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import TrainConfig
 
@@ -191,11 +191,11 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
             graph = None
     if graph is not None and graph.entities != config["entities"]:
         raise VLKGEError(f"{path}: the graph {graph.source} does not match the run's entity vocabulary")
-    missing = [m for m in modalities if f"entity.{m}_features" not in tensors]
+    missing = [m for m in modalities if f"entity.{FEATURE_BUFFERS.get(m)}" not in tensors]
     if missing:
         raise VLKGEError(f"{path / MODEL_FILE}: does not match config.json (no {missing[0]} features)")
     # Masks and features are restored from the state dict; placeholders give the right shapes.
-    feat_args = {m: (tensors[f"entity.{m}_features"], torch.ones(n, dtype=torch.bool)) for m in modalities}
+    feat_args = {m: (tensors[f"entity.{FEATURE_BUFFERS[m]}"], torch.ones(n, dtype=torch.bool)) for m in modalities}
     try:
         model = build_model(tc.model, n, n_rel, tc.dim, torch.ones(n, dtype=torch.bool),
                             feat_args, tc.fusion, tc.p)
