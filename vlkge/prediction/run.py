@@ -1,6 +1,7 @@
 """A trained run, loaded for scoring, ranking, evaluation and placing new entities."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -50,7 +51,24 @@ class Run:
         try:
             return self._eidx[entity]
         except KeyError:
-            raise VLKGEError(f"unknown entity {entity!r} in run {self.path}") from None
+            close = self.close_entities(entity)
+            hint = "; did you mean " + " or ".join(
+                f"{self.entities[i]} ({self.graph.labels[i]})" if self.graph and self.graph.labels[i] not in
+                ("", self.entities[i]) else self.entities[i] for i in close) + "?" if close else ""
+            raise VLKGEError(f"no entity {entity!r} in run {self.path}{hint}") from None
+
+    def close_entities(self, text: str, n: int = 3) -> list[int]:
+        """Indices of the entities whose id or label (when the graph is here) is closest to
+        ``text``, ignoring case: those containing it first (shortest first: "Monet" is the artist
+        before his works), then near spellings."""
+        names = [(e.lower(), i) for i, e in enumerate(self.entities)]
+        if self.graph is not None:
+            names += [(label.lower(), i) for i, label in enumerate(self.graph.labels) if label]
+        query = text.lower().strip()
+        found = [i for name, i in sorted(names, key=lambda x: len(x[0])) if query and query in name]
+        by_name = dict(names)
+        found += [by_name[m] for m in difflib.get_close_matches(query, [name for name, _ in names], n=n, cutoff=0.6)]
+        return list(dict.fromkeys(found))[:n]
 
     def relation_index(self, relation: str) -> int:
         try:
