@@ -14,6 +14,7 @@ import torch.distributed as dist
 from .data.graph import Graph, candidate_mask
 from .device import resolve_device
 from .encoders import extract_features, load_encoder
+from .encoders.info import imported_name
 from .errors import VLKGEError
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
@@ -33,7 +34,7 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
     wanted = [m for m in modalities if m != "structural"]
     if not wanted:
         return {}, {"name": None}
-    if encoder_spec.startswith("imported:"):
+    if imported_name(encoder_spec) is not None:
         encoder, info = encoder_spec, {"name": encoder_spec, "joint_space": False}
     else:
         encoder = load_encoder(encoder_spec, device=device)

@@ -17,8 +17,7 @@ from .images import contained_path, placeholder, thumbnail, upload_preview
 from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,
                       metrics_table, place_new, placement_relations, predictions, relations_for,
                       similar_with_link)
-from .runs import (OFFLINE_BANNER, RunInfo, discover_runs, has_joint_space, is_offline, merge_status,
-                   new_run_path, run_card, runs_dir)
+from .runs import RunInfo, discover_runs, encoder_notice, merge_status, new_run_path, run_card, runs_dir
 from .search import EntityIndex, Hit, Page, normalise, paginate
 from .training import (APP_SETTINGS, TrainProgress, app_setting_defaults, default_train_config, fmt_eta,
                        train_for_app)

@@ -14,11 +14,6 @@ from ..paths import cache_root, folder_key, writable_dir
 from ..runs import is_run
 from ..training.config import TrainConfig
 
-OFFLINE_BANNER = ("No vision-language model available here: features come from the offline "
-                  "fallback (MiniLM text + image descriptor), not a VLM. Image/text similarity "
-                  "and placement are weaker than with CLIP.")
-
-
 def runs_dir(graph_root: Path) -> Path:
     """Where runs for this graph live: ``GRAPH/runs`` when the graph folder is writable (or
     already has runs), else ``$VLKGE_CACHE/runs/<graph name>-<hash>``."""
@@ -83,20 +78,20 @@ def discover_runs(graph: Graph, extra: list[str | Path] | None = None) -> list[R
     return found + local
 
 
-def is_offline(run: Any) -> bool:
-    name = (run.config.get("encoder_used") or {}).get("name") or ""
-    return name.startswith("offline")
-
-
-def has_joint_space(run: Any) -> bool:
-    return bool((run.config.get("encoder_used") or {}).get("joint_space"))
+def encoder_notice(run: Any) -> str | None:
+    """The warning the app shows for a run whose features come from the offline fallback rather
+    than a vision-language model; None otherwise."""
+    if run.encoder.kind != "offline":
+        return None
+    return ("No vision-language model available here: features come from the offline fallback "
+            f"({run.encoder.description.rstrip('.')}). Image/text similarity and placement are weaker "
+            "than with CLIP.")
 
 
 def run_card(run: Any) -> dict[str, Any]:
     """What the Home page shows about a run: scorer, encoder actually used, modalities,
     overall metrics per split and a per-relation table."""
     tc = run.config.get("train", {})
-    enc = run.config.get("encoder_used") or {}
     test = (run.metrics or {}).get("test") or {}
     overall = {}
     for split in ("val", "test"):
@@ -111,9 +106,9 @@ def run_card(run: Any) -> dict[str, Any]:
         "scorer": tc.get("model"),
         "dim": tc.get("dim"),
         "epochs": tc.get("epochs"),
-        "encoder": enc.get("name") or "none (structure only)",
-        "joint_space": bool(enc.get("joint_space")),
-        "offline": is_offline(run),
+        "encoder": run.encoder.name or "none (structure only)",
+        "joint_space": run.encoder.vision_language,
+        "offline": run.encoder.kind == "offline",
         "modalities": run.config.get("modalities_used") or [],
         "protocol": test.get("protocol") or run.protocol,
         "temperature": run.temperature if math.isfinite(run.temperature) else None,

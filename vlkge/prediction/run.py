@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..data.graph import Graph
 from ..data.readers import load_graph
+from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
 from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
@@ -42,6 +43,11 @@ class Run:
     def protocol(self) -> str:
         return self.config["train"].get("eval_protocol_used") or (
             default_protocol(self.graph) if self.graph else "both")
+
+    @cached_property
+    def encoder(self) -> EncoderInfo:
+        """The encoder that made this run's features."""
+        return EncoderInfo.from_record(self.config.get("encoder_used"))
 
     @property
     def temperature(self) -> float:
