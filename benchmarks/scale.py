@@ -94,7 +94,7 @@ def worker(n_entities: int, max_val: int, max_test: int, seed: int, sampling: st
     import copy
     import torch
     from vlkge.prediction.run import load_run
-    from vlkge.training.config import TrainConfig
+    from vlkge.training.config import TrainConfig, resolve
     from vlkge.pipeline import train_and_evaluate
     out: dict = {"size": n_entities}
     t = time.perf_counter()
@@ -120,8 +120,9 @@ def worker(n_entities: int, max_val: int, max_test: int, seed: int, sampling: st
         train_and_evaluate(g_train, cfg, Path(d) / "run", progress=False,
                            callback=lambda e, n, info: seen.setdefault("epoch_s", info["elapsed_s"]))
         out["train_call_s"] = time.perf_counter() - t
-        # after training: train() resolves what the config leaves to the graph (negatives)
-        out["config"] = {k: getattr(cfg, k) for k in ("batch_size", "negatives", "negative_sampling", "lr", "optimizer")}
+        # what resolve made of the fields the config leaves to the graph (negatives)
+        used = resolve(cfg, g_train)
+        out["config"] = {k: getattr(used, k) for k in ("batch_size", "negatives", "negative_sampling", "lr", "optimizer")}
         out["epoch_s"] = seen["epoch_s"]
         out["rss_after_train_mb"] = peak_rss_mb()
         t = time.perf_counter()

@@ -13,8 +13,9 @@ from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
 from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
-from vlkge.app import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
-                           escape_markdown as md, is_offline, thumbnail, type_colours)
+from vlkge.app import (Adjacency, EntityIndex, RunInfo, discover_runs, encoder_notice,
+                       escape_markdown as md, thumbnail,
+                       type_colours)
 from vlkge.app.jobs import current_job
 
 THUMB = 160
@@ -180,8 +181,9 @@ def _enter_through_app() -> None:
 
 # ------------------------------------------------------------------ widgets
 def encoder_banner(c: Ctx) -> None:
-    if c.run is not None and is_offline(c.run):
-        st.warning(OFFLINE_BANNER, icon=":material/warning:")
+    notice = encoder_notice(c.run) if c.run is not None else None
+    if notice:
+        st.warning(notice, icon=":material/warning:")
 
 
 def thumb_for(c: Ctx, i: int, size: int = THUMB) -> bytes:

@@ -10,11 +10,11 @@ from vlkge.data.collection import (FIELDS, IMPORT_REPORT, catalogue_columns, imp
                                    slug)
 from vlkge.errors import VLKGEError
 from vlkge.app import escape_markdown as md, markdown_code, run_card
-from vlkge.app.runs import APP_SETTINGS, app_setting_defaults
+from vlkge.app.training import APP_SETTINGS, app_setting_defaults
 from vlkge.app.jobs import TrainingJob, current_job, start_training
 from vlkge.models.scorers import SCORERS
 from vlkge.training.config import TrainConfig
-from vlkge.pipeline import available_modalities
+from vlkge.training.config import available_modalities
 
 c = _ui.ctx()
 g = c.graph

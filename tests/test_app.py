@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from helpers import make_app_graph, train_tiny, wait_until, write_catalogue, zip_bytes  # noqa: E402
 from vlkge.app import escape_markdown  # noqa: E402
-from vlkge.training.config import TrainConfig  # noqa: E402
+from vlkge.training.config import TrainConfig, resolve  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every page run through Streamlit, runs trained in background jobs
 
@@ -189,7 +189,8 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     assert cfg["train"]["model"] == "complex" and cfg["modalities_used"] == ["structural"]
     # what was set by hand, and the defaults for what was left empty
     assert (cfg["train"]["dim"], cfg["train"]["seed"]) == (24, 3)
-    assert (cfg["train"]["lr"], cfg["train"]["batch_size"]) == (TrainConfig(model="complex").lr, TrainConfig().batch_size)
+    assert (cfg["train"]["lr"], cfg["train"]["batch_size"]) == (resolve(TrainConfig(model="complex"), load_graph(g)).lr,
+                                                                TrainConfig().batch_size)
 
 
 def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monkeypatch):

@@ -3,7 +3,9 @@ import json
 import subprocess
 import sys
 
-from vlkge.cli import main
+import pytest
+
+from vlkge.cli import build_parser, main
 
 
 def test_validate_summary(art_graph, capsys):
@@ -51,3 +53,67 @@ def test_module_entry_point_and_unknown_entity(art_graph, tmp_path):
     p = subprocess.run([sys.executable, "-m", "vlkge", "predict", str(tmp_path / "nope"), "--head", "x",
                         "--relation", "r"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "not a run directory" in p.stderr
+
+
+def test_version_and_whole_flag_names_only(capsys):
+    from vlkge.version import __version__
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vlkge {__version__}"
+    # an abbreviation is refused, not taken for the flag it starts
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "some-run", "--spl", "val"])
+    assert e.value.code == 2 and "unrecognized arguments: --spl" in capsys.readouterr().err
+
+
+def test_every_train_flag_comes_from_a_config_field_with_help_and_its_default(capsys):
+    from dataclasses import fields
+    from vlkge.training.config import TrainConfig
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for f in fields(TrainConfig):
+        if f.name != "eval_max_queries":  # no flag: a validation cost, not a hyperparameter
+            assert f"--{f.name.replace('_', '-')}" in text, f.name
+    assert "--dim DIM embedding dimension (default: 256; scorer-dependent: transe 512)" in text
+    assert "(default: 0.005; scorer-dependent: transe 0.05, rotate 0.01)" in text  # --lr
+    assert "(default: off; scorer-dependent: transe on)" in text  # --tie-inverse-relations
+    assert "--batch-size BATCH_SIZE positive triples per step (default: 1024)" in text
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for name, parser in commands.items():  # every flag of every command says what it does
+        assert all(a.help for a in parser._actions), (name, [a.dest for a in parser._actions if not a.help])
+        assert not parser.allow_abbrev, name
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "(default: test)" in capsys.readouterr().out
+
+
+def test_train_flags_map_onto_the_config(art_graph, tmp_path):
+    from vlkge.cli import config_overrides
+    args = build_parser().parse_args(["train", "--out", "x", "--no-tie-inverse-relations", "--filter-negatives",
+                                      "--modalities", "structural, textual", "--lr", "0.1", "--p", "2"])
+    assert config_overrides(args) == {"tie_inverse_relations": False, "filter_negatives": True,
+                                      "modalities": ["structural", "textual"], "lr": 0.1, "p": 2}
+    assert config_overrides(build_parser().parse_args(["train", "--out", "x"])) == {}
+
+
+def test_predict_from_text_alone_and_close_matches_for_an_unknown_entity(art_graph, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(art_graph), "--out", str(run), "--model", "distmult", "--dim", "16",
+                 "--epochs", "2", "--eval-every", "2", "--modalities", "structural,textual", "--encoder", "offline",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "--relation", "hasStyle", "--text", "Harbour at dawn by Claude Monet",
+                 "--json", "--top-k", "3"]) == 0
+    preds = json.loads(capsys.readouterr().out)
+    assert len(preds) == 3 and all(p["entity"].startswith("style_") for p in preds)
+    assert main(["predict", str(run), "--relation", "hasStyle"]) == 1
+    assert "--head, --tail, --image or --text" in capsys.readouterr().err
+    # a label, a part of one, or a misspelt id: the closest entities are offered
+    assert main(["predict", str(run), "--relation", "hasStyle", "--head", "Berthe"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no entity 'Berthe'" in err and "did you mean artist_3 (Berthe Morisot)" in err
+    assert main(["predict", str(run), "--relation", "isCreatedByArtist", "--tail", "artst_1"]) == 1
+    assert "did you mean artist_1 (Rembrandt van Rijn)" in capsys.readouterr().err
+    assert main(["predict", str(run), "--relation", "hasStyle", "--head", "zzzzzz"]) == 1
+    assert "did you mean" not in capsys.readouterr().err

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from conftest import write_graph
+from helpers import write_graph
 from vlkge.app.display import WORD_JOINER
 from test_e2e_app import ARGS, CHROMIUM, ROOT, _free_port, _settle
 

@@ -222,3 +222,21 @@ def test_loading_minilm_prints_no_weight_loading_bar(capfd):
     enc.encode_texts(["a harbour at dawn"])  # the model loads on first use
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()  # other code keeps its progress bars
+
+
+def test_encoder_info_reads_the_run_record_once():
+    from vlkge.encoders.info import EncoderInfo, imported_name
+    old_offline = EncoderInfo.from_record({"name": "offline:minilm+descriptor-v1", "joint_space": False})
+    assert (old_offline.kind, old_offline.spec, old_offline.vision_language) == ("offline", "offline", False)
+    assert old_offline.description == "offline:minilm+descriptor-v1"  # a record from before descriptions
+    clip = EncoderInfo.from_record({"name": "clip:openai/clip-vit-base-patch32", "joint_space": True,
+                                    "description": "CLIP ViT-B/32"})
+    assert (clip.kind, clip.spec, clip.vision_language, clip.description) == \
+        ("clip", "clip:openai/clip-vit-base-patch32", True, "CLIP ViT-B/32")
+    imported = EncoderInfo.from_record({"name": "imported:authors", "joint_space": False})
+    assert (imported.kind, imported.spec) == ("imported", None)
+    assert EncoderInfo.from_record({"name": None}).kind == EncoderInfo.from_record(None).kind == "none"
+    assert imported_name("imported:authors") == "authors" and imported_name("offline") is None
+    record = load_encoder("offline", device="cpu").info()  # what a run saves: its own description
+    info = EncoderInfo.from_record(record)
+    assert info.kind == "offline" and info.description == record["description"] != record["name"]

@@ -438,20 +438,21 @@ def test_search_ties_prefer_connected_entities(tmp_path):
 
 
 def test_app_training_settings_override_the_defaults_and_bad_ones_are_refused(tmp_path):
-    from vlkge.training.config import TrainConfig
+    from vlkge.training.config import TrainConfig, resolve
     from vlkge.errors import VLKGEError
-    from vlkge.app.runs import app_setting_defaults, default_train_config
-    cfg = default_train_config(7, "transe", {"dim": 32, "lr": 0.1, "negatives": None, "seed": 0})
+    from vlkge.app.training import app_setting_defaults, default_train_config
+    g = load_graph(make_app_graph(tmp_path / "g", per_artist=2))
+    cfg = resolve(default_train_config(7, "transe", {"dim": 32, "lr": 0.1, "negatives": None, "seed": 0}), g)
     assert (cfg.epochs, cfg.model, cfg.dim, cfg.lr, cfg.seed) == (7, "transe", 32, 0.1, 0)
-    assert cfg.negatives == TrainConfig(model="transe").negatives  # None: the scorer's default
+    assert cfg.negatives == resolve(TrainConfig(model="transe"), g).negatives  # None: the scorer's default
     for bad, says in [({"dim": 0}, "dim must be above 0"), ({"seed": -1}, "seed must be 0 or more"),
                       ({"batch_size": 2.5}, "whole number"), ({"lr": float("nan")}, "must be a number"),
                       ({"margin": 2}, "unknown training setting 'margin'")]:
         with pytest.raises(VLKGEError, match=says):
             default_train_config(7, "rotate", bad)
     # what an empty setting means, for this graph: typed graphs draw 256 negatives (negatives_for)
-    g = load_graph(make_app_graph(tmp_path / "g", per_artist=2))
     d = app_setting_defaults(g, "complex")
-    assert d == {"dim": TrainConfig(model="complex").dim, "negatives": 256, "lr": TrainConfig(model="complex").lr,
-                 "batch_size": TrainConfig().batch_size, "seed": 0}
-    assert app_setting_defaults(g, "transe")["dim"] == TrainConfig(model="transe").dim != d["dim"]
+    complex_ = resolve(TrainConfig(model="complex"), g)
+    assert d == {"dim": complex_.dim, "negatives": 256, "lr": complex_.lr, "batch_size": TrainConfig().batch_size,
+                 "seed": 0}
+    assert app_setting_defaults(g, "transe")["dim"] == resolve(TrainConfig(model="transe"), g).dim != d["dim"]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_art_graph
+from helpers import make_art_graph
 
 import vlkge
 from vlkge.cli import main

@@ -62,3 +62,29 @@ def test_inverse_relation_scores_the_reversed_triple(name):
     h, t, r = torch.randn(4, d), torch.randn(4, d), torch.randn(4, d // 2 if name == "rotate" else d)
     assert torch.allclose(sc.triples(h, sc.inverse(r), t), sc.triples(t, r, h), atol=1e-5)
     assert not torch.allclose(sc.triples(h, r, t), sc.triples(t, r, h), atol=1e-3) or name == "distmult"
+
+
+@pytest.mark.parametrize("name", ["transe", "distmult", "complex", "rotate"])
+def test_the_base_class_derives_the_batched_forms_from_triples(name):
+    """A scorer that defines only ``triples`` ranks by broadcasting it; the overrides agree."""
+    from vlkge.models.scorers import Scorer
+    torch.manual_seed(2)
+    sc = make_scorer(name)
+    d = 6
+    H, R, Ents = torch.randn(5, d), torch.randn(5, d // 2 if name == "rotate" else d), torch.randn(7, d)
+    assert torch.allclose(Scorer.tails(sc, H, R, Ents), sc.tails(H, R, Ents), atol=1e-4)
+    assert torch.allclose(Scorer.heads(sc, Ents, R, H), sc.heads(Ents, R, H), atol=1e-4)
+
+
+def test_scorers_declare_what_the_model_needs():
+    from vlkge.models.model import build_model
+    from vlkge.models.scorers import SCORERS
+    assert {n for n, s in SCORERS.items() if s.complex} == {"complex", "rotate"}
+    assert {n for n, s in SCORERS.items() if s.distance} == {"transe", "rotate"}
+    for name in ("complex", "rotate"):
+        with pytest.raises(ValueError, match="even dimension"):
+            build_model(name, 4, 2, 7, torch.ones(4, dtype=torch.bool))
+    rot = build_model("rotate", 4, 50, 8, torch.ones(4, dtype=torch.bool)).relation.weight
+    assert rot.abs().max() <= math.pi and rot.abs().max() > 1.0  # phases, uniform over (-pi, pi)
+    assert build_model("distmult", 4, 2, 8, torch.ones(4, dtype=torch.bool)).offset.item() == 0.0
+    assert build_model("transe", 4, 2, 8, torch.ones(4, dtype=torch.bool)).offset.item() > 0  # a typical distance

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from conftest import write_graph
+from helpers import write_graph
 from vlkge.data.readers import load_graph
 from vlkge.app import selection_csv
 from vlkge.curation.audit import AuditStore

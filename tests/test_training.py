@@ -10,30 +10,34 @@ import vlkge
 from helpers import make_art_graph, make_chain_graph
 from vlkge.data.readers import load_graph
 from vlkge.models.scorers import SCORERS
-from vlkge.training.config import (SCORER_DEFAULTS, SHARED_DEFAULTS, TrainConfig, negatives_for,
+from vlkge.training.config import (SHARED_DEFAULTS, TrainConfig, negatives_for, resolve,
                                    structural_dropout_for)
 from vlkge.pipeline import train_and_evaluate, train_run
 from vlkge.models.model import build_model
 from vlkge.data.patterns import inverse_relations, symmetric_relations
 from vlkge.training.negatives import NegativeSampler
-from vlkge.training.trainer import anchor_relations, negative_weights
+from vlkge.training.trainer import anchor_relations, negative_weights, train
 
 
-def test_scorer_defaults_fill_only_unset_fields():
+def test_scorer_defaults_fill_only_unset_fields(tmp_path):
     """Each scorer's unset fields take its own default where it has one, the shared one otherwise;
-    a value given explicitly is kept, even where it equals another scorer's default."""
-    for model in SCORERS:
-        own = SCORER_DEFAULTS.get(model, {})
-        cfg = TrainConfig(model=model)
+    a value given explicitly is kept; resolving is idempotent and never changes the config it is given."""
+    g = load_graph(make_chain_graph(tmp_path / "chain", n=12))
+    for model, scorer in SCORERS.items():
+        r = resolve(TrainConfig(model=model), g)
         for name, shared_value in SHARED_DEFAULTS.items():
-            assert getattr(cfg, name) == own.get(name, shared_value), (model, name)
-        for name, value in own.items():
-            assert getattr(cfg, name) == value, (model, name)
+            assert getattr(r, name) == scorer.defaults.get(name, shared_value), (model, name)
+        for name, value in scorer.defaults.items():
+            assert getattr(r, name) == value, (model, name)
         explicit = {"lr": 0.0123, "dim": 6, "negatives": 7, "adversarial_temperature": 0.25,
-                    "tie_inverse_relations": not cfg.tie_inverse_relations}
-        assert {k: getattr(TrainConfig(model=model, **explicit), k) for k in explicit} == explicit
-        assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-        assert TrainConfig.from_dict(TrainConfig(model=model, **explicit).to_dict()) == TrainConfig(model=model, **explicit)
+                    "tie_inverse_relations": not r.tie_inverse_relations}
+        assert {k: getattr(resolve(TrainConfig(model=model, **explicit), g), k) for k in explicit} == explicit
+        assert resolve(TrainConfig.from_dict(r.to_dict()), g) == r
+    cfg = TrainConfig(model="transe")
+    r = resolve(cfg, g)
+    assert resolve(r, g) is r and cfg.lr is None and cfg.negatives is None
+    with pytest.raises(TypeError, match="ResolvedConfig"):
+        train(g, cfg, tmp_path / "run", progress=False)
 
 
 def test_lr_decays_after_each_evaluation_without_improvement(tmp_path):
@@ -135,7 +139,7 @@ def test_structural_dropout_and_negatives_default_to_the_graph_and_scorer(tmp_pa
         assert tc.structural_dropout == structural_dropout_for(model, bool(graph.train_entities.all())), model
         sampling[graph is art] = json.loads((out / "config.json").read_text())["train"]["negative_sampling_used"]
         typed = sampling[graph is art] == "typed"
-        assert tc.negatives == (TrainConfig(model=model).negatives or negatives_for(typed)), (model, typed)
+        assert tc.negatives == (SCORERS[model].defaults.get("negatives") or negatives_for(typed)), (model, typed)
     # the typed art graph draws from each relation's candidate pool, the untyped ring from all entities
     assert sampling == {False: "uniform", True: "typed"}
     cfg = TrainConfig(model="transe", dim=8, epochs=1, structural_dropout=0.3, negatives=5,
@@ -163,8 +167,9 @@ def test_inverse_relations_are_found_in_the_training_triples():
 
 def test_tied_inverse_relations_train_as_one_and_save_standalone_weights(tmp_path):
     g = load_graph(make_chain_graph(tmp_path / "chain", n=24))
-    cfg = TrainConfig(model="transe", dim=16, epochs=20, eval_every=10, modalities=["structural"], device="cpu",
-                      tie_inverse_relations=True)
+    cfg = TrainConfig(model="transe", dim=16, epochs=20, eval_every=10, modalities=["structural"], device="cpu")
+    assert resolve(cfg, g).tie_inverse_relations is True
+    assert resolve(TrainConfig(model="rotate"), g).tie_inverse_relations is False
     train_run(g, cfg, tmp_path / "run", progress=False)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["inverse_relations_tied"] == {"prev": "next"}  # "prev" has held-out triples

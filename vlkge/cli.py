@@ -5,9 +5,13 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from .errors import VLKGEError
+from .models.scorers import SCORERS
+from .training.config import SHARED_DEFAULTS, TrainConfig
+from .version import __version__
 
 
 def _data_arg(p: argparse.ArgumentParser) -> None:
@@ -19,94 +23,129 @@ FILTER_HELP = ("filter of other true answers: directed (standard) or undirected 
                "way round by the relation; the VL-KGE authors' released evaluation)")
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """Each flag's help ends with its default, unless it has none to show or says it already."""
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        if (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+                and "default" not in help):
+            help += " (default: %(default)s)"
+        return help
+
+
+# The parsers take only whole flag names: an abbreviation is refused, not guessed.
+PARSER_OPTIONS = {"allow_abbrev": False, "formatter_class": DefaultsHelp}
+# How a config field reads on the command line (its metadata "flag"); the rest take one value.
+FLAG_ACTIONS = {"switch": {"action": "store_true"}, "on-off": {"action": argparse.BooleanOptionalAction}}
+FIELD_TYPES = {"int": int, "float": float, "str": str}
+
+
+def default_text(f) -> str:
+    """A config field's default in words: its value, or what the scorer and graph make it."""
+    def words(v) -> str:
+        return ("on" if v else "off") if isinstance(v, bool) else str(v)
+    if f.metadata.get("default_text"):
+        base = f.metadata["default_text"]
+    elif f.name in SHARED_DEFAULTS:
+        base = words(SHARED_DEFAULTS[f.name])
+    else:
+        base = words(f.default_factory() if f.default is MISSING else f.default)
+    by_scorer = [f"{name} {words(cls.defaults[f.name])}" for name, cls in SCORERS.items() if f.name in cls.defaults]
+    return f"{base}; scorer-dependent: {', '.join(by_scorer)}" if by_scorer else base
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, its help and shown default from the field's metadata. A
+    flag left out stays None, so the field keeps its own default (``resolve`` decides it)."""
+    for f in fields(TrainConfig):
+        kind = f.metadata.get("flag")
+        if kind == "none":
+            continue
+        kwargs = dict(FLAG_ACTIONS.get(kind) or {"type": FIELD_TYPES[f.type.split(" |")[0]]
+                                                if kind != "list" else str})
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        p.add_argument("--" + f.name.replace("_", "-"), default=None, **kwargs,
+                       help=f"{f.metadata['help']} (default: {default_text(f)})".replace("%", "%%"))
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields given on the command line."""
+    given = {}
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        if f.metadata.get("flag") == "list":
+            value = [m.strip() for m in value.split(",") if m.strip()]
+            if not value:
+                continue
+        given[f.name] = value
+    return given
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="vlkge", description="VL-KGE knowledge graph embeddings")
+    ap = argparse.ArgumentParser(prog="vlkge", description="VL-KGE knowledge graph embeddings", **PARSER_OPTIONS)
+    ap.add_argument("--version", action="version", version=f"vlkge {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check a graph and print a summary")
+    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, **PARSER_OPTIONS, **kwargs)
+
+    p = add_parser("validate", help="check a graph and print a summary")
     p.add_argument("path", nargs="?", help="graph to check (default: the embedded demo graph)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--skip-images", action="store_true",
                    help="only check that image files exist, without decoding them")
 
-    p = sub.add_parser("train", help="train a model and write a run directory")
+    p = add_parser("train", help="train a model and write a run directory")
     _data_arg(p)
     p.add_argument("--out", required=True, help="run directory to write")
-    p.add_argument("--model", choices=["transe", "distmult", "complex", "rotate"])
-    p.add_argument("--dim", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--negatives", type=int,
-                   help="negatives per positive (>= #entities: all; default 64, or 256 for TransE and with "
-                        "typed negatives)")
-    p.add_argument("--negative-sampling", choices=["auto", "uniform", "typed"])
-    p.add_argument("--filter-negatives", action="store_true", default=None)
-    p.add_argument("--tie-inverse-relations", action=argparse.BooleanOptionalAction, default=None,
-                   help="a relation that is another's inverse in the training triples uses that one's vector, "
-                        "inverted (default: on for TransE)")
-    p.add_argument("--loss", choices=["logistic", "margin"])
-    p.add_argument("--margin", type=float)
-    p.add_argument("--adversarial-temperature", type=float,
-                   help="weight negatives by softmax(T * score), hard ones most (0: uniform)")
-    p.add_argument("--optimizer", choices=["adam", "adagrad"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--lr-decay", type=float, help="lr multiplier after an evaluation without improvement (1: constant)")
-    p.add_argument("--reg", type=float, help="L2 penalty on batch embeddings")
-    p.add_argument("--p", type=int, choices=[1, 2], help="TransE norm")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--patience", type=int)
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--eval-protocol", choices=["auto", "both", "tail-candidates"])
-    p.add_argument("--eval-filter", choices=["directed", "undirected"], help=FILTER_HELP)
-    p.add_argument("--modalities", help="comma list of structural,textual,visual (default: all the graph has)")
-    p.add_argument("--encoder", help="auto, offline, clip:<hub id or dir>, or imported:<name>")
-    p.add_argument("--fusion", choices=["average", "concat", "weighted"])
-    p.add_argument("--structural-dropout", type=float,
-                   help="share of training steps an entity with features hides its structural embedding, "
-                        "so entities without training triples can be placed from features (default 0.5; 0 for "
-                        "transe when every entity has training triples)")
-    p.add_argument("--device", help="auto, cpu or cuda")
+    add_config_flags(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("evaluate", help="filtered ranking metrics of a run")
-    p.add_argument("run")
-    p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--protocol", choices=["both", "tail", "head", "tail-candidates"])
+    p = add_parser("evaluate", help="filtered ranking metrics of a run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="split to rank")
+    p.add_argument("--protocol", choices=["both", "tail", "head", "tail-candidates"],
+                   help="which queries to rank (default: the run's)")
     p.add_argument("--filter", choices=["directed", "undirected"], help=FILTER_HELP + " (default: the run's)")
     p.add_argument("--zero-shot", action="store_true", help="the zero-shot VLM baseline instead of the run's model")
-    p.add_argument("--data", help="the run's graph, if it moved")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", help="the run's graph, if it moved (default: where it was trained)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    p = sub.add_parser("predict", help="rank predictions for a known or a new entity")
-    p.add_argument("run")
-    p.add_argument("--relation", required=True)
-    g = p.add_mutually_exclusive_group(required=True)
+    p = add_parser("predict", help="rank predictions for a known or a new entity")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--relation", required=True, help="relation to predict")
+    g = p.add_mutually_exclusive_group()
     g.add_argument("--head", help="known head entity id: rank tails")
     g.add_argument("--tail", help="known tail entity id: rank heads")
     g.add_argument("--image", help="image of a new entity: rank tails")
-    p.add_argument("--text", help="title/description of a new entity")
-    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--text", help="title/description of a new entity (alone, or with --image): rank tails")
+    p.add_argument("--top-k", type=int, default=10, help="predictions to show")
     p.add_argument("--include-known", action="store_true", help="keep links already in the graph")
-    p.add_argument("--data", help="the run's graph, if it moved")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", help="the run's graph, if it moved (default: where it was trained)")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
 
-    p = sub.add_parser("import-features", help="import the authors' released feature pickles")
-    p.add_argument("file")
+    p = add_parser("import-features", help="import the authors' released feature pickles")
+    p.add_argument("file", help="feature pickle")
     _data_arg(p)
-    p.add_argument("--modality", required=True, choices=["visual", "textual"])
+    p.add_argument("--modality", required=True, choices=["visual", "textual"], help="what the features encode")
     p.add_argument("--name", help="name to train with: --encoder imported:NAME (default: file stem)")
 
-    p = sub.add_parser("import-collection", help="turn a museum catalogue CSV into a graph folder")
+    p = add_parser("import-collection", help="turn a museum catalogue CSV into a graph folder")
     p.add_argument("catalogue", help="CSV (any common encoding and delimiter) or Excel .xlsx (first sheet)")
     p.add_argument("--images", help="folder holding the catalogue's image files, or a ZIP archive of them")
-    p.add_argument("--out", required=True)
-    p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="graph folder to write")
+    p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                   help="read FIELD from COLUMN of the catalogue (repeatable; default: columns recognised by name)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split")
 
-    p = sub.add_parser("download", help="fetch a published dataset")
-    p.add_argument("name", choices=["wn9-img", "wikiart-mkg-v1", "wikiart-mkg-v2"])
-    p.add_argument("--dest", default="data")
+    p = add_parser("download", help="fetch a published dataset")
+    p.add_argument("name", choices=["wn9-img", "wikiart-mkg-v1", "wikiart-mkg-v2"], help="dataset")
+    p.add_argument("--dest", default="data", help="folder to download into")
     return ap
 
 
@@ -177,16 +216,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .training.config import TrainConfig
     from .pipeline import train_run
     graph = _load(args.data)
-    overrides = {k: getattr(args, k) for k in (
-        "model", "dim", "epochs", "batch_size", "negatives", "negative_sampling", "filter_negatives",
-        "tie_inverse_relations", "loss", "margin", "adversarial_temperature", "optimizer", "lr", "lr_decay", "reg", "p", "seed",
-        "patience", "eval_every", "eval_protocol", "eval_filter", "encoder", "fusion", "structural_dropout",
-        "device") if getattr(args, k, None) is not None}
-    if args.modalities:
-        overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    overrides = config_overrides(args)
     out = Path(args.out)
     if args.resume:
         from .runs import CONFIG_FILE, read_json
@@ -226,6 +258,8 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from .prediction.run import load_run
+    if not (args.head or args.tail or args.image or args.text):
+        raise VLKGEError("predict needs --head, --tail, --image or --text")
     run = load_run(args.run, data=args.data)
     if args.image or (args.text and not args.head and not args.tail):
         preds = run.predict_new(args.relation, image=args.image, text=args.text, k=args.top_k)

@@ -14,40 +14,17 @@ import torch.distributed as dist
 from .data.graph import Graph, candidate_mask
 from .device import resolve_device
 from .encoders import extract_features, load_encoder
+from .encoders.info import imported_name
 from .errors import VLKGEError
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
 from .prediction.run import Run, load_run
 from .runs import CONFIG_FILE, METRICS_FILE, atomic_write_json, read_json
-from .training.config import TrainConfig
+from .training.config import ResolvedConfig, TrainConfig, resolve
 from .training.trainer import Features, ProgressFn, Validate, distributed_context, train
 
 log = logging.getLogger(__name__)
 FeatureProgress = Callable[[str, int, int], None]
-
-
-def available_modalities(graph: Graph) -> list[str]:
-    """structural always; textual when entities carry real text (not just their ids); visual when
-    any entity has an image."""
-    mods = ["structural"]
-    if any(d for d in graph.descriptions) or any(l and l != e for l, e in zip(graph.labels, graph.entities)):
-        mods.append("textual")
-    if bool(graph.has_image.any()):
-        mods.append("visual")
-    return mods
-
-
-def resolve_modalities(graph: Graph, requested: list[str]) -> list[str]:
-    have = available_modalities(graph)
-    if not requested or requested == ["auto"]:
-        return have
-    bad = [m for m in requested if m not in ("structural", "textual", "visual")]
-    if bad:
-        raise VLKGEError(f"unknown modality {bad[0]!r} (choose from structural, textual, visual)")
-    missing = [m for m in requested if m not in have]
-    if missing:
-        raise VLKGEError(f"the graph has no {missing[0]} modality (it has: {', '.join(have)})")
-    return ["structural"] + [m for m in ("textual", "visual") if m in requested]
 
 
 def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, device: str = "auto",
@@ -57,7 +34,7 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
     wanted = [m for m in modalities if m != "structural"]
     if not wanted:
         return {}, {"name": None}
-    if encoder_spec.startswith("imported:"):
+    if imported_name(encoder_spec) is not None:
         encoder, info = encoder_spec, {"name": encoder_spec, "joint_space": False}
     else:
         encoder = load_encoder(encoder_spec, device=device)
@@ -97,10 +74,9 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     out = Path(out)
     if not resume and (out / CONFIG_FILE).exists():
         raise VLKGEError(f"{out} already holds a run; choose another --out or pass --resume")
-    modalities = resolve_modalities(graph, cfg.modalities)
-    cfg.modalities = modalities
-    features, encoder = prepare_features(graph, modalities, cfg.encoder, cfg.device, progress, feature_callback)
-    extra = {"encoder_used": encoder, "modalities_used": modalities}
+    cfg = resolve(cfg, graph)
+    features, encoder = prepare_features(graph, cfg.modalities, cfg.encoder, cfg.device, progress, feature_callback)
+    extra = {"encoder_used": encoder, "modalities_used": cfg.modalities}
     metrics = train_and_evaluate(graph, cfg, out, features=features, progress=progress, callback=callback,
                                  resume=resume, extra_config=extra)
     if metrics:  # empty on ranks other than 0 under torchrun
@@ -115,11 +91,12 @@ def validation_mrr(filter: str) -> Validate:
     return validate
 
 
-def train_and_evaluate(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None = None,
+def train_and_evaluate(graph: Graph, cfg: TrainConfig | ResolvedConfig, out: Path, features: Features | None = None,
                        progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
                        extra_config: dict | None = None) -> dict:
-    """``train`` with early stopping on validation MRR, then :func:`finish_run`; returns the
-    metrics written (``{}`` on torchrun ranks other than 0)."""
+    """``train`` (``cfg`` resolved for ``graph``) with early stopping on validation MRR, then
+    :func:`finish_run`; returns the metrics written (``{}`` on torchrun ranks other than 0)."""
+    cfg = resolve(cfg, graph)
     metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
                     resume=resume, extra_config=extra_config, validate=validation_mrr(cfg.eval_filter))
     if metrics:

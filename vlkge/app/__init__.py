@@ -1,6 +1,7 @@
 """Everything the curator app shows, computed outside Streamlit so it can be tested.
 
-* ``runs``: run discovery (``runs_dir``, ``discover_runs``), run cards, training with progress;
+* ``runs``: run discovery (``runs_dir``, ``discover_runs``), run cards;
+* ``training``: the app's training settings, their defaults as resolved, progress with an ETA;
 * ``search``: accent/typo-tolerant entity search, filters, paging;
 * ``facts``: facts per entity, neighbourhood graphs (networkx + pyvis), short paths;
 * ``embed``: nearest neighbours, cached UMAP projections, attributes for colouring;
@@ -17,8 +18,9 @@ from .images import contained_path, placeholder, thumbnail, upload_preview
 from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,
                       metrics_table, place_new, placement_relations, predictions, relations_for,
                       similar_with_link)
-from .runs import (OFFLINE_BANNER, RunInfo, TrainProgress, discover_runs, fmt_eta, has_joint_space,
-                   is_offline, merge_status, new_run_path, run_card, runs_dir, train_for_app)
+from .runs import RunInfo, discover_runs, encoder_notice, merge_status, new_run_path, run_card, runs_dir
 from .search import EntityIndex, Hit, Page, normalise, paginate
+from .training import (APP_SETTINGS, TrainProgress, app_setting_defaults, default_train_config, fmt_eta,
+                       train_for_app)
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -25,7 +25,8 @@ from pathlib import Path
 from ..atomic import atomic_write_json
 from ..data.graph import Graph
 from ..errors import VLKGEError
-from .runs import default_train_config, new_run_path, runs_dir, train_for_app
+from .runs import new_run_path, runs_dir
+from .training import default_train_config, train_for_app
 
 JOB_FOLDER = ".training"
 STATUS_FILE = "status.json"

@@ -13,7 +13,6 @@ import torch
 from ..errors import VLKGEError
 from .embed import nearest, unit_vectors
 from .facts import Adjacency, path_text
-from .runs import has_joint_space
 from .search import EntityIndex
 
 
@@ -154,9 +153,8 @@ def can_place(run: Any) -> tuple[bool, str]:
     if not any(m in mods for m in ("visual", "textual")):
         return False, ("this run was trained on structure alone: placing a new artwork needs a run "
                        "with visual and/or textual modalities")
-    name = (run.config.get("encoder_used") or {}).get("name") or ""
-    if name.startswith("imported:"):
-        return False, f"this run uses imported features ({name}); their encoder is not available here"
+    if run.encoder.kind == "imported":
+        return False, f"this run uses imported features ({run.encoder.name}); their encoder is not available here"
     return True, ""
 
 
@@ -201,15 +199,15 @@ def describe_mode(run: Any | None) -> tuple[str, str]:
     if run is None:
         return "fuzzy", "no trained run: matching words of titles and descriptions"
     mods = run.model.entity.modalities
-    name = (run.config.get("encoder_used") or {}).get("name") or ""
-    if has_joint_space(run) and "visual" in mods:
-        return "joint", f"ranking images by text→image similarity in {name}'s joint space"
-    if name.startswith("offline") and "textual" in mods:
-        return "text", ("the offline fallback has no joint text-image space, so the description "
-                        "is compared with titles and descriptions (MiniLM text features), not with "
-                        "the images")
-    if name.startswith("imported:"):
-        return "fuzzy", f"the run's features were imported ({name}); their encoder is not here, so plain text matching"
+    enc = run.encoder
+    if enc.vision_language and "visual" in mods:
+        return "joint", f"ranking images by text→image similarity in {enc.name}'s joint space"
+    if enc.kind == "offline" and "textual" in mods:
+        return "text", (f"the offline fallback ({enc.description.rstrip('.')}) has no joint text-image space, so the "
+                        "description is compared with titles and descriptions (its text features), "
+                        "not with the images")
+    if enc.kind == "imported":
+        return "fuzzy", f"the run's features were imported ({enc.name}); their encoder is not here, so plain text matching"
     return "fuzzy", "the run has no text features: matching words of titles and descriptions"
 
 
@@ -227,7 +225,7 @@ def describe_search(run: Any | None, index: EntityIndex, query: str, k: int = 24
             enc = encoder or run_encoder(run)
             q = enc.encode_texts([query])[0]
             space = "visual" if mode == "joint" else "textual"
-            feats = getattr(run.model.entity, f"{space}_features").float()
+            feats = run.model.entity.features(space).float()
             present = run.model.entity.masks[:, run.model.entity.modalities.index(space)].numpy()
             m = present if among is None else (present & among)
             feats = torch.nn.functional.normalize(feats, dim=-1)

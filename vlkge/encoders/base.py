@@ -88,9 +88,17 @@ class Encoder:
             warnings.extend(problems)
         return feats, ok
 
+    @property
+    def description(self) -> str:
+        """What the encoder is, in words (a subclass may set its own); the class docstring's
+        first line by default."""
+        return (type(self).__doc__ or self.name).strip().splitlines()[0]
+
     def info(self) -> dict:
+        """The record a run keeps of its encoder (read back by encoders.info.EncoderInfo)."""
         return {"name": self.name, "revision": self.revision, "text_dim": self.text_dim,
-                "image_dim": self.image_dim, "joint_space": self.joint_space, "device": self.device}
+                "image_dim": self.image_dim, "joint_space": self.joint_space, "device": self.device,
+                "description": self.description}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, device={self.device!r})"

@@ -19,6 +19,7 @@ import torch
 from ..data.graph import Graph
 from ..errors import DataError
 from ..runs import atomic_save_tensors
+from .info import imported_name
 from .store import FeatureStore, imported_path, load_imported  # noqa: F401 (load_imported: re-exported)
 
 # (module, name) pairs needed to rebuild tensors/arrays; nothing that can call out.
@@ -135,7 +136,7 @@ def import_features(pkl_path: Path | str, graph: Graph, modality: str,
     ``extract_features(graph, "imported:NAME", modality)``."""
     pkl_path = Path(pkl_path)
     name = encoder_name or f"imported:{pkl_path.stem}"
-    name = name.split(":", 1)[1] if name.startswith("imported:") else name
+    name = imported_name(name) or name
     table = load_feature_pickle(pkl_path)
     if not table:
         raise DataError(pkl_path, "no features in file")

@@ -30,6 +30,7 @@ from ..errors import VLKGEError
 from ..paths import cache_root
 from ..runs import atomic_save_tensors
 from .base import Encoder
+from .info import imported_name
 
 log = logging.getLogger(__name__)
 MODALITIES = ("visual", "textual")
@@ -173,8 +174,8 @@ def extract_features(graph: Graph, encoder: Encoder | str, modality: str,
     called after each batch with counts of distinct items.
     """
     if isinstance(encoder, str):
-        if encoder.startswith("imported:"):
-            feats, mask = load_imported(graph, modality, encoder.split(":", 1)[1], store)
+        if imported_name(encoder) is not None:
+            feats, mask = load_imported(graph, modality, imported_name(encoder), store)
             return Features(feats, mask, [], {"hits": int(mask.sum()), "computed": 0, "seconds": 0.0})
         from .loading import load_encoder
         encoder = load_encoder(encoder)
@@ -285,7 +286,7 @@ def imported_path(graph: Graph, modality: str, name: str, store: FeatureStore | 
 def load_imported(graph: Graph, modality: str, name: str,
                   store: FeatureStore | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(features [num_entities, dim], mask) previously written by :func:`import_features`."""
-    name = name.split(":", 1)[1] if name.startswith("imported:") else name
+    name = imported_name(name) or name
     path = imported_path(graph, modality, name, store)
     if not path.is_file():
         raise VLKGEError(f"no imported {modality} features named {name!r} for this graph "

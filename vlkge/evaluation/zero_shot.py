@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
 from .ranking import evaluate_ranking
 
@@ -17,18 +18,18 @@ def zero_shot_vectors(run, features: dict | None = None, encoder_info: dict | No
     graph = run.graph
     if graph is None:
         raise VLKGEError(f"{run.path}: the run's data is not available for zero-shot evaluation")
-    feats = {m: (getattr(run.model.entity, f"{m}_features"), run.model.entity.masks[:, i])
+    feats = {m: (run.model.entity.features(m), run.model.entity.masks[:, i])
              for i, m in enumerate(run.model.entity.modalities) if m != "structural"}
-    encoder = run.config.get("encoder_used") or {}
+    encoder = run.encoder
     if "textual" not in feats:
         if features is None or "textual" not in features:
             raise VLKGEError(f"{run.path}: the run has no text features; zero-shot needs them extracted "
                              "(vlkge.pipeline.zero_shot does)")
-        feats, encoder = features, encoder_info or {}
+        feats, encoder = features, EncoderInfo.from_record(encoder_info)
     text, text_ok = feats["textual"]
     query = text.clone()
     mode = "text-to-text"
-    if "visual" in feats and encoder.get("joint_space"):
+    if "visual" in feats and encoder.vision_language:
         img, img_ok = feats["visual"]
         query[img_ok] = img[img_ok]  # an entity with an image is queried by its image
         mode = "image-to-text"

@@ -13,10 +13,12 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .scorers import RotatE, Scorer, make_scorer, relation_dim
+from .fusion import FUSIONS, make_fusion  # noqa: F401  (FUSIONS: the choices, re-exported)
+from .scorers import Scorer, make_scorer, relation_dim, scorer_class
 
 MODALITIES = ("structural", "visual", "textual")
-FUSIONS = ("average", "concat", "weighted")
+# Where each feature modality's frozen rows are kept (the buffer names of saved models).
+FEATURE_BUFFERS = {"visual": "visual_features", "textual": "textual_features"}
 
 
 class EntityRepresentation(nn.Module):
@@ -26,9 +28,8 @@ class EntityRepresentation(nn.Module):
                  features: dict[str, tuple[Tensor, Tensor]] | None = None,
                  fusion: str = "average", init_std: float | None = None, sparse: bool = True):
         super().__init__()
-        if fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {fusion!r} (choose from {', '.join(FUSIONS)})")
         self.dim, self.fusion = dim, fusion
+        self.fuse_parts = make_fusion(fusion)
         # Sparse gradients: a batch touches few rows, and a dense [N, dim] gradient per step
         # (plus a dense optimizer update) would dominate training time on large graphs.
         self.structural = nn.Embedding(num_entities, dim, sparse=sparse)
@@ -38,17 +39,18 @@ class EntityRepresentation(nn.Module):
         masks = [structural_mask.bool()]
         for m in self.modalities[1:]:
             feats, mask = features[m]
-            self.register_buffer(f"{m}_features", feats.float(), persistent=True)
+            self.register_buffer(FEATURE_BUFFERS[m], feats.float(), persistent=True)
             masks.append(mask.bool())
             self.proj[m] = nn.Linear(feats.shape[1], dim) if feats.shape[1] != dim else nn.Identity()
         masks = torch.stack(masks, dim=1)
         # An entity with no modality at all keeps its (untrained) structural vector.
         masks[:, 0] |= ~masks.any(dim=1)
         self.register_buffer("masks", masks, persistent=True)
-        if fusion == "weighted":
-            self.modality_logits = nn.Parameter(torch.zeros(len(self.modalities)))
-        if fusion == "concat":
-            self.combine = nn.Linear(dim * len(self.modalities), dim)
+        self.fuse_parts.add_parameters(self, len(self.modalities), dim)
+
+    def features(self, modality: str) -> Tensor:
+        """The frozen feature rows of a (non-structural) modality, [N, d_m]."""
+        return self.get_buffer(FEATURE_BUFFERS[modality])
 
     def forward(self, idx: Tensor | None = None, structural_dropout: float = 0.0) -> Tensor:
         """Fused vectors of entities ``idx`` (all when None).
@@ -63,7 +65,7 @@ class EntityRepresentation(nn.Module):
             return self.structural(idx)
         parts = [self.structural(idx)]
         for m in self.modalities[1:]:
-            parts.append(self.proj[m](getattr(self, f"{m}_features")[idx]))
+            parts.append(self.proj[m](self.features(m)[idx]))
         mask = self.masks[idx]
         if structural_dropout > 0:
             drop = (torch.rand(len(idx), device=mask.device) < structural_dropout) & mask[:, 1:].any(dim=1)
@@ -89,21 +91,15 @@ class EntityRepresentation(nn.Module):
         return self.fuse(torch.stack(parts, dim=1), mask)
 
     def fuse(self, parts: Tensor, mask: Tensor) -> Tensor:
-        """parts [B, M, dim], mask [B, M] -> [B, dim]."""
-        w = mask.float()
-        if self.fusion == "concat":
-            return self.combine((parts * w.unsqueeze(-1)).flatten(1))
-        if self.fusion == "weighted":
-            w = torch.softmax(self.modality_logits, 0) * w
-        w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        return (parts * w.unsqueeze(-1)).sum(dim=1)
+        """parts [B, M, dim], mask [B, M] -> [B, dim] (see models.fusion)."""
+        return self.fuse_parts(self, parts, mask)
 
     def modality_vectors(self, modality: str) -> tuple[Tensor, Tensor]:
         """One modality's (projected) vectors for all entities and its presence mask."""
         i = self.modalities.index(modality)
         if modality == "structural":
             return self.structural.weight, self.masks[:, 0]
-        return self.proj[modality](getattr(self, f"{modality}_features")), self.masks[:, i]
+        return self.proj[modality](self.features(modality)), self.masks[:, i]
 
 
 class Relations(nn.Embedding):
@@ -147,10 +143,7 @@ class KGEModel(nn.Module):
         # scorers (TransE, RotatE) are never positive, so without it a true triple could never be
         # judged likely and training collapses the relations (RotatE's margin gamma, learned).
         self.offset = nn.Parameter(torch.zeros(()))
-        if isinstance(scorer, RotatE):
-            nn.init.uniform_(self.relation.weight, -math.pi, math.pi)
-        else:
-            nn.init.normal_(self.relation.weight, std=1.0 / math.sqrt(entity.dim))
+        scorer.init_relations(self.relation.weight, entity.dim)
 
     def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return self.scorer.triples(self.entity(h), self.relation(r), self.entity(t))
@@ -172,12 +165,12 @@ class KGEModel(nn.Module):
 def build_model(model: str, num_entities: int, num_relations: int, dim: int,
                 structural_mask: Tensor, features: dict[str, tuple[Tensor, Tensor]] | None = None,
                 fusion: str = "average", p: int = 1, sparse: bool = True) -> KGEModel:
-    scorer = make_scorer(model, p=p)
-    if model in ("complex", "rotate") and dim % 2:
+    if scorer_class(model).complex and dim % 2:
         raise ValueError(f"{model} needs an even dimension (got {dim})")
+    scorer = make_scorer(model, p=p)
     rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion, sparse=sparse)
     kge = KGEModel(rep, num_relations, scorer)
-    if model in ("transe", "rotate"):
+    if scorer.distance:
         with torch.no_grad():  # start the offset at a typical distance of random triples
             g = torch.Generator().manual_seed(0)
             h, t = (torch.randint(0, num_entities, (256,), generator=g) for _ in range(2))

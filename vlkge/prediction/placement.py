@@ -16,16 +16,14 @@ def _encoder(spec: str, device: str):
 
 def run_encoder(run):
     """The encoder that produced the run's features, loaded the same way as at training time."""
-    info = run.config.get("encoder_used") or {}
-    name = info.get("name")
-    if not name:
+    info = run.encoder
+    if info.kind == "none":
         raise VLKGEError("this run was trained on structure alone: a new entity cannot be placed "
                          "(train with --modalities structural,textual,visual)")
-    if name.startswith("imported:"):
-        raise VLKGEError(f"this run uses imported features ({name}); new entities need the same "
+    if info.spec is None:
+        raise VLKGEError(f"this run uses imported features ({info.name}); new entities need the same "
                          "encoder, which is not available here")
-    spec = "offline" if name.startswith("offline") else name
-    return _encoder(spec, "auto")
+    return _encoder(info.spec, "auto")
 
 
 def new_entity_features(run, image=None, text: str | None = None, encoder=None) -> dict[str, torch.Tensor]:

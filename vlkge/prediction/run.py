@@ -1,6 +1,7 @@
 """A trained run, loaded for scoring, ranking, evaluation and placing new entities."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -10,9 +11,10 @@ from torch import Tensor
 
 from ..data.graph import Graph, vocabulary_difference
 from ..data.readers import absolute, load_graph, spec_path
+from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
 from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
-from ..models.model import KGEModel, build_model
+from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import TrainConfig
 
@@ -44,6 +46,11 @@ class Run:
         return self.config["train"].get("eval_protocol_used") or (
             default_protocol(self.graph) if self.graph else "both")
 
+    @cached_property
+    def encoder(self) -> EncoderInfo:
+        """The encoder that made this run's features."""
+        return EncoderInfo.from_record(self.config.get("encoder_used"))
+
     @property
     def temperature(self) -> float:
         return float(self.config.get("calibration", {}).get("temperature", 1.0))
@@ -52,7 +59,24 @@ class Run:
         try:
             return self._eidx[entity]
         except KeyError:
-            raise VLKGEError(f"unknown entity {entity!r} in run {self.path}") from None
+            close = self.close_entities(entity)
+            hint = "; did you mean " + " or ".join(
+                f"{self.entities[i]} ({self.graph.labels[i]})" if self.graph and self.graph.labels[i] not in
+                ("", self.entities[i]) else self.entities[i] for i in close) + "?" if close else ""
+            raise VLKGEError(f"no entity {entity!r} in run {self.path}{hint}") from None
+
+    def close_entities(self, text: str, n: int = 3) -> list[int]:
+        """Indices of the entities whose id or label (when the graph is here) is closest to
+        ``text``, ignoring case: those containing it first (shortest first: "Monet" is the artist
+        before his works), then near spellings."""
+        names = [(e.lower(), i) for i, e in enumerate(self.entities)]
+        if self.graph is not None:
+            names += [(label.lower(), i) for i, label in enumerate(self.graph.labels) if label]
+        query = text.lower().strip()
+        found = [i for name, i in sorted(names, key=lambda x: len(x[0])) if query and query in name]
+        by_name = dict(names)
+        found += [by_name[m] for m in difflib.get_close_matches(query, [name for name, _ in names], n=n, cutoff=0.6)]
+        return list(dict.fromkeys(found))[:n]
 
     def relation_index(self, relation: str) -> int:
         try:
@@ -201,11 +225,11 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
                                      "nor beside the run; pass --data GRAPH")
     if graph is not None:
         refuse_other_graph(path, graph, config)
-    missing = [m for m in modalities if f"entity.{m}_features" not in tensors]
+    missing = [m for m in modalities if f"entity.{FEATURE_BUFFERS.get(m)}" not in tensors]
     if missing:
         raise VLKGEError(f"{path / MODEL_FILE}: does not match config.json (no {missing[0]} features)")
     # Masks and features are restored from the state dict; placeholders give the right shapes.
-    feat_args = {m: (tensors[f"entity.{m}_features"], torch.ones(n, dtype=torch.bool)) for m in modalities}
+    feat_args = {m: (tensors[f"entity.{FEATURE_BUFFERS[m]}"], torch.ones(n, dtype=torch.bool)) for m in modalities}
     try:
         model = build_model(tc.model, n, n_rel, tc.dim, torch.ones(n, dtype=torch.bool),
                             feat_args, tc.fusion, tc.p)

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..data.graph import Graph, default_protocol
+from ..data.graph import Graph
 from ..data.patterns import inverse_relations, symmetric_relations
 from ..device import resolve_device
 from ..errors import VLKGEError
@@ -26,7 +26,7 @@ from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
 from ..version import __version__
-from .config import TrainConfig, negatives_for, structural_dropout_for
+from .config import ResolvedConfig
 from .negatives import NegativeSampler
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -36,7 +36,7 @@ ProgressFn = Callable[[int, int, dict], None]
 Validate = Callable[[KGEModel, Graph, str], float]
 
 
-def make_model(graph: Graph, cfg: TrainConfig, features: Features | None, sparse: bool = True) -> KGEModel:
+def make_model(graph: Graph, cfg: ResolvedConfig, features: Features | None, sparse: bool = True) -> KGEModel:
     model = build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
                         structural_mask=graph.train_entities, features=features,
                         fusion=cfg.fusion, p=cfg.p, sparse=sparse)
@@ -48,7 +48,7 @@ def make_model(graph: Graph, cfg: TrainConfig, features: Features | None, sparse
 class TrainingLoss(nn.Module):
     """The model's loss on one batch as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: KGEModel, cfg: TrainConfig):
+    def __init__(self, model: KGEModel, cfg: ResolvedConfig):
         super().__init__()
         self.model, self.cfg = model, cfg
 
@@ -94,7 +94,7 @@ class Optimizers:
             o.load_state_dict(s)
 
 
-def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
+def make_optimizer(model: KGEModel, cfg: ResolvedConfig) -> Optimizers:
     sparse = [model.entity.structural.weight]
     dense = [p for p in model.parameters() if p is not model.entity.structural.weight]
     if cfg.optimizer == "adam" and not model.entity.structural.sparse:
@@ -106,7 +106,7 @@ def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
     raise VLKGEError(f"unknown optimizer {cfg.optimizer!r} (choose adam or adagrad)")
 
 
-def run_config(graph: Graph, cfg: TrainConfig, features: Features | None, extra: dict | None) -> dict:
+def run_config(graph: Graph, cfg: ResolvedConfig, features: Features | None, extra: dict | None) -> dict:
     import numpy
     return {
         "format": "vlkge-run/1",
@@ -123,7 +123,7 @@ def run_config(graph: Graph, cfg: TrainConfig, features: Features | None, extra:
     }
 
 
-def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None = None,
+def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | None = None,
           progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
           extra_config: dict | None = None, validate: Validate | None = None) -> dict:
     """Train and write a run directory at ``out``; return ``{"history": [...]}`` (``{}`` on
@@ -131,11 +131,12 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
 
     The best model by ``validate`` is kept in ``model.safetensors`` (without ``validate`` or a val
     split: by lowest training loss); ``train_state.*`` holds the latest epoch's model and optimizer
-    so ``resume=True`` continues exactly where it stopped.
+    so ``resume=True`` continues exactly where it stopped. ``cfg`` comes from
+    ``training.config.resolve``: every default is decided there, none here.
     """
+    if not isinstance(cfg, ResolvedConfig):
+        raise TypeError("train() takes a ResolvedConfig: pass training.config.resolve(cfg, graph)")
     out = Path(out)
-    if cfg.structural_dropout is None:
-        cfg.structural_dropout = structural_dropout_for(cfg.model, bool(graph.train_entities.all()))
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: the same on every rank
     device = torch.device(resolve_device(cfg.device))
@@ -143,10 +144,7 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
     neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # negatives: per rank
-    protocol = default_protocol(graph) if cfg.eval_protocol == "auto" else cfg.eval_protocol
-    typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
-    if cfg.negatives is None:
-        cfg.negatives = negatives_for(typed)
+    protocol, typed = cfg.eval_protocol_used, cfg.negative_sampling_used == "typed"
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     model = make_model(graph, cfg, features, sparse=world == 1).to(device)
     step_loss = TrainingLoss(model, cfg)
@@ -159,8 +157,6 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
                               anchor_relations=anchor_relations(model, train_triples, graph.num_relations))
     config = run_config(graph, cfg, features, extra_config)
     config["world_size"] = world
-    config["train"]["eval_protocol_used"] = protocol
-    config["train"]["negative_sampling_used"] = "typed" if typed else "uniform"
     config["train"]["inverse_relations_tied"] = {graph.relations[r]: graph.relations[o]
                                                  for r, o in model.relation.ties().items()}
     writer = rank == 0
@@ -234,16 +230,16 @@ def anchor_relations(model: KGEModel, triples: torch.Tensor, num_relations: int)
     taught as negatives.
 
     A sampled set rarely contains them, yet ranking scores every entity against itself.
-    Translation-like scorers favour staying put by construction (TransE ranked the anchor first
+    Distance scorers favour staying put by construction (TransE ranked the anchor first
     for 95% of WN9 queries); bilinear ones do once fused features make an entity look like itself
     (VL-DistMult on WN9: 80%). Structural-only bilinear models are left alone: it costs them
     accuracy. TransE models a symmetric relation only with r = 0, where the anchor is its own
-    nearest answer, so there the loops would contradict the relation (WN9's
+    nearest answer (``symmetric_is_identity``), so there the loops would contradict the relation (WN9's
     derivationally_related_form fell to 0.01 test MRR).
     """
-    if model.scorer.name not in ("transe", "rotate") and len(model.entity.modalities) == 1:
+    if not model.scorer.distance and len(model.entity.modalities) == 1:
         return torch.zeros(num_relations, dtype=torch.bool)
-    if model.scorer.name == "transe":
+    if model.scorer.symmetric_is_identity:
         return ~symmetric_relations(triples, num_relations)
     return torch.ones(num_relations, dtype=torch.bool)
 
@@ -266,7 +262,7 @@ def negative_weights(neg_scores: torch.Tensor, mask: torch.Tensor, temperature: 
 
 
 def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.Tensor,
-          head_mask: torch.Tensor, self_mask: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+          head_mask: torch.Tensor, self_mask: torch.Tensor, cfg: ResolvedConfig) -> torch.Tensor:
     B = pos.shape[0]
     vecs = model.entity(torch.cat([pos[:, 0], pos[:, 2], S]), cfg.structural_dropout)  # one lookup, one sparse gradient
     h, t, E = vecs[:B], vecs[B:2 * B], vecs[2 * B:]
