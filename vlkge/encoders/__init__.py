@@ -3,7 +3,10 @@
 ``load_encoder(spec)`` specs:
   * ``auto`` (default): CLIP ViT-B/32 when its weights are available locally, else ``offline``;
   * ``clip`` / ``clip:<hub id or local dir>``: any CLIP-family checkpoint (CLIP, SigLIP, ALIGN);
-  * ``offline``: MiniLM text + a hand-made image descriptor (a fallback, not a VLM).
+  * ``offline``: MiniLM text + EfficientNet-Lite0 ImageNet features fused with a hand-made image
+    descriptor (a fallback, not a VLM); ``offline:minilm+descriptor-v1`` is the descriptor alone,
+    the image side of runs trained before EfficientNet-Lite0 was added;
+  * ``effnet-lite0``: EfficientNet-Lite0 ImageNet features alone (images only).
 """
 from __future__ import annotations
 
@@ -30,16 +33,19 @@ def load_encoder(spec: str = "auto", device: str = "auto") -> Encoder:
             return ClipEncoder(DEFAULT_CLIP, device=device)
         except VLKGEError as e:
             log.warning("encoder auto: CLIP unavailable, using the offline encoder "
-                        "(MiniLM text + image descriptor, not a VLM): %s", e)
+                        "(MiniLM text + EfficientNet-Lite0 ImageNet + descriptor, not a VLM): %s", e)
             from .offline import OfflineEncoder
             return OfflineEncoder(device=device)
     if kind == "clip":
         from .clip import ClipEncoder
         return ClipEncoder(arg or DEFAULT_CLIP, device=device)
     if kind == "offline":
-        from .offline import OfflineEncoder
-        return OfflineEncoder(device=device)
-    raise VLKGEError(f"unknown encoder {spec!r}: use auto, clip[:<hub id or dir>] or offline "
+        from .offline import OfflineEncoder, offline_variant
+        return OfflineEncoder(device=device, image_features=offline_variant(arg))
+    if spec == "effnet-lite0":
+        from .effnet import EffNetLite0Encoder
+        return EffNetLite0Encoder(device=device)
+    raise VLKGEError(f"unknown encoder {spec!r}: use auto, clip[:<hub id or dir>], offline or effnet-lite0 "
                      "(imported features are loaded with load_imported)")
 
 
@@ -61,10 +67,11 @@ def available_encoders() -> list[dict]:
     ok, why = clip_cached(DEFAULT_CLIP)
     out = [{"spec": f"clip:{DEFAULT_CLIP}", "usable": ok, "joint_space": True, "reason": why}]
     try:
-        from .offline import minilm_dir
-        d = minilm_dir()
+        from .effnet import weights_path
+        from .offline import describe_offline, minilm_dir
+        d, w = minilm_dir(), weights_path()
         out.append({"spec": "offline", "usable": True, "joint_space": False,
-                    "reason": f"MiniLM at {d} + image descriptor (fallback, not a VLM)"})
+                    "reason": f"{describe_offline()}: MiniLM at {d}, EfficientNet-Lite0 weights at {w}"})
     except VLKGEError as e:
         out.append({"spec": "offline", "usable": False, "joint_space": False, "reason": str(e)})
     out.insert(0, {"spec": "auto", "usable": any(o["usable"] for o in out), "joint_space": ok,

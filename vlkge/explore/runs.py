@@ -17,7 +17,8 @@ from ..runs import is_run
 from ..training.config import TrainConfig
 
 OFFLINE_BANNER = ("No vision-language model available here: features come from the offline "
-                  "fallback (MiniLM text + image descriptor), not a VLM. Image/text similarity "
+                  "fallback (offline: MiniLM text + EfficientNet-Lite0 ImageNet + descriptor), "
+                  "not a VLM. Image/text similarity "
                   "and placement are weaker than with CLIP.")
 
 
@@ -131,7 +132,7 @@ def run_card(run: Any) -> dict[str, Any]:
         "scorer": tc.get("model"),
         "dim": tc.get("dim"),
         "epochs": tc.get("epochs"),
-        "encoder": enc.get("name") or "none (structure only)",
+        "encoder": enc.get("description") or enc.get("name") or "none (structure only)",
         "joint_space": bool(enc.get("joint_space")),
         "offline": is_offline(run),
         "modalities": run.config.get("modalities_used") or [],

@@ -24,8 +24,8 @@ def run_encoder(run):
     if name.startswith("imported:"):
         raise VLKGEError(f"this run uses imported features ({name}); new entities need the same "
                          "encoder, which is not available here")
-    spec = "offline" if name.startswith("offline") else name
-    return _encoder(spec, "auto")
+    # An encoder name is also its spec; older offline runs name the descriptor-only variant.
+    return _encoder(name, "auto")
 
 
 def new_entity_features(run, image=None, text: str | None = None, encoder=None) -> dict[str, torch.Tensor]:
