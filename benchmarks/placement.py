@@ -7,6 +7,7 @@ On a transductive graph (every entity trained) this is what structural dropout b
 metrics of ``vlkge evaluate`` never exercise it there.
 
     python benchmarks/placement.py RUN [RUN ...] [--relations _hypernym,_part_of] [--n 150]
+        [--inputs both|image|text]
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections import defaultdict
 import vlkge
 
 
-def placement_mrr(run_dir: str, relations: list[str], n: int) -> tuple[float, int]:
+def placement_mrr(run_dir: str, relations: list[str], n: int, inputs: str = "both") -> tuple[float, int]:
     run = vlkge.load_run(run_dir)
     g = run.graph
     known: dict[tuple[int, int], set[int]] = defaultdict(set)
@@ -27,8 +28,9 @@ def placement_mrr(run_dir: str, relations: list[str], n: int) -> tuple[float, in
     for h, r, t in g.split("test").tolist():
         if g.relations[r] not in relations:
             continue
-        image = g.image_path(h) if uses_image else None
-        preds = run.predict_new(g.relations[r], image=image, text=g.text(h) or None, k=None)
+        image = g.image_path(h) if uses_image and inputs != "text" else None
+        text = (g.text(h) or None) if inputs != "image" else None
+        preds = run.predict_new(g.relations[r], image=image, text=text, k=None)
         skip = {g.entities[x] for x in known[h, r] - {t}} | {g.entities[h]}
         ranked = [p.entity for p in preds if p.entity not in skip]
         rr.append(1.0 / (ranked.index(g.entities[t]) + 1))
@@ -42,11 +44,13 @@ def main() -> None:
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--relations", default="_hypernym,_part_of")
     ap.add_argument("--n", type=int, default=150)
+    ap.add_argument("--inputs", choices=("both", "image", "text"), default="both",
+                    help="what of each placed entity predict_new is given")
     args = ap.parse_args()
     rels = [r.strip() for r in args.relations.split(",") if r.strip()]
     print("| run | structural dropout | placement MRR | queries |\n|---|---|---|---|")
     for d in args.runs:
-        mrr, count = placement_mrr(d, rels, args.n)
+        mrr, count = placement_mrr(d, rels, args.n, args.inputs)
         print(f"| {d} | {vlkge.load_run(d).train_config.structural_dropout} | {mrr:.3f} | {count} |")
 
 

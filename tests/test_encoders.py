@@ -227,7 +227,10 @@ def test_loading_minilm_prints_no_weight_loading_bar(capfd):
 def test_encoder_info_reads_the_run_record_once():
     from vlkge.encoders.info import EncoderInfo, imported_name
     old_offline = EncoderInfo.from_record({"name": "offline:minilm+descriptor-v1", "joint_space": False})
-    assert (old_offline.kind, old_offline.spec, old_offline.vision_language) == ("offline", "offline", False)
+    # an old offline run rebuilds the variant it was trained with (the descriptor alone for images)
+    assert (old_offline.kind, old_offline.spec, old_offline.vision_language) == \
+        ("offline", "offline:minilm+descriptor-v1", False)
+    assert load_encoder(old_offline.spec, device="cpu").image_features == "descriptor"
     assert old_offline.description == "offline:minilm+descriptor-v1"  # a record from before descriptions
     clip = EncoderInfo.from_record({"name": "clip:openai/clip-vit-base-patch32", "joint_space": True,
                                     "description": "CLIP ViT-B/32"})

@@ -105,7 +105,7 @@ def run_card(run: Any) -> dict[str, Any]:
         "scorer": tc.get("model"),
         "dim": tc.get("dim"),
         "epochs": tc.get("epochs"),
-        "encoder": run.encoder.name or "none (structure only)",
+        "encoder": run.encoder.description or "none (structure only)",
         "joint_space": run.encoder.vision_language,
         "offline": run.encoder.kind == "offline",
         "modalities": run.config.get("modalities_used") or [],

@@ -3,7 +3,10 @@
 ``load_encoder(spec)`` specs:
   * ``auto`` (default): CLIP ViT-B/32 when its weights are available locally, else ``offline``;
   * ``clip`` / ``clip:<hub id or local dir>``: any CLIP-family checkpoint (CLIP, SigLIP, ALIGN);
-  * ``offline``: MiniLM text + a hand-made image descriptor (a fallback, not a VLM).
+  * ``offline``: MiniLM text + EfficientNet-Lite0 ImageNet features fused with a hand-made image
+    descriptor (a fallback, not a VLM); ``offline:minilm+descriptor-v1`` is the descriptor alone,
+    the image side of runs trained before EfficientNet-Lite0 was added;
+  * ``effnet-lite0``: EfficientNet-Lite0 ImageNet features alone (images only).
 """
 from __future__ import annotations
 

