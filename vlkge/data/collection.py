@@ -36,11 +36,15 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from ..errors import DataError, VLKGEError
 from ..paths import imports_dir
-from .catalogue import FIELDS, TITLE_HINT, catalogue_columns, parse_map_args, read_catalogue, resolve_columns
-from .cells import ArtistInfo, artist_description, decade_entity, name_key, parse_artist, parse_date, split_cell
+from .catalogue import (FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns,
+                        col_key, parse_map_args, plan_columns, read_catalogue, relation_for)
+from .cells import (artist_description, decade_entity, nationality_of, parallel_values, parse_artist, parse_date,
+                    parse_year, role_of, split_cell, split_outside_brackets)
+from .people import Mention, Person, identify
 from .graph_folder import MARKER, check_target, inductive_split, slug, write_graph_folder
 from .image_archive import Unpacked, extract_image_archive
 from .images import MISSING, NOT_REGULAR, OUTSIDE, regular_file_inside
@@ -52,8 +56,6 @@ __all__ = ["FIELDS", "IMPORT_REPORT", "ImportReport", "catalogue_columns", "impo
 
 IMPORT_REPORT = "import_report.txt"  # what import_collection skipped or doubted, written beside the graph
 
-RELATIONS = {"artist": "isCreatedByArtist", "style": "hasStyle", "genre": "belongsToGenre",
-             "medium": "isCreatedWithMedium"}
 TYPES = {"artist": "artist", "style": "style", "genre": "genre", "medium": "medium"}
 TYPE_TEXT = {"style": "an art style", "genre": "a genre of art", "medium": "a medium",
              "nationality": "a nationality", "qualifier": "an attribution qualifier"}
@@ -70,7 +72,8 @@ class ImportReport:
     entities: int = 0
     triples: dict[str, int] = field(default_factory=dict)
     images: int = 0
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # field or relation:NAME -> column
+    column_uses: list[ColumnUse] = field(default_factory=list)  # every column, and what it became
     skipped: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     new_image_bytes: int = 0  # image bytes this import added to the disk (hard links add none)
@@ -79,7 +82,12 @@ class ImportReport:
         t = ", ".join(f"{k} {v}" for k, v in self.triples.items())
         return (f"imported {self.artworks} artworks by {self.artists} artists into {self.out}: "
                 f"{self.entities} entities, triples {t}, {self.images} images "
-                f"({self.new_image_bytes / 1e6:.1f} MB new on disk)")
+                f"({self.new_image_bytes / 1e6:.1f} MB new on disk); columns: "
+                f"{ColumnPlan({}, {}, [], self.column_uses).summary()}")
+
+    def column_table(self) -> list[str]:
+        """Each catalogue column and what it became, one line each (ignored ones say why)."""
+        return [u.line() for u in self.column_uses]
 
     def problems(self, catalogue: str, shown_lines: int | None = None) -> list[str]:
         """Skipped rows, then warnings, as ``CATALOGUE:LINE: what`` lines. A warning repeated on
@@ -152,7 +160,7 @@ def _find_image(img_cell: str, root: Path, idx: dict[str, Path], shown: str) -> 
 
 def import_collection(catalogue: Path, images: Path | None, out: Path,
                       mapping: dict[str, str] | None = None, copy_images: bool = False,
-                      seed: int = 0, source: str | None = None) -> ImportReport:
+                      seed: int = 0, source: str | None = None, skip: Iterable[str] = ()) -> ImportReport:
     """Import a museum catalogue (CSV or Excel) into the graph folder ``out`` (see the module
     docstring).
 
@@ -162,8 +170,9 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
     on the same filesystem, else copied; ``copy_images=True`` always copies (independent files).
     Rows without a usable title/image or id are skipped and listed in ``ImportReport.skipped`` as
     (line, reason). ``source`` is what the graph records as its origin (default: the catalogue's
-    path).
+    path). ``skip`` names columns to leave out (what every column became is in the report).
     """
+    columns = (mapping or {}, tuple(skip))
     catalogue, out = Path(catalogue), Path(out)
     if not catalogue.is_file():
         raise DataError(catalogue, "no such file")
@@ -171,36 +180,39 @@ def import_collection(catalogue: Path, images: Path | None, out: Path,
         img_dir = Path(images) if images is not None else catalogue.parent
         if images is not None and not img_dir.is_dir():
             raise DataError(img_dir, "image folder not found")
-        return _import(catalogue, img_dir, str(img_dir), out, mapping, copy_images, seed, source)
+        return _import(catalogue, img_dir, str(img_dir), out, columns, copy_images, seed, source)
     check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # beside the graph: unpacked images are hard-linked into it, not copied across file systems
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-images-") as tmp:
         unpacked = extract_image_archive(Path(images), Path(tmp))
-        return _import(catalogue, Path(tmp), Path(images).name, out, mapping, copy_images, seed, source, unpacked)
+        return _import(catalogue, Path(tmp), Path(images).name, out, columns, copy_images, seed, source, unpacked)
 
 
-def _import(catalogue: Path, img_dir: Path, images_shown: str, out: Path, mapping: dict[str, str] | None,
-            copy_images: bool, seed: int, source: str | None, unpacked: Unpacked | None = None) -> ImportReport:
+def _import(catalogue: Path, img_dir: Path, images_shown: str, out: Path,
+            columns: tuple[dict[str, str], tuple[str, ...]], copy_images: bool, seed: int, source: str | None,
+            unpacked: Unpacked | None = None) -> ImportReport:
     """import_collection with the images in the folder ``img_dir``, called ``images_shown``
-    (``unpacked`` there from an archive)."""
+    (``unpacked`` there from an archive); ``columns``: the mapping and the skipped columns."""
     check_target(out)
     report = ImportReport(out=out)
     if unpacked is not None and unpacked.warning(images_shown):
         report.warnings.append(unpacked.warning(images_shown))
     header, rows = read_catalogue(catalogue, report.warnings)
-    fields, rels = resolve_columns(header, mapping or {}, catalogue)
-    report.columns = {f: header[i] for f, i in fields.items()}
-    report.columns.update({f"relation:{r}": header[i] for r, i in rels.items()})
-    idx = _image_index(img_dir) if ("image" in fields or "id" in fields) else {}
-    build = _GraphBuilder(header, fields, rels, report)
+    plan = plan_columns(header, rows, columns[0], catalogue, skip=columns[1])
+    report.columns = {f: header[i] for f, i in plan.fields.items()}
+    report.columns.update({f"relation:{r}": header[i] for r, i in plan.relations.items()})
+    report.column_uses = plan.uses
+    idx = _image_index(img_dir) if ("image" in plan.fields or "id" in plan.fields) else {}
+    build = _GraphBuilder(header, plan, report)
     for line, row in rows:
-        aid = build.artwork(line, row, lambda cell, raw_id, key: _artwork_image(cell, raw_id, key, img_dir, idx, images_shown))
+        aid = build.artwork(line, row, lambda cell, raw_id, key: _artwork_image(cell, raw_id, key, img_dir, idx,
+                                                                              images_shown))
         if aid is not None:
-            build.makers(aid, row)
+            build.makers(aid, line, row)
             build.date(aid, line, row)
             build.attributes(aid, row)
-    triples = build.triples + build.artist_layer()
+    triples = build.maker_triples() + build.triples
     triples = list(dict.fromkeys(triples))
     if not triples:
         raise DataError(catalogue, "no usable rows: no artwork has an artist, date, style, genre or "
@@ -212,9 +224,10 @@ def _import(catalogue: Path, img_dir: Path, images_shown: str, out: Path, mappin
     out.parent.mkdir(parents=True, exist_ok=True)
     report.new_image_bytes = _new_bytes(build.files, out.parent, always=copy_images or unpacked is not None)
     # every skipped row and warning stays with the graph, however many the terminal was spared
-    notes = "\n".join([report.summary().replace(str(out), out.name), *report.problems(catalogue.name)]) + "\n"
+    notes = "\n".join([report.summary().replace(str(out), out.name), *report.problems(catalogue.name), "",
+                       "What each catalogue column became:", *report.column_table()]) + "\n"
     write_graph_folder(out, list(build.entities.values()), split, files=build.files,
-                       extra_columns=("year", "date"), link=not copy_images,
+                       extra_columns=("year", "date", "sort_name", "kind"), link=not copy_images,
                        meta={"source": source or str(catalogue), "kind": "collection", "seed": seed},
                        texts={IMPORT_REPORT: notes}, image_root=img_dir)
     return report
@@ -239,18 +252,27 @@ def _count(report: ImportReport, build: "_GraphBuilder", split: list[tuple[str, 
 
 
 class _GraphBuilder:
-    """The entities, triples and image files of a graph, grown one catalogue row at a time."""
+    """The entities, triples and image files of a graph, grown one catalogue row at a time; the
+    makers are told apart once every row is read."""
 
-    def __init__(self, header: list[str], fields: dict[str, int], rels: dict[str, int], report: ImportReport):
-        self.header, self.fields, self.rels, self.report = header, fields, rels, report
+    def __init__(self, header: list[str], plan: ColumnPlan, report: ImportReport):
+        self.header, self.fields, self.rels, self.report = header, plan.fields, plan.relations, report
+        self.text_columns = plan.text
+        # columns whose values say what kind of work it is, hence what its maker was
+        self.role_columns = [i for i in (*plan.relations.values(), *plan.text)
+                             if any(w in col_key(header[i]) for w in ("classification", "type", "medium",
+                                                                      "technique", "object name"))]
+        if "medium" in plan.fields:
+            self.role_columns.append(plan.fields["medium"])
         self.entities: dict[str, dict[str, str]] = {}
         self.artwork_ids: list[str] = []
         self.triples: list[tuple[str, str, str]] = []
         self.artist_of: dict[str, str] = {}  # artwork -> its first maker: groups it for the split
         self.files: dict[str, Path] = {}
         self.seen_ids: dict[str, int] = {}
-        self.artists: dict[str, ArtistInfo] = {}  # name_key → merged info
-        self.artist_id: dict[str, str] = {}
+        self.mentions: list[Mention] = []
+        self.mentioned_by: list[str] = []  # the artwork of each mention
+        self.artists: dict[str, Person] = {}
 
     def cell(self, row: list[str], f: str) -> str:
         i = self.fields.get(f)
@@ -262,8 +284,19 @@ class _GraphBuilder:
 
     def add_attr(self, kind: str, value: str, etype: str | None = None) -> str:
         etype = etype or kind
-        what = TYPE_TEXT.get(etype, f"a {etype.replace('_', ' ')}")
+        kind_text = etype.replace("_", " ")
+        what = TYPE_TEXT.get(etype, f"{'an' if kind_text[:1] in 'aeiou' else 'a'} {kind_text}")
         return self.add_entity(f"{etype}_{slug(value)}", etype, value, f"{value}, {what}")
+
+    def text(self, row: list[str]) -> str:
+        """The artwork's description: its free-text columns (medium, dimensions, inscription ...),
+        each but the description itself introduced by its column's name."""
+        parts = []
+        for i in self.text_columns:
+            v = " ".join(row[i].split()) if i < len(row) else ""
+            if v:
+                parts.append(v if col_key(self.header[i]) in ("description", "label text") else f"{self.header[i]}: {v}")
+        return ". ".join(parts)
 
     def artwork_key(self, line: int, row: list[str]) -> str | None:
         """The id fragment of the row's artwork, or None (the row is skipped, and why is noted)."""
@@ -301,65 +334,86 @@ class _GraphBuilder:
             self.files[image_rel] = src
         elif src is not None:
             self.report.warnings.append(f"line {line}: image {img_cell!r} is empty; artwork has no image")
-        self.add_entity(aid, "artwork", self.cell(row, "title") or "Untitled", self.cell(row, "description"))
+        self.add_entity(aid, "artwork", self.cell(row, "title") or "Untitled", self.text(row))
         self.entities[aid]["image"] = image_rel
         self.artwork_ids.append(aid)
         return aid
 
-    def makers(self, aid: str, row: list[str]) -> None:
-        """A cell may name several makers ("Peter Paul Rubens | Jan Brueghel the Elder"); the first
-        one groups the artwork for the split."""
-        for info in filter(None, map(parse_artist, split_cell(self.cell(row, "artist")))):
-            k = name_key(info.name)
-            known = self.artists.get(k)
-            if known is None:
-                known = self.artists[k] = ArtistInfo(info.name)
-                self.artist_id[k] = f"artist_{slug(info.name)}"
-            # later rows may fill in what earlier ones lacked (nationality, dates)
-            known.nationality = known.nationality or info.nationality
-            known.born = known.born or info.born
-            known.died = known.died or info.died
-            art = self.artist_id[k]
-            self.add_entity(art, "artist", known.name)
-            self.triples.append((aid, "isCreatedByArtist", art))
-            self.artist_of.setdefault(aid, art)
-            if info.qualifier:
-                self.triples.append((aid, "hasAttributionQualifier", self.add_attr("qualifier", info.qualifier)))
+    def makers(self, aid: str, line: int, row: list[str]) -> None:
+        """Note the makers a row names ("Peter Paul Rubens | Jan Brueghel the Elder"), with what
+        the parallel maker columns say of each (Met ``French|Flemish``, MoMA ``(1881) (1973)``)."""
+        i = self.fields.get("artist")
+        raw = row[i] if i is not None and i < len(row) else ""  # line breaks kept: AIC puts the bio on the next
+        names = [n for n in (n.strip() for n in split_outside_brackets(raw)) if n]
+        extra = {f: parallel_values(self.cell(row, f)) for f in MAKER_FIELDS if f in self.fields}
+        n_parallel = max((len(v) for v in extra.values()), default=0)
+        if len(names) == 1 and n_parallel > 1 and len(names[0].split(", ")) == n_parallel:
+            names = names[0].split(", ")  # MoMA: "Hans Hollein, Walter Pichler" beside "6210, 7470"
+        work_role = next(filter(None, (role_of(row[i]) for i in self.role_columns if i < len(row))), "")
+        for k, name in enumerate(names):
+            at = {f: (v[k] if k < len(v) else v[0] if len(v) == 1 else "") for f, v in extra.items()}
+            bio = at.get("artist_bio", "")
+            info = parse_artist(f"{name} ({bio})" if bio and "(" not in name else name)
+            if info is None:
+                continue
+            if info.kind == "person":
+                info.born = parse_year(at.get("born", "")) or info.born
+                info.died = parse_year(at.get("died", "")) or info.died
+                if info.born and info.died and info.died < info.born:
+                    info.died = None
+            info.nationality = nationality_of(at.get("nationality", "")) or info.nationality
+            role = " ".join(at.get("role", "").lower().split())  # "artist" there says nothing
+            role = (role if role != "artist" else "") or (work_role if info.kind == "person" else "")
+            self.mentions.append(Mention(info, line, at.get("artist_id", "").strip(), role))
+            self.mentioned_by.append(aid)
+
+    def maker_triples(self) -> list[tuple[str, str, str]]:
+        """Tell the makers apart, then link each artwork to its makers (and qualifiers), each
+        maker to its nationality."""
+        out: list[tuple[str, str, str]] = []
+        people = identify(self.mentions, self.report.warnings)
+        for m, aid, p in zip(self.mentions, self.mentioned_by, people):
+            if p.entity not in self.artists:
+                self.artists[p.entity] = p
+            out.append((aid, "isCreatedByArtist", p.entity))
+            self.artist_of.setdefault(aid, p.entity)
+            if m.info.qualifier:
+                out.append((aid, "hasAttributionQualifier", self.add_attr("qualifier", m.info.qualifier)))
+        for p in self.artists.values():
+            e = self.add_entity(p.entity, "artist", p.label, artist_description(p.info, p.role))
+            self.entities[e].update(sort_name=p.info.sort_name, kind=p.info.kind)
+            if p.info.born and p.info.kind == "person":
+                self.entities[e]["year"] = str(p.info.born)
+            if p.info.nationality:
+                out.append((e, "hasNationality", self.add_attr("nationality", p.info.nationality)))
+        return out
 
     def date(self, aid: str, line: int, row: list[str]) -> None:
+        """The decade, from the date text, else from a year column (AIC ``date_start``)."""
         d = parse_date(self.cell(row, "date"))
-        if d is None:
-            return
-        self.entities[aid]["date"] = d.text
-        if d.year is not None:
-            self.entities[aid]["year"] = str(d.year)
-            did, dtype, dlabel, ddesc = decade_entity(d.decade)
+        if d is not None:
+            self.entities[aid]["date"] = d.text
+        year = d.year if d is not None else None
+        if year is None and "year" in self.fields:
+            year = parse_year(self.cell(row, "year"))
+            year = year if year is not None and 1000 <= year <= 2100 else None
+        if year is not None:
+            self.entities[aid]["year"] = str(year)
+            did, dtype, dlabel, ddesc = decade_entity(year // 10 * 10)
             self.add_entity(did, dtype, dlabel, ddesc)
             self.triples.append((aid, "isCreatedInDecade", did))
-        elif d.century is None:
+        elif d is not None and d.century is None:
             self.report.warnings.append(f"line {line}: date {d.text!r} not understood; no decade")
 
     def attributes(self, aid: str, row: list[str]) -> None:
-        """Style, genre, medium and the extra relations: one triple per value of the cell."""
+        """Style, genre, medium and the other relations: one triple per value of the cell."""
         for f in ("style", "genre", "medium"):
             for v in split_cell(self.cell(row, f)):
                 self.triples.append((aid, RELATIONS[f], self.add_attr(f, v, TYPES[f])))
         for rname, i in self.rels.items():
-            etype = slug(self.header[i]).replace("-", "_") or "attribute"
+            etype = relation_for(self.header[i])[1]
             for v in split_cell(row[i] if i < len(row) else ""):
                 self.triples.append((aid, rname, self.add_attr(etype, v, etype)))
-
-    def artist_layer(self) -> list[tuple[str, str, str]]:
-        """Artist descriptions and nationalities, merged over all rows."""
-        out = []
-        for k, info in self.artists.items():
-            aid = self.artist_id[k]
-            self.entities[aid]["description"] = artist_description(info)
-            if info.born:
-                self.entities[aid]["year"] = str(info.born)
-            if info.nationality:
-                out.append((aid, "hasNationality", self.add_attr("nationality", info.nationality)))
-        return out
 
     def drop_unlinked(self, split: list[tuple[str, str, str, str]]) -> None:
         """Artworks with no triple at all would be absent from every split: keep them out of the graph."""
@@ -382,7 +436,8 @@ def _new_bytes(files: dict[str, Path], target: Path, always: bool) -> int:
 
 def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: Path,
                               mapping: dict[str, str] | None = None, seed: int = 0,
-                              image_archive: tuple[bytes, str] | None = None) -> ImportReport:
+                              image_archive: tuple[bytes, str] | None = None, skip: Iterable[str] = ()
+                              ) -> ImportReport:
     """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload), its
     images from the folder ``images`` or from ``image_archive`` (a ZIP's bytes and name, uploaded
     too), not both. Without images the image column is left out, rather than every row warned
@@ -403,7 +458,8 @@ def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: 
             shown[images] = Path(image_archive[1]).name
         mapping = {**(mapping or {}), **({} if images else {"image": ""})}
         try:
-            return import_collection(catalogue, images, out, mapping=mapping, seed=seed, source=f"upload:{Path(name).name}")
+            return import_collection(catalogue, images, out, mapping=mapping, seed=seed, source=f"upload:{Path(name).name}",
+                                     skip=skip)
         except DataError as e:
             if Path(e.file) not in shown:
                 raise
