@@ -283,6 +283,17 @@ def catalogue_columns(data: bytes, name: str = "catalogue.csv") -> tuple[list[st
     return header, {f: header[i] for f, i in _default_fields(header, {}).items()}
 
 
+def column_table(data: bytes, name: str, mapping: dict[str, str] | None = None, skip: Iterable[str] = ()
+                 ) -> list[ColumnUse]:
+    """What each column of an uploaded catalogue would become on import with ``mapping`` and
+    ``skip``: the table a curator confirms before importing."""
+    path, warnings = Path(name), []
+    rows = iter(_catalogue_rows(data, path, warnings))
+    header = _header(rows, path)
+    kept = [(n, row) for n, row in rows if row and any(c.strip() for c in row)]
+    return plan_columns(header, kept, mapping or {}, path, skip).uses
+
+
 def read_catalogue(path: Path, warnings: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """A catalogue CSV (any common delimiter and encoding) or Excel workbook (.xlsx, first sheet):
     its header and its non-blank rows with their line or row numbers."""

@@ -40,7 +40,7 @@ from typing import Iterable
 
 from ..errors import DataError, VLKGEError
 from ..paths import imports_dir
-from .catalogue import (FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns,
+from .catalogue import (FIELD_LABELS, FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns, column_table,
                         col_key, parse_map_args, plan_columns, read_catalogue, relation_for)
 from .cells import (artist_description, decade_entity, nationality_of, parallel_values, parse_artist, parse_date,
                     parse_year, role_of, split_cell, split_outside_brackets)
@@ -50,7 +50,7 @@ from .image_archive import Unpacked, extract_image_archive
 from .images import MISSING, NOT_REGULAR, OUTSIDE, regular_file_inside
 
 # names the CLI, the app and the tests take from here
-__all__ = ["FIELDS", "IMPORT_REPORT", "ImportReport", "catalogue_columns", "import_collection",
+__all__ = ["FIELDS", "FIELD_LABELS", "IMPORT_REPORT", "TITLE_HINT", "ImportReport", "catalogue_columns", "column_table", "import_collection",
            "import_uploaded_catalogue", "imported_graphs", "imports_dir", "inductive_split", "parse_artist",
            "parse_date", "parse_map_args", "slug"]
 
