@@ -375,11 +375,10 @@ class ColumnPlan:
     text: list[int]  # columns whose cells are joined into the artwork's description
     uses: list[ColumnUse]
 
-    def summary(self) -> str:
-        """One line: each column and what it became (reasons are in the full table)."""
-        short = {"field": lambda u: u.detail, "relation": lambda u: u.detail,
-                 "text": lambda u: "text", "ignored": lambda u: "ignored"}
-        return ", ".join(f"{u.column}→{short[u.becomes](u)}" for u in self.uses)
+
+def columns_summary(uses: list[ColumnUse]) -> str:
+    """One line: each column and what it became (the reasons are in the full table)."""
+    return ", ".join(f"{u.column}→{u.detail if u.becomes in ('field', 'relation') else u.becomes}" for u in uses)
 
 
 def singular(word: str) -> str:

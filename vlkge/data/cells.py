@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from unidecode import unidecode
 
@@ -42,6 +43,7 @@ COUNTRIES = {
 COLLECTIVE_WORDS = ("collective", "group", "studio", "workshop", "company", "co.", "& co", "brothers",
                     "associates", "architects", "atelier", "manufactory", "factory", "press", "inc.", "ltd",
                     "gallery", "partnership", "duo", "society", "club")
+COLLECTIVE = re.compile("|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in COLLECTIVE_WORDS))
 SCHOOL = re.compile(r"^(?:(?P<nat>[A-Z][a-z]+(?: [A-Z][a-z]+)?) )?(?:School|Workshop)?\s*,?\s*"
                     r"(?:(?:early|mid|late|first half of the|second half of the)[ -]?)?\d{1,2}(?:st|nd|rd|th)[ -]century"
                     r"|^(?P<nat2>[A-Z][a-z]+) School\b", re.I)
@@ -79,9 +81,16 @@ def name_key(name: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", unidecode(unicodedata.normalize("NFKC", name)).lower()).split())
 
 
+@lru_cache(maxsize=None)
+def _splitter(seps: str) -> re.Pattern:
+    return re.compile(f"[{re.escape(seps)}]")
+
+
 def split_outside_brackets(cell: str, seps: str = ";|") -> list[str]:
     """``cell`` split at ``seps`` that stand outside (), [] and {}: "City Racing (Matt Hale; Peter
     Owen)" is one value."""
+    if "(" not in cell and "[" not in cell and "{" not in cell:
+        return _splitter(seps).split(cell)
     parts, depth, cur = [], 0, []
     for ch in cell:
         if ch in "([{":
@@ -148,6 +157,15 @@ def parse_artist(cell: str) -> ArtistInfo | None:
     """``Attributed to Anthony van Dyck (Flemish, 1599–1641)`` → name, qualifier, nationality,
     life dates. None for empty/unknown makers. Collectives and school attributions are typed so
     and get no lifespan."""
+    info = _parse_artist(cell)  # a large catalogue names the same makers over and over
+    return None if info is None else replace(info)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_artist(cell: str) -> ArtistInfo | None:
+    """``Attributed to Anthony van Dyck (Flemish, 1599–1641)`` → name, qualifier, nationality,
+    life dates. None for empty/unknown makers. Collectives and school attributions are typed so
+    and get no lifespan."""
     lines = [ln.strip() for ln in cell.splitlines() if ln.strip()]
     if len(lines) > 1 and "(" not in lines[0]:  # AIC: "Claude Monet\nFrench, 1840–1926"
         lines = [f"{lines[0]} ({', '.join(lines[1:])})"]
@@ -201,7 +219,7 @@ def _kind(name: str, bio: str) -> str:
         return "school"
     if re.search(r"\b(?:established|founded|formed)\b", bio, re.I) or ";" in bio:
         return "collective"
-    if " & " in name or any(re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", low) for w in COLLECTIVE_WORDS):
+    if " & " in name or COLLECTIVE.search(low):
         return "collective"
     return "person"
 

@@ -7,12 +7,18 @@ the app and the models treat an imported collection like the bundled one.
 Column mapping (``--map`` on the command line, ``mapping`` here)
 -----------------------------------------------------------------
 * ``FIELD=COLUMN`` picks the catalogue column for one of the fixed fields
-  ``id, title, artist, date, style, genre, medium, image, description``
+  ``id, title, artist, date, style, genre, medium, image, description`` or of the maker fields read
+  in parallel with the artist cell ``artist_id, artist_bio, nationality, born, died, role``, or
+  ``year`` (a numeric date used where the date text gives none)
   (e.g. ``--map "id=Object Number" --map "date=Dated"``). Column names match case-insensitively.
   ``FIELD=`` (empty column) switches a field off even when a plainly named column exists.
 * ``relation:NAME=COLUMN`` adds an extra artwork relation ``NAME`` whose tails are the column's
   values (e.g. ``--map "relation:hasTechnique=Technique"``). The tail entities get the column name,
   slugified, as their type and id prefix (``technique_etching``).
+* Every other column is planned by :func:`~vlkge.data.catalogue.plan_columns`: a categorical
+  column becomes a relation of its own (``Subjects`` → ``hasSubject``), free text a curator has for
+  a new object (dimensions, inscription) the artwork's description, anything else is ignored with a
+  reason; ``skip`` (``--skip COLUMN``) drops a column. The report lists every column's fate.
 * Unmapped fields fall back to plainly named columns (``Title``, ``Artist``/``Maker``,
   ``Date``/``Year``, ``Object Number``/``Accession Number``, ``Image``/``Filename`` ...).
 * Cells of artist, style, genre, medium and extra relations may hold several values separated by
@@ -40,7 +46,7 @@ from typing import Iterable
 
 from ..errors import DataError, VLKGEError
 from ..paths import imports_dir
-from .catalogue import (FIELD_LABELS, FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns, column_table,
+from .catalogue import (FIELD_LABELS, FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns, column_table, columns_summary,
                         col_key, parse_map_args, plan_columns, read_catalogue, relation_for)
 from .cells import (artist_description, decade_entity, nationality_of, parallel_values, parse_artist, parse_date,
                     parse_year, role_of, split_cell, split_outside_brackets)
@@ -83,7 +89,7 @@ class ImportReport:
         return (f"imported {self.artworks} artworks by {self.artists} artists into {self.out}: "
                 f"{self.entities} entities, triples {t}, {self.images} images "
                 f"({self.new_image_bytes / 1e6:.1f} MB new on disk); columns: "
-                f"{ColumnPlan({}, {}, [], self.column_uses).summary()}")
+                f"{columns_summary(self.column_uses)}")
 
     def column_table(self) -> list[str]:
         """Each catalogue column and what it became, one line each (ignored ones say why)."""
@@ -258,6 +264,7 @@ class _GraphBuilder:
     def __init__(self, header: list[str], plan: ColumnPlan, report: ImportReport):
         self.header, self.fields, self.rels, self.report = header, plan.fields, plan.relations, report
         self.text_columns = plan.text
+        self.relation_types = [(r, i, relation_for(header[i])[1]) for r, i in plan.relations.items()]
         # columns whose values say what kind of work it is, hence what its maker was
         self.role_columns = [i for i in (*plan.relations.values(), *plan.text)
                              if any(w in col_key(header[i]) for w in ("classification", "type", "medium",
@@ -284,9 +291,12 @@ class _GraphBuilder:
 
     def add_attr(self, kind: str, value: str, etype: str | None = None) -> str:
         etype = etype or kind
+        eid = f"{etype}_{slug(value)}"
+        if eid in self.entities:
+            return eid
         kind_text = etype.replace("_", " ")
         what = TYPE_TEXT.get(etype, f"{'an' if kind_text[:1] in 'aeiou' else 'a'} {kind_text}")
-        return self.add_entity(f"{etype}_{slug(value)}", etype, value, f"{value}, {what}")
+        return self.add_entity(eid, etype, value, f"{value}, {what}")
 
     def text(self, row: list[str]) -> str:
         """The artwork's description: its free-text columns (medium, dimensions, inscription ...),
@@ -410,8 +420,7 @@ class _GraphBuilder:
         for f in ("style", "genre", "medium"):
             for v in split_cell(self.cell(row, f)):
                 self.triples.append((aid, RELATIONS[f], self.add_attr(f, v, TYPES[f])))
-        for rname, i in self.rels.items():
-            etype = relation_for(self.header[i])[1]
+        for rname, i, etype in self.relation_types:
             for v in split_cell(row[i] if i < len(row) else ""):
                 self.triples.append((aid, rname, self.add_attr(etype, v, etype)))
 
