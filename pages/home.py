@@ -75,8 +75,9 @@ elif result:
         # plain text: the lines quote catalogue cells, which markdown would reinterpret
         st.caption(f"Skipped rows and warnings (every one is listed in `{result['report']}`):")
         st.code("\n".join(result["problems"][:20]), language=None, wrap_lines=True)
-with st.expander("Import your own catalogue (a CSV or Excel export, one row per artwork)", expanded=bool(result)):
-    up = st.file_uploader("Catalogue (CSV or Excel)", type=["csv", "tsv", "txt", "xlsx"], key="import_csv",
+with st.expander("Import your own catalogue (a CSV, Excel or JSON export, one row per artwork)", expanded=bool(result)):
+    up = st.file_uploader("Catalogue (CSV, Excel or JSON)", type=["csv", "tsv", "txt", "xlsx", "json", "jsonl", "ndjson"],
+                          key="import_csv",
                           help="Columns are recognised by plain names (Title, Artist/Maker, Date, Style, Genre, "
                                "Medium, Object Number, Image/Filename); messy artist and date strings are parsed.")
     if up is not None:

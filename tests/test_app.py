@@ -393,6 +393,11 @@ def test_import_form_shows_what_each_column_becomes_and_can_leave_one_out(env, t
     g = load_graph(tmp_path / "met")
     assert "hasTag" not in g.relations and "hasCulture" in g.relations
     assert "John Doyle (1797–1868)" in g.labels and "John Doyle (born 1928)" in g.labels
+    # an API's JSON ({"data": [...]}) is uploaded the same way
+    at.file_uploader(key="import_csv").set_value(("aic.json", (MUSEUMS / "aic.json").read_bytes(), "application/json"))
+    ok(at.run())
+    shown = {r["column"]: r["as / why"] for r in at.dataframe[0].value.to_dict("records")}
+    assert shown["subject_titles"] == "hasSubject" and shown["artist_display"] == "artist"
 
 
 def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_offers_training(env, tmp_path):
