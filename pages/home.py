@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from vlkge.data.collection import (FIELDS, IMPORT_REPORT, catalogue_columns, import_uploaded_catalogue, imports_dir,
-                                   slug)
+from vlkge.data.collection import (FIELD_LABELS, FIELDS, IMPORT_REPORT, TITLE_HINT, catalogue_columns, column_table,
+                                   import_uploaded_catalogue, imports_dir, slug)
 from vlkge.errors import VLKGEError
 from vlkge.app import escape_markdown as md, markdown_code, run_card
 from vlkge.app.training import APP_SETTINGS, app_setting_defaults
@@ -31,12 +31,10 @@ def import_catalogue() -> None:
     up, images = st.session_state.get("import_csv"), st.session_state.get("import_images", "").strip()
     archive = st.session_state.get("import_zip")
     dest = Path(st.session_state.get("import_dest", "").strip() or default_import_folder()).expanduser().resolve()
-    # the column pickers, as shown: a field set to (none) is left out even where a column is named plainly
-    picked = {f: st.session_state.get(column_key(up, f), NO_COLUMN) for f in FIELDS}
-    mapping = {f: "" if col == NO_COLUMN else col for f, col in picked.items()}
+    mapping, skip = picked_columns(up)
     try:
         report = import_uploaded_catalogue(up.getvalue(), up.name, Path(images).expanduser() if images else None, dest,
-                                           mapping=mapping,
+                                           mapping=mapping, skip=skip,
                                            image_archive=(archive.getvalue(), archive.name) if archive else None)
     except (VLKGEError, OSError) as e:
         st.session_state["import_result"] = {"error": f"Cannot import: {e}"}  # e names the file (and line)
@@ -45,6 +43,15 @@ def import_catalogue() -> None:
     st.session_state["graph_spec"] = str(dest)
     st.session_state["import_result"] = {"summary": report.summary(), "problems": report.problems(up.name, 5),
                                          "report": str(dest / IMPORT_REPORT), "images": bool(images or archive)}
+
+
+def picked_columns(upload) -> tuple[dict[str, str], list[str]]:
+    """The column pickers as shown: the fields changed from what was recognised (a field set to
+    (none) is left out even where a column is named plainly), and the columns left out."""
+    _, detected = catalogue_columns(upload.getvalue(), upload.name)
+    picked = {f: st.session_state.get(column_key(upload, f), detected.get(f, NO_COLUMN)) for f in FIELDS}
+    mapping = {f: "" if col == NO_COLUMN else col for f, col in picked.items() if col != detected.get(f, NO_COLUMN)}
+    return mapping, list(st.session_state.get(column_key(upload, "skip"), []))
 
 
 def column_key(upload, field: str) -> str:
@@ -68,8 +75,9 @@ elif result:
         # plain text: the lines quote catalogue cells, which markdown would reinterpret
         st.caption(f"Skipped rows and warnings (every one is listed in {markdown_code(result['report'])}):")
         st.code("\n".join(result["problems"][:20]), language=None, wrap_lines=True)
-with st.expander("Import your own catalogue (a CSV or Excel export, one row per artwork)", expanded=bool(result)):
-    up = st.file_uploader("Catalogue (CSV or Excel)", type=["csv", "tsv", "txt", "xlsx"], key="import_csv",
+with st.expander("Import your own catalogue (a CSV, Excel or JSON export, one row per artwork)", expanded=bool(result)):
+    up = st.file_uploader("Catalogue (CSV, Excel or JSON)", type=["csv", "tsv", "txt", "xlsx", "json", "jsonl", "ndjson"],
+                          key="import_csv",
                           help="Columns are recognised by plain names (Title, Artist/Maker, Date, Style, Genre, "
                                "Medium, Object Number, Image/Filename); messy artist and date strings are parsed.")
     if up is not None:
@@ -83,8 +91,18 @@ with st.expander("Import your own catalogue (a CSV or Excel export, one row per 
         cols = st.columns(3)
         for n, f in enumerate(FIELDS):
             options = [NO_COLUMN, *header]
-            cols[n % 3].selectbox("Object number" if f == "id" else f.capitalize(), options,
+            cols[n % 3].selectbox(FIELD_LABELS.get(f, f.capitalize()), options,
                                   index=options.index(detected.get(f, NO_COLUMN)), key=column_key(up, f))
+        st.multiselect("Leave out these columns", header, key=column_key(up, "skip"),
+                       help="A column that names categories (Subjects, Tags, Culture …) otherwise becomes a relation.")
+        try:
+            uses = column_table(up.getvalue(), up.name, *picked_columns(up))
+        except VLKGEError as e:  # e.g. no title column yet: the curator picks one above
+            st.warning(str(e).replace(TITLE_HINT, "pick the Title column"))
+        else:
+            st.caption("What each column will become:")
+            st.dataframe(pd.DataFrame([{"column": u.column, "becomes": u.becomes, "as / why": u.detail}
+                                       for u in uses]), hide_index=True, width="stretch")
     a, b = st.columns(2)
     a.text_input("Its images: a folder on this machine (optional)", key="import_images",
                  help="Matched by the image/filename column, or by object number.")

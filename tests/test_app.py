@@ -339,7 +339,9 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
     at.file_uploader(key="import_csv").set_value(("bestand.csv", rows.encode("cp1252"), "text/csv"))
     ok(at.run())
     pick = {s.label: s for s in at.selectbox if s.key and s.key.startswith("import_col_")}
-    assert set(pick) == {"Object number", "Title", "Artist", "Date", "Style", "Genre", "Medium", "Image", "Description"}
+    assert set(pick) == {"Object number", "Title", "Artist", "Date", "Style", "Genre", "Medium", "Image", "Description",
+                         "Artist id", "Artist bio", "Artist nationality", "Artist born", "Artist died", "Artist role",
+                         "Year (number)"}
     assert all(s.value == "(none)" for s in pick.values())  # nothing is named plainly: the curator maps
     for label, col in {"Object number": "Inventarnummer", "Title": "Objekttitel", "Artist": "Künstler",
                        "Date": "Datierung", "Genre": "Gattung"}.items():
@@ -353,6 +355,43 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
     g = load_graph(tmp_path / "bestand")
     assert "Albrecht Dürer" in g.labels and "artwork_g-3" in g.entities and "genre_portrat" in g.entities
     assert {"isCreatedByArtist", "isCreatedInDecade", "belongsToGenre"} <= set(g.relations)
+
+
+def test_import_form_shows_what_each_column_becomes_and_can_leave_one_out(env, tmp_path):
+    """A Met Open Access export, uploaded as is: the column table shows the recognised mapping
+    before importing (the same table the import writes), and a column left out is left out."""
+    from test_museums import MUSEUMS
+
+    from vlkge.data.collection import import_collection
+    from vlkge.data.readers import load_graph
+    data = (MUSEUMS / "met.csv").read_bytes()
+    at = ok(app("home"))
+    at.file_uploader(key="import_csv").set_value(("met.csv", data, "text/csv"))
+    ok(at.run())
+    pick = {s.label: s.value for s in at.selectbox if s.key and s.key.startswith("import_col_")}
+    assert (pick["Artist"], pick["Artist nationality"], pick["Artist born"], pick["Date"]) == (
+        "Artist Display Name", "Artist Nationality", "Artist Begin Date", "Object Date")
+    table = at.dataframe[0].value
+    shown = {r["column"]: (r["becomes"], r["as / why"]) for r in table.to_dict("records")}
+    expected = import_collection(MUSEUMS / "met.csv", None, tmp_path / "cli").column_uses
+    assert shown == {u.column: (u.becomes, u.detail) for u in expected}
+    assert shown["Tags"] == ("relation", "hasTag") and shown["Credit Line"][0] == "ignored"
+    next(m for m in at.multiselect if m.label == "Leave out these columns").set_value(["Tags"])
+    ok(at.run())
+    shown = {r["column"]: r["as / why"] for r in at.dataframe[0].value.to_dict("records")}
+    assert shown["Tags"] == "skipped (--skip)"
+    at.text_input(key="import_dest").set_value(str(tmp_path / "met"))
+    next(b for b in at.button if b.label == "Import").click()
+    ok(at.run())
+    assert at.success[0].value.startswith("Imported 30 artworks by 6 artists"), [e.value for e in at.error]
+    g = load_graph(tmp_path / "met")
+    assert "hasTag" not in g.relations and "hasCulture" in g.relations
+    assert "John Doyle (1797–1868)" in g.labels and "John Doyle (born 1928)" in g.labels
+    # an API's JSON ({"data": [...]}) is uploaded the same way
+    at.file_uploader(key="import_csv").set_value(("aic.json", (MUSEUMS / "aic.json").read_bytes(), "application/json"))
+    ok(at.run())
+    shown = {r["column"]: r["as / why"] for r in at.dataframe[0].value.to_dict("records")}
+    assert shown["subject_titles"] == "hasSubject" and shown["artist_display"] == "artist"
 
 
 def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_offers_training(env, tmp_path):

@@ -17,6 +17,8 @@ import pytest
 
 import badinput as B
 from vlkge.data import collection as C
+from vlkge.data import graph_folder
+from vlkge.data import image_archive as A
 from vlkge.data.collection import import_uploaded_catalogue
 from vlkge.errors import DataError
 
@@ -163,7 +165,7 @@ def test_a_file_swapped_for_a_symlink_after_the_check_is_not_linked(hostile_fold
     os.symlink(h["outside"] / "secret.png", good)
     for swapped, says in [(good, "changed while importing"), (h["imgs"] / "fifo.png", "changed while importing")]:
         with pytest.raises(DataError, match=says):
-            C.write_graph_folder(tmp_path / "g", [{"id": "a", "type": "t", "label": "A", "image": "images/a.png"}],
+            graph_folder.write_graph_folder(tmp_path / "g", [{"id": "a", "type": "t", "label": "A", "image": "images/a.png"}],
                                  [("a", "r", "a", "train")], files={"images/a.png": swapped}, image_root=h["imgs"])
         assert not (tmp_path / "g").exists() and [p.name for p in tmp_path.iterdir()] == ["coll", "outside"]
 
@@ -202,7 +204,7 @@ def hostile_zip(tmp_path_factory):
         z.writestr("/abs/evil.png", B.png_bytes(3))
         z.writestr("scans/blank.bmp", blank.getvalue())
         z.writestr("scans/bomb.png", b"\0" * (20 << 20))  # 20 MB deflating 1000:1
-        z.writestr("scans/huge.tif", b"\0" * (C.ARCHIVE_MAX_FILE_BYTES + 1))
+        z.writestr("scans/huge.tif", b"\0" * (A.ARCHIVE_MAX_FILE_BYTES + 1))
         z.writestr("scans/notes.png", b"this is not an image\n")
         z.writestr("scans/bomb400.png", B.bomb_png())
         link = zipfile.ZipInfo("scans/link.png")
@@ -279,14 +281,14 @@ def test_the_byte_counter_stops_a_member_that_unpacks_past_its_limit(tmp_path, m
         z.writestr("ok.png", B.png_bytes(1))
         z.writestr("big.png", B.png_bytes(5, size=400))  # ~480 KB of noise: deflates ~1:1
     (tmp_path / "s.zip").write_bytes(buf.getvalue())
-    monkeypatch.setattr(C, "_header_refusal", lambda m, room: "")  # as if every header lied
-    monkeypatch.setattr(C, "ARCHIVE_MAX_FILE_BYTES", 100_000)
-    got = C.extract_image_archive(tmp_path / "s.zip", tmp_path / "into")
+    monkeypatch.setattr(A, "_header_refusal", lambda m, room: "")  # as if every header lied
+    monkeypatch.setattr(A, "ARCHIVE_MAX_FILE_BYTES", 100_000)
+    got = A.extract_image_archive(tmp_path / "s.zip", tmp_path / "into")
     assert (got.kept, got.refused) == (1, {"file": 1})
     assert sorted(p.name for p in (tmp_path / "into").iterdir()) == ["ok.png"]
-    monkeypatch.setattr(C, "ARCHIVE_MAX_FILE_BYTES", 10 << 20)
-    monkeypatch.setattr(C, "ARCHIVE_MAX_TOTAL_BYTES", 100_000)
-    got = C.extract_image_archive(tmp_path / "s.zip", tmp_path / "into2")
+    monkeypatch.setattr(A, "ARCHIVE_MAX_FILE_BYTES", 10 << 20)
+    monkeypatch.setattr(A, "ARCHIVE_MAX_TOTAL_BYTES", 100_000)
+    got = A.extract_image_archive(tmp_path / "s.zip", tmp_path / "into2")
     assert (got.kept, got.refused, got.bytes) == (1, {"total": 1}, len(B.png_bytes(1)))
 
 
@@ -295,11 +297,11 @@ def test_too_many_members_is_refused_before_anything_is_unpacked(tmp_path, capsy
     cat, imgs = tmp_path / "catalogue.csv", tmp_path / "many.zip"
     _catalogue(cat, ["a.png"])
     with zipfile.ZipFile(imgs, "w") as z:
-        for i in range(C.ARCHIVE_MAX_MEMBERS + 1):
+        for i in range(A.ARCHIVE_MAX_MEMBERS + 1):
             z.writestr(f"t/{i}.png", b"")
     assert main(["import-collection", str(cat), "--images", str(imgs), "--out", str(tmp_path / "g")]) == 1
-    assert capsys.readouterr().err.strip() == (f"error: {imgs}: {C.ARCHIVE_MAX_MEMBERS + 1:,} entries; at most "
-                                               f"{C.ARCHIVE_MAX_MEMBERS:,} are unpacked (split the archive)")
+    assert capsys.readouterr().err.strip() == (f"error: {imgs}: {A.ARCHIVE_MAX_MEMBERS + 1:,} entries; at most "
+                                               f"{A.ARCHIVE_MAX_MEMBERS:,} are unpacked (split the archive)")
     with pytest.raises(DataError, match=r"^many\.zip: 100,001 entries"):
         import_uploaded_catalogue(cat.read_bytes(), "c.csv", None, tmp_path / "graphs" / "g",
                                   image_archive=(imgs.read_bytes(), "many.zip"))

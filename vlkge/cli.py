@@ -136,11 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name to train with: --encoder imported:NAME (default: file stem)")
 
     p = add_parser("import-collection", help="turn a museum catalogue CSV into a graph folder")
-    p.add_argument("catalogue", help="CSV (any common encoding and delimiter) or Excel .xlsx (first sheet)")
+    p.add_argument("catalogue", help="CSV (any common encoding and delimiter), Excel .xlsx (first sheet), JSON "
+                                     "(an array of objects, or one under \"data\") or JSON Lines")
     p.add_argument("--images", help="folder holding the catalogue's image files, or a ZIP archive of them")
     p.add_argument("--out", required=True, help="graph folder to write")
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                    help="read FIELD from COLUMN of the catalogue (repeatable; default: columns recognised by name)")
+    p.add_argument("--skip", action="append", default=[], metavar="COLUMN",
+                   help="leave this column out (a categorical column otherwise becomes a relation of its own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split")
 
     p = add_parser("download", help="fetch a published dataset")
@@ -289,7 +292,7 @@ def cmd_import_features(args) -> int:
 def cmd_import_collection(args) -> int:
     from .data.collection import IMPORT_REPORT, import_collection, parse_map_args
     report = import_collection(Path(args.catalogue), Path(args.images) if args.images else None, Path(args.out),
-                               mapping=parse_map_args(args.map), seed=args.seed)
+                               mapping=parse_map_args(args.map), seed=args.seed, skip=args.skip)
     print(report.summary())
     problems = report.problems(args.catalogue, shown_lines=5)
     _print_warnings(problems)
