@@ -3,22 +3,15 @@ graph, every page opened in headless Chromium, no exception box, screenshots sav
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from browser import ARGS, CHROMIUM, act, app_server, need_browser, settle
 from helpers import make_app_graph, train_tiny, wait_until
 
 pytestmark = pytest.mark.slow  # a Streamlit server and Chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-ROOT = Path(__file__).resolve().parents[1]
 # (screenshot name, url path, optional interaction: ("fill", label, text) or ("upload", None, None))
 # The first request to the fresh server is a deep link: Streamlit then runs the page file before
 # app.py has ever set up st.navigation, which must still work.
@@ -29,17 +22,9 @@ PAGES = [("08-entity", "browse?entity=artist_claude-monet", None),
          ("07-describe", "describe", ("fill", "Describe what you are looking for", "a stormy sea at night"))]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    pytest.importorskip("playwright.sync_api")
+    need_browser()
     from vlkge.data.readers import load_graph
     base = tmp_path_factory.mktemp("e2e")
     if os.environ.get("VLKGE_E2E_DATA"):  # screenshots of a real collection
@@ -47,7 +32,6 @@ def server(tmp_path_factory):
     else:
         data = str(make_app_graph(base / "graph"))
         run = str(train_tiny(load_graph(data), base / "run", epochs=4))
-    port = _free_port()
     env = {**os.environ, "VLKGE_DATA": data, "VLKGE_CACHE": str(base / "cache"), "VLKGE_IMPORTS": str(base / "graphs")}
     if run:
         env["VLKGE_RUN"] = run
@@ -55,58 +39,8 @@ def server(tmp_path_factory):
         env.pop("VLKGE_RUN", None)
     if os.environ.get("VLKGE_E2E_CACHE"):
         env["VLKGE_CACHE"] = os.environ["VLKGE_E2E_CACHE"]
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            pytest.fail((base / "server.log").read_text())
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            return True
-        except OSError:
-            return False
-    try:
-        wait_until(healthy, 120, "the Streamlit server to answer", every=0.5)
+    with app_server(base, env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _busy(page) -> bool:
-    return page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count() > 0
-
-
-def _settle(page, timeout: float = 60.0) -> None:
-    """Wait for the page's script to have run (a title or an exception appeared) and for
-    Streamlit to stop running (no status widget or spinner in four polls running)."""
-    page.wait_for_selector('h1, [data-testid="stException"]', timeout=timeout * 1000)
-    quiet = [0]
-
-    def calm() -> bool:
-        quiet[0] = 0 if _busy(page) else quiet[0] + 1
-        return quiet[0] >= 4
-
-    wait_until(calm, timeout, "Streamlit to finish running", every=0.4)
-
-
-def _act(page, action, timeout: float = 120.0) -> None:
-    """Do ``action`` (a click, a fill, an upload) and wait until the app has reacted to it (the
-    page's text changed or a rerun started) and finished."""
-    body = page.locator("body")
-    before = body.inner_text()
-    action()
-    wait_until(lambda: _busy(page) or body.inner_text() != before, 30, "the app to react")
-    _settle(page, timeout)
 
 
 def _painted(page) -> None:
@@ -140,13 +74,13 @@ def test_every_page_in_chromium(server, tmp_path):
             Image.new("RGB", (120, 90), (70, 110, 160)).save(upload)
             for name, path, action in PAGES:
                 page.goto(f"{server}/{path}")
-                _settle(page)
+                settle(page)
                 if action and action[0] == "fill":
                     box = page.get_by_label(action[1])
                     box.fill(action[2])
-                    _act(page, lambda: box.press("Enter"))
+                    act(page, lambda: box.press("Enter"))
                 elif action and page.locator('input[type="file"]').count():
-                    _act(page, lambda: page.locator('input[type="file"]').set_input_files(str(upload)))
+                    act(page, lambda: page.locator('input[type="file"]').set_input_files(str(upload)))
                 _painted(page)
                 for d in shots:
                     page.screenshot(path=str(d / f"{name}.png"), full_page=True)
@@ -182,11 +116,11 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server)
-            _settle(page)
+            settle(page)
             page.get_by_text("Import your own catalogue").click()
-            _act(page, lambda: page.locator('input[type="file"]').first.set_input_files(str(cat)), 60)
-            _act(page, lambda: page.locator('input[type="file"]').nth(1).set_input_files(str(scans)), 60)
-            _act(page, lambda: page.get_by_role("button", name="Import", exact=True).click())
+            act(page, lambda: page.locator('input[type="file"]').first.set_input_files(str(cat)), 60)
+            act(page, lambda: page.locator('input[type="file"]').nth(1).set_input_files(str(scans)), 60)
+            act(page, lambda: page.get_by_role("button", name="Import", exact=True).click())
             page.screenshot(path=str(tmp_path / "import.png"), full_page=True)
             if os.environ.get("VLKGE_SCREENSHOTS"):
                 page.screenshot(path=str(Path(os.environ["VLKGE_SCREENSHOTS"]) / "09-import.png"), full_page=True)
@@ -204,10 +138,10 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             # a new session starts on the default graph; the sidebar offers the import
             later = browser.new_page(viewport={"width": 1400, "height": 1000})
             later.goto(server)
-            _settle(later)
+            settle(later)
             sidebar = later.locator('[data-testid="stSidebar"]')
             assert f"{g.num_entities:,} entities" not in sidebar.inner_text()
-            _act(later, lambda: sidebar.get_by_text("export", exact=True).click(), 60)
+            act(later, lambda: sidebar.get_by_text("export", exact=True).click(), 60)
             assert later.get_by_role("textbox", name="Graph folder").input_value() == str(dest)
             assert f"{g.num_entities:,} entities" in sidebar.inner_text()
             assert later.locator('[data-testid="stException"]').count() == 0

@@ -5,18 +5,15 @@ made from catalogue text, and the text shows as typed."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from PIL import Image
 
-from helpers import write_graph
+from browser import ARGS, CHROMIUM, app_server, need_browser, settle
+from helpers import train_tiny, write_graph
 from vlkge.app.display import WORD_JOINER
-from test_e2e_app import ARGS, CHROMIUM, ROOT, _free_port, _settle
 
 pytestmark = pytest.mark.slow
 
@@ -50,42 +47,15 @@ def hostile_graph(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    pytest.importorskip("playwright.sync_api")
-    from test_explore import train_tiny
+    need_browser()
     from vlkge.data.readers import load_graph
     base = tmp_path_factory.mktemp("hostile")
     data = hostile_graph(base / "graph")
     run = train_tiny(load_graph(data), base / "run", epochs=2)
-    port = _free_port()
     env = {**os.environ, "VLKGE_DATA": str(data), "VLKGE_RUN": str(run), "VLKGE_CACHE": str(base / "cache"),
            "VLKGE_IMPORTS": str(base / "graphs")}
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail((base / "server.log").read_text())
-                try:
-                    proc.wait(0.5)  # waits on the server: returns early only if it died
-                except subprocess.TimeoutExpired:
-                    pass
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with app_server(base, env) as url:
+        yield urlparse(url).port
 
 
 # (name, url path, what to do there, text that must then show as typed)
@@ -121,16 +91,16 @@ def test_hostile_catalogue_makes_no_request_dialog_or_element(server):
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             for name, path, action, literal in PAGES:
                 page.goto(f"http://127.0.0.1:{server}/{path}")
-                _settle(page)
+                settle(page)
                 if action and action[0] == "fill":
                     box = page.get_by_label(action[1])
                     box.fill(action[2])
                     box.press("Enter")
-                    _settle(page, 120)
+                    settle(page, 120)
                 elif action:
                     page.get_by_text(action[1], exact=True).click()
                     page.wait_for_selector(".js-plotly-plot .legendtext", timeout=120_000)  # trace names: types
-                    _settle(page, 120)
+                    settle(page, 120)
                 if name == "entity":  # the neighbourhood graph has drawn its canvas
                     page.frame_locator("iframe").first.locator("canvas").wait_for(timeout=60_000)
                 if shots:
@@ -146,7 +116,7 @@ def test_hostile_catalogue_makes_no_request_dialog_or_element(server):
                 assert not dialogs and not foreign, (path, dialogs, foreign)
             # the neighbourhood's legend shows the hostile type as typed
             page.goto(f"http://127.0.0.1:{server}/browse?entity={ARTWORK_ID}")
-            _settle(page)
+            settle(page)
             assert STYLE_TYPE in page.locator('[data-testid="stMain"]').inner_text().replace(WORD_JOINER, "")
         finally:
             browser.close()

@@ -1,0 +1,91 @@
+"""Browser-test helpers: a Streamlit server of the app on 127.0.0.1, and waits on what the page
+shows (never fixed sleeps)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from helpers import wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def need_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def app_server(base: Path, env: dict[str, str]) -> Iterator[str]:
+    """``streamlit run app.py`` with ``env``, logging to ``base/server.log``; yields its URL once
+    it answers its health check, and stops it afterwards."""
+    port = free_port()
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                             "--server.headless", "true", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            pytest.fail((base / "server.log").read_text())
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return True
+        except OSError:
+            return False
+    try:
+        wait_until(healthy, 120, "the Streamlit server to answer", every=0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def busy(page) -> bool:
+    return page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count() > 0
+
+
+def settle(page, timeout: float = 60.0) -> None:
+    """Wait for the page's script to have run (a title or an exception appeared) and for
+    Streamlit to stop running (no status widget or spinner in four polls running)."""
+    page.wait_for_selector('h1, [data-testid="stException"]', timeout=timeout * 1000)
+    quiet = [0]
+
+    def calm() -> bool:
+        quiet[0] = 0 if busy(page) else quiet[0] + 1
+        return quiet[0] >= 4
+
+    wait_until(calm, timeout, "Streamlit to finish running", every=0.4)
+
+
+def act(page, action, timeout: float = 120.0) -> None:
+    """Do ``action`` (a click, a fill, an upload) and wait until the app has reacted to it (the
+    page's text changed or a rerun started) and finished."""
+    body = page.locator("body")
+    before = body.inner_text()
+    action()
+    wait_until(lambda: busy(page) or body.inner_text() != before, 30, "the app to react")
+    settle(page, timeout)
