@@ -100,7 +100,7 @@ def test_predictions_flow(env):
     assert at.selectbox(key="pred_anchor_sel").value is not None
     at.selectbox(key="pred_rel").set_value("hasStyle").run()
     ok(at)
-    labels = [p.label for p in at.get("page_link")]
+    labels = [p.label.replace("\\", "") for p in at.get("page_link")]
     assert any(lbl.startswith("#1 ") for lbl in labels)
     assert "style_baroque" not in " ".join(labels)  # known link filtered
     at.toggle(key="pred_filter").set_value(False).run()
@@ -384,3 +384,56 @@ def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_o
     at = ok(app("home", data=str(g)))
     assert any("after" in e.value for e in at.error)
     assert any(b.label == "Train a new run" for b in at.button)
+
+
+def shown_confidences(at: AppTest) -> dict[str, str]:
+    """Each listed prediction's label and the confidence shown beside it."""
+    links = [escape_markdown_free(p.label) for p in at.get("page_link")]
+    labels = [lbl.split(" ", 1)[1] for lbl in links if lbl.startswith("#")]
+    confs = [m.value.split("**")[1] for m in at.markdown if m.value.startswith("confidence")]
+    return dict(zip(labels, confs))
+
+
+def test_predictions_confidence_does_not_move_with_the_known_links_toggle(env):
+    at = ok(app("predictions", entity="artwork_rembrandt_2"))
+    at.selectbox(key="pred_rel").set_value("hasStyle").run()
+    hidden = shown_confidences(ok(at))
+    at.toggle(key="pred_filter").set_value(False).run()
+    shown = shown_confidences(ok(at))
+    assert hidden and len(shown) > len(hidden)
+    assert all(shown[label] == conf for label, conf in hidden.items()), (hidden, shown)
+    # the graph's current answer beside the suggestions, with its own confidence
+    now = next(m.value for m in at.markdown if m.value.startswith("**In the graph now:**"))
+    assert "Baroque (train) · " in escape_markdown_free(now) and shown["Baroque (style)"] in escape_markdown_free(now)
+
+
+def escape_markdown_free(s: str) -> str:
+    return s.replace("\\", "")
+
+
+def test_predictions_offer_only_relations_the_entity_takes(env):
+    at = ok(app("predictions", entity="nationality_dutch"))
+    assert not [s for s in at.selectbox if s.key == "pred_rel"]  # no fallback to every relation
+    assert any("No relation of this graph takes a nationality as its head" in i.value for i in at.info)
+    at = ok(app("predictions", entity="artist_rembrandt"))
+    assert set(at.selectbox(key="pred_rel").options) == {"hasNationality", "isAssociatedWithArtMovement"}
+    at.radio(key="pred_dir").set_value("head").run()
+    assert ok(at).selectbox(key="pred_rel").options == ["isCreatedByArtist"]
+
+
+def test_predictions_view_reopens_from_its_url(env):
+    at = ok(app("predictions", entity="artwork_rembrandt_2", relation="belongsToGenre", k="7", known="1",
+                split="val"))
+    assert at.radio(key="pred_dir").value == "tail"
+    assert at.selectbox(key="pred_rel").value == "belongsToGenre"
+    assert at.number_input(key="pred_k").value == 7
+    assert at.toggle(key="pred_filter").value is False  # known links shown
+    assert at.radio(key="pred_eval_split").value == "val"
+    # what the curator changes is written back, so the address bar is a link to this view
+    at.selectbox(key="pred_rel").set_value("hasStyle").run()
+    at.number_input(key="pred_k").set_value(12).run()
+    ok(at)
+    assert at.query_params["relation"] == "hasStyle" and at.query_params["k"] == "12"
+    assert at.query_params["entity"] == "artwork_rembrandt_2" and at.query_params["known"] == "1"
+    again = ok(app("predictions", **dict(at.query_params)))
+    assert again.selectbox(key="pred_rel").value == "hasStyle" and again.number_input(key="pred_k").value == 12

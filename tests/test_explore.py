@@ -22,6 +22,7 @@ from vlkge.app import (Adjacency, EntityIndex, TrainProgress, attribute, audit_q
                            path_text, placeholder, placement_relations, predictions, projection,
                            projection_cached, relations_for, run_card, runs_dir,
                            similar_with_link, stratified_sample, thumbnail, type_colours)
+from vlkge.app.predict import graph_answers
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -519,3 +520,36 @@ def test_app_training_settings_override_the_defaults_and_bad_ones_are_refused(tm
     assert d == {"dim": TrainConfig(model="complex").dim, "negatives": 256, "lr": TrainConfig(model="complex").lr,
                  "batch_size": TrainConfig().batch_size, "seed": 0}
     assert app_setting_defaults(g, "transe")["dim"] == TrainConfig(model="transe").dim != d["dim"]
+
+
+# ------------------------------------------------------------------ honest confidence, typed predictions
+def test_confidence_is_the_same_whatever_is_hidden(small, small_run):
+    for fn, anchor in ((small_run.predict_tails, "artwork_rembrandt_2"), (small_run.predict_heads, "style_baroque")):
+        shown = {p.entity: p.confidence for p in fn(anchor, "hasStyle", k=None, filter_known=False)}
+        hidden = {p.entity: p.confidence for p in fn(anchor, "hasStyle", k=None, filter_known=True)}
+        assert hidden and len(hidden) < len(shown)
+        assert all(hidden[e] == pytest.approx(shown[e]) for e in hidden), fn.__name__
+        assert sum(shown.values()) == pytest.approx(1.0)  # one distribution over the full candidate set
+    # the page's rows carry the same figure, and the graph's current answer sits beside them
+    rows = {r.entity: r.confidence for r in predictions(small_run, "artwork_rembrandt_2", "hasStyle", k=None)}
+    current = graph_answers(small_run, "artwork_rembrandt_2", "hasStyle")
+    assert [(a.entity, a.known) for a in current] == [("style_baroque", "train")]
+    every = {p.entity: p for p in small_run.predict_tails("artwork_rembrandt_2", "hasStyle", k=None, filter_known=False)}
+    assert current[0].confidence == pytest.approx(every["style_baroque"].confidence)
+    assert current[0].rank == every["style_baroque"].rank
+    assert sum(rows.values()) + current[0].confidence == pytest.approx(1.0)
+
+
+def test_predictions_are_typed_by_the_relation(small, small_run):
+    hs = small.relation_index["hasStyle"]
+    assert small.relation_domain(hs) == {"artwork"} and small.relation_range(hs) == {"style"}
+    assert small.relation_domain(small.relation_index["isAssociatedWithArtMovement"]) == {"artist"}
+    heads = small_run.predict_heads("style_impressionism", "hasStyle", k=None, filter_known=False)
+    assert heads and {small.types[idx(small, p.entity)] for p in heads} == {"artwork"}  # no nationality, no decade
+    tails = small_run.predict_tails("artist_claude-monet", "hasNationality", k=None, filter_known=False)
+    assert {small.types[idx(small, p.entity)] for p in tails} == {"nationality"}
+    # a relation the entity cannot take part in is not offered, in either direction
+    assert relations_for(small_run, "nationality", "tail") == []
+    assert set(relations_for(small_run, "artist", "tail")) == {"hasNationality", "isAssociatedWithArtMovement"}
+    assert relations_for(small_run, "artist", "head") == ["isCreatedByArtist"]
+    assert "hasStyle" not in relations_for(small_run, "nationality", "head")

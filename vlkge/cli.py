@@ -227,7 +227,8 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from .prediction.run import load_run
     run = load_run(args.run, data=args.data)
-    if args.image or (args.text and not args.head and not args.tail):
+    new = bool(args.image or (args.text and not args.head and not args.tail))
+    if new:
         preds = run.predict_new(args.relation, image=args.image, text=args.text, k=args.top_k)
     elif args.head:
         preds = run.predict_tails(args.head, args.relation, k=args.top_k, filter_known=not args.include_known)
@@ -237,6 +238,11 @@ def cmd_predict(args) -> int:
         print(json.dumps([{"entity": p.entity, "label": p.label, "score": p.score, "confidence": p.confidence,
                            "known": p.known, "rank": p.rank} for p in preds]))
         return 0
+    if not new and run.graph is not None:
+        # the graph's current answer beside the suggestions, its confidence on the same scale
+        anchor, direction = (args.head, "tail") if args.head else (args.tail, "head")
+        for p in run.graph_answers(anchor, args.relation, direction):
+            print(f"graph: {p.entity:<40} {p.score:9.4f}  p={p.confidence:.3f}  {p.label}  [{p.known}, rank {p.rank}]")
     for p in preds:
         flag = f"  [known: {p.known}]" if p.known else ""
         print(f"{p.rank:>3}. {p.entity:<40} {p.score:9.4f}  p={p.confidence:.3f}  {p.label}{flag}")

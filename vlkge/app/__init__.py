@@ -14,7 +14,7 @@ from .embed import (SPACES, attribute, available_spaces, entity_neighbours, near
 from .display import escape_markdown, markdown_code, plotly_text, script_json
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
 from .images import contained_path, placeholder, thumbnail, upload_preview
-from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,
+from .predict import (answer_text, audit_queue, can_place, describe_mode, describe_search, evidence, graph_answers,
                       metrics_table, place_new, placement_relations, predictions, relations_for,
                       similar_with_link)
 from .runs import (OFFLINE_BANNER, RunInfo, TrainProgress, discover_runs, fmt_eta, has_joint_space,

@@ -39,7 +39,16 @@ def predictions(run: Any, anchor: str, relation: str, direction: str = "tail", k
                 filter_known: bool = True) -> list[Row]:
     """Ranked candidates for (anchor, relation, ?) or (?, relation, anchor)."""
     fn = run.predict_tails if direction == "tail" else run.predict_heads
-    preds = fn(anchor, relation, k=k, filter_known=filter_known)
+    return rows_of(run, fn(anchor, relation, k=k, filter_known=filter_known))
+
+
+def graph_answers(run: Any, anchor: str, relation: str, direction: str = "tail") -> list[Row]:
+    """What the graph says now for (anchor, relation, ?) (or (?, relation, anchor)), with each
+    answer's rank and confidence among the same candidates as the suggestions."""
+    return rows_of(run, run.graph_answers(anchor, relation, direction))
+
+
+def rows_of(run: Any, preds: list) -> list[Row]:
     g = run.graph
     out = []
     for p in preds:
@@ -49,18 +58,32 @@ def predictions(run: Any, anchor: str, relation: str, direction: str = "tail", k
     return out
 
 
+def answer_text(rows: list[Row], shown: int = 3) -> str:
+    """The graph's current answers in one line: "Impressionism (test) · 8.9%, …"; plain text
+    (escape it for Markdown)."""
+    if not rows:
+        return "no link yet"
+    parts = [f"{r.label} ({r.known}) · {'uncalibrated' if r.confidence is None else f'{100 * r.confidence:.1f}%'}"
+             for r in rows[:shown]]
+    return ", ".join(parts) + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
 def relations_for(run: Any, anchor_type: str | None, direction: str = "tail") -> list[str]:
-    """Relations whose heads (tails, for head prediction) include entities of ``anchor_type``,
-    most frequent first: an artwork is offered isCreatedByArtist, hasStyle..., not hasNationality."""
+    """Relations that take entities of ``anchor_type`` as heads (as tails, for head prediction)
+    in training, most frequent first: an artwork is offered isCreatedByArtist, hasStyle..., not
+    hasNationality; an entity no relation takes gets none (the page says so)."""
     g = run.graph
     if g is None or anchor_type is None:
         return list(run.relations)
-    t = g.all_triples().numpy()
+    names, tid = g.type_ids
+    if anchor_type not in names:
+        return []
     col = 0 if direction == "tail" else 2
-    types = np.asarray(g.types, dtype=object)
-    sel = t[types[t[:, col]] == anchor_type]
-    counts = np.bincount(sel[:, 1], minlength=g.num_relations)
-    return [g.relations[r] for r in np.argsort(-counts, kind="stable") if counts[r] > 0]
+    takes = g.position_types[col // 2, :, names.index(anchor_type)]
+    t = g.all_triples()
+    sel = t[tid[t[:, col]] == names.index(anchor_type)]
+    counts = torch.bincount(sel[:, 1], minlength=g.num_relations)
+    return [g.relations[r] for r in torch.argsort(-counts, stable=True).tolist() if takes[r]]
 
 
 def similar_with_link(run: Any, head: int, relation: str, candidate: int, k: int = 5,
