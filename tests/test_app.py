@@ -437,3 +437,49 @@ def test_predictions_view_reopens_from_its_url(env):
     assert at.query_params["entity"] == "artwork_rembrandt_2" and at.query_params["known"] == "1"
     again = ok(app("predictions", **dict(at.query_params)))
     assert again.selectbox(key="pred_rel").value == "hasStyle" and again.number_input(key="pred_k").value == 12
+
+
+def test_audit_cards_show_the_graph_answer_and_evidence_and_undo_restores_pending(env):
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    at = ok(app("audit", relation="hasStyle", sample="20"))
+    assert at.selectbox(key="audit_rel").value == "hasStyle" and at.number_input(key="audit_heads").value == 20
+    cards = [m.value for m in at.markdown if m.value.startswith("graph: ")]
+    assert cards and all(" — suggested: " in v for v in cards)
+    assert any(v.startswith("Evidence: ") for v in (x.value for x in at.caption))
+    at.text_input(key="audit_curator").input("Ben").run()
+    first = next(b for b in ok(at).button if b.key and b.key.startswith("v_wrong_"))
+    head, rel, tail = first.key[len("v_wrong_"):].split("|")
+    first.click().run()
+    store = AuditStore(default_audit_path(env["root"]))
+    assert store.pending([(head, rel, tail)]) == []
+    assert f"v_wrong_{head}|{rel}|{tail}" not in {b.key for b in ok(at).button}
+    # latest decisions by title
+    latest = at.dataframe[-1].value if at.dataframe else None
+    assert latest is not None and env_label(env, head) in set(latest["head"]) and head not in set(latest["head"])
+    at.button(key="audit_undo").click().run()
+    ok(at)
+    assert store.pending([(head, rel, tail)]) == [(head, rel, tail)]  # back in the queue
+    assert f"v_wrong_{head}|{rel}|{tail}" in {b.key for b in at.button}
+    assert [d.verdict for d in store.decisions(head=head, tail=tail)] == ["wrong"] and store.undone()
+
+
+def env_label(env, entity: str) -> str:
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    return g.labels[g.entity_index[entity]]
+
+
+def test_audit_bulk_accept_previews_then_records_every_link_above_the_threshold(env):
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    at = ok(app("audit", relation="belongsToGenre", above="1"))
+    assert at.slider(key="audit_threshold").value == 1
+    at.text_input(key="audit_curator").input("Cy").run()
+    caption = next(x.value for x in ok(at).caption if "would be accepted" in x.value)
+    n = int(caption.split(" ")[0])
+    assert n > 0
+    at.button(key="audit_bulk").click().run()
+    ok(at)
+    store = AuditStore(default_audit_path(env["root"]))
+    mine = [d for d in store.decisions(curator="Cy")]
+    assert len(mine) == n and all(d.verdict == "plausible" and d.relation == "belongsToGenre" for d in mine)
+    assert at.query_params["above"] == "1" and at.query_params["relation"] == "belongsToGenre"

@@ -14,8 +14,9 @@ from .embed import (SPACES, attribute, available_spaces, entity_neighbours, near
 from .display import escape_markdown, markdown_code, plotly_text, script_json
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
 from .images import contained_path, placeholder, thumbnail, upload_preview
-from .predict import (answer_text, audit_queue, can_place, describe_mode, describe_search, evidence, graph_answers,
-                      metrics_table, place_new, placement_relations, predictions, relations_for,
+from .predict import (answer_text, audit_queue, bulk_preview, can_place, decision_rows, describe_mode, describe_search, evidence, graph_answers,
+                      metrics_table, place_new, placement_links, placement_relations, predictions, relations_for,
+                      review_priority, suggested,
                       similar_with_link)
 from .runs import (OFFLINE_BANNER, RunInfo, TrainProgress, discover_runs, fmt_eta, has_joint_space,
                    is_offline, merge_status, new_run_path, run_card, runs_dir, train_for_app)
