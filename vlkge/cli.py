@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "transe when every entity has training triples)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--verdicts", help="an audit database (vlkge-audit.sqlite): accepted links are trained on, "
+                                      "rejected ones taught as false")
+    p.add_argument("--previous", help="the run this one follows: config.json compares the audited relations' "
+                                      "test MRR with it")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("evaluate", help="filtered ranking metrics of a run")
@@ -195,7 +199,9 @@ def cmd_train(args) -> int:
             base.update(overrides)
             overrides = base
     cfg = TrainConfig(**overrides)
-    metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet)
+    metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet,
+                        verdicts=Path(args.verdicts) if args.verdicts else None,
+                        previous=Path(args.previous) if args.previous else None)
     if not metrics:  # a torchrun rank other than 0: rank 0 reports
         return 0
     test = metrics.get("test") or {}

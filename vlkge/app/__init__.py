@@ -19,7 +19,7 @@ from .predict import (answer_text, audit_queue, bulk_preview, can_place, decisio
                       review_priority, suggested,
                       similar_with_link)
 from .runs import (OFFLINE_BANNER, RunInfo, TrainProgress, discover_runs, fmt_eta, has_joint_space,
-                   is_offline, merge_status, new_run_path, run_card, runs_dir, train_for_app)
+                   is_offline, merge_status, new_run_path, run_card, runs_dir, train_for_app, verdicts_text)
 from .search import EntityIndex, Hit, Page, normalise, paginate
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -119,7 +119,20 @@ def run_card(run: Any) -> dict[str, Any]:
         "temperature": run.temperature if math.isfinite(run.temperature) else None,
         "overall": overall,
         "per_relation": per_rel,
+        "verdicts": run.config.get("verdicts"),  # what the run learned from the Audit store
     }
+
+
+def verdicts_text(v: dict) -> str:
+    """The run card's line on the curators' verdicts a run learned from (plain text)."""
+    moved = [f"{r} MRR {_mrr(m.get('before'))} → {_mrr(m.get('after'))}" for r, m in (v.get("mrr") or {}).items()]
+    skipped = f", {v['skipped']} naming entities not in the graph left out" if v.get("skipped") else ""
+    return (f"Learned from {v.get('accepted', 0)} accepted and {v.get('rejected', 0)} rejected Audit verdicts"
+            f"{skipped}" + (f"; vs the previous run: {'; '.join(moved)}" if moved else "") + ".")
+
+
+def _mrr(x: Any) -> str:
+    return "–" if x is None else f"{x:.3f}"
 
 
 # What the app's training form may set besides epochs, scorer and modalities (the CLI sets every field).
@@ -218,9 +231,9 @@ def fmt_eta(seconds: float | None) -> str:
 def train_for_app(graph: Graph, out: Path, epochs: int = 100,
                   on_update: Callable[[TrainProgress], None] | None = None,
                   modalities: list[str] | None = None, model: str | None = None,
-                  settings: dict | None = None) -> dict:
+                  settings: dict | None = None, verdicts: Path | None = None, previous: Path | None = None) -> dict:
     """Train a run with default hyperparameters (but ``settings``, see default_train_config) into
-    ``out``, reporting progress."""
+    ``out``, reporting progress; ``verdicts`` and ``previous`` as for pipeline.train_run."""
     from ..pipeline import train_run
     cfg = default_train_config(epochs, model, settings)
     if modalities:
@@ -237,7 +250,8 @@ def train_for_app(graph: Graph, out: Path, epochs: int = 100,
         if on_update:
             on_update(prog)
 
-    return train_run(graph, cfg, Path(out), progress=False, callback=ecb, feature_callback=fcb)
+    return train_run(graph, cfg, Path(out), progress=False, callback=ecb, feature_callback=fcb,
+                     verdicts=verdicts, previous=previous)
 
 
 def merge_status(graph: Graph) -> tuple[bool, str]:
