@@ -60,7 +60,7 @@ def _undo() -> None:
 queue = suggested(run, rel, store)
 cached = _queue(str(c.run_info.path), c.spec, c.run_info.mtime, rel, int(heads), 2)
 queue += store.pending(Candidate(**q) for q in cached)
-top = st.columns([4, 1], vertical_alignment="center")
+top = st.columns([3, 1], vertical_alignment="center")
 top[0].caption(f"{len(queue)} undecided predictions. Most instructive first: links the model is least sure of "
                "(confidence near 50%) on well-connected heads, where a verdict teaches it most. "
                "Shortcuts on the first card: Alt+P plausible, Alt+W wrong, Alt+U unsure; Alt+Z undoes your last verdict.")
@@ -94,7 +94,7 @@ for n, q in enumerate(queue[(page - 1) * size: page * size]):
             st.caption(f"Evidence: most similar entities with this link: {md(similar)}"
                        + (f" · path: {md(ev['path_texts'][0])}" if ev["path_texts"] else " · no path of ≤ 2 hops"))
         key = f"{q.head}|{rel}|{q.tail}"
-        row = st.columns([4, 1, 1, 1], vertical_alignment="center")
+        row = st.columns([3, 1.4, 1.4, 1.4], vertical_alignment="center")
         comment = row[0].text_input("Comment", key=f"cm_{key}", label_visibility="collapsed",
                                     placeholder="optional comment")
         for col, verdict, icon, sc in zip(row[1:], ("plausible", "wrong", "unsure"),
