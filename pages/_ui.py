@@ -2,6 +2,7 @@
 in vlkge.app)."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,5 +285,8 @@ def entity_picker(c: Ctx, label: str, key: str, types: list[str] | None = None,
         st.caption("No match.")
         return None
     opts = [h.index for h in hits]
+    # namesakes (many artworks are "Self-portrait") are told apart by their id
+    seen = Counter(c.label(i) for i in opts)
     return st.selectbox(label, opts, key=f"{key}_sel",
-                        format_func=lambda i: f"{c.label(i)} ({c.graph.types[i]})")
+                        format_func=lambda i: f"{c.label(i)} ({c.graph.types[i]}"
+                                              + (f" · {c.graph.entities[i]})" if seen[c.label(i)] > 1 else ")"))

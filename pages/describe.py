@@ -3,6 +3,7 @@ import streamlit as st
 
 from pages import _ui
 from vlkge.app import describe_mode, describe_search, escape_markdown as md
+from vlkge.app.url_state import Param, publish, seed
 
 c = _ui.ctx()
 st.title("Search by description")
@@ -12,7 +13,10 @@ if mode == "joint":
     st.success(f"Ranking artworks by {md(why)}.")
 else:
     st.info(f"No joint text–image space here: {md(why)}.")
+p_q = Param("q", "")
+seed(st.session_state, st.query_params, "desc_q", p_q)
 q = st.text_input("Describe what you are looking for", key="desc_q", placeholder="a stormy sea at night")
+publish(st.query_params, p_q, q.strip())
 etype = "artwork" if "artwork" in c.index.type_names else None
 if q.strip():
     with st.spinner("Encoding the description (the text encoder loads once, then it is quick)…"):

@@ -9,7 +9,7 @@ from pages import _ui
 from vlkge.data.collection import (FIELD_LABELS, FIELDS, IMPORT_REPORT, TITLE_HINT, catalogue_columns, column_table,
                                    import_uploaded_catalogue, imports_dir, slug)
 from vlkge.errors import VLKGEError
-from vlkge.app import escape_markdown as md, markdown_code, run_card
+from vlkge.app import escape_markdown as md, markdown_code, run_card, verdicts_text
 from vlkge.app.training import APP_SETTINGS, app_setting_defaults
 from vlkge.app.jobs import TrainingJob, current_job, start_training
 from vlkge.models.scorers import SCORERS
@@ -211,6 +211,8 @@ if c.run is not None:
     calib = (f"calibration temperature {card['temperature']:.2f}" if card["temperature"] is not None
              else "not calibrated (stored temperature is not a number): confidences are not shown")
     st.caption(f"Run {markdown_code(card['path'])} · protocol {md(card['protocol'])} · {calib}")
+    if card["verdicts"]:
+        st.caption(md(verdicts_text(card["verdicts"])))
     with st.expander("Metrics overall and per relation (test)"):
         if card["overall"]:
             st.dataframe(pd.DataFrame(card["overall"]).T, width="stretch")

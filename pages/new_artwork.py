@@ -3,7 +3,8 @@ import streamlit as st
 
 from pages import _ui
 from vlkge.errors import VLKGEError
-from vlkge.app import can_place, escape_markdown as md, place_new, placement_relations, upload_preview
+from vlkge.app import can_place, escape_markdown as md, place_new, placement_links, placement_relations, upload_preview
+from vlkge.curation.audit import AuditStore, default_audit_path
 
 c = _ui.run_page("Place a new artwork")
 g, run = c.graph, c.run
@@ -42,7 +43,8 @@ with right:
 def _place(run_path: str, spec: str, mtime: float, data: bytes | None, text: str | None, rels: tuple):
     r = _ui.get_run(run_path, spec, mtime)
     res = place_new(r, image=data, text=text, relations=list(rels), k=5, entity_type=etype)
-    return {"predictions": {k: [(p.entity, p.label, p.confidence, p.score) for p in v]
+    return {"predictions": {k: [{"entity": p.entity, "label": p.label, "confidence": p.confidence, "score": p.score}
+                                for p in v]
                             for k, v in res["predictions"].items()}, "neighbours": res["neighbours"]}
 
 
@@ -55,12 +57,39 @@ with right:
     for rel, preds in res["predictions"].items():
         st.markdown(f"**{md(rel)}**")
         cols = st.columns(5)
-        for col, (eid, label, conf, score) in zip(cols, preds):
-            j = g.entity_index[eid]
+        for col, p in zip(cols, preds):
+            j = g.entity_index[p["entity"]]
             with col:
                 st.image(_ui.thumb_for(c, j, 96), width=72)
-                _ui.entity_link(c, j, label)
-                st.caption(f"confidence {_ui.pct(conf, 'uncalibrated')}")
+                _ui.entity_link(c, j, p["label"])
+                st.caption(f"confidence {_ui.pct(p['confidence'], 'uncalibrated')}")
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> AuditStore:
+    return AuditStore(path)
+
+
+def _send(title: str | None, image_name: str | None, who: str) -> None:
+    """Record the artwork as a proposed entity and its top prediction per relation as pending
+    suggestions in the Audit queue."""
+    store = _store(str(default_audit_path(g.root)))
+    eid = store.propose(title, image_name, who, etype)
+    n = store.suggest(placement_links(eid, res["predictions"]), who, run_id=c.run_info.name)
+    st.session_state["new_sent"] = f"Sent {n} links of {title or image_name} to the Audit queue."
+
+
+with right:
+    st.divider()
+    s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
+    who = s1.text_input("Your name", key="new_curator", value=st.session_state.get("audit_curator", ""),
+                        placeholder="required to send for review")
+    s2.button("Send to the Audit queue", key="new_send", icon=":material/fact_check:", disabled=not who.strip(),
+              on_click=_send, args=(title.strip() or None, up.name if up is not None else None, who.strip()),
+              help="The artwork is recorded as a proposed entity (its title and image file name) and its top "
+                   "prediction for each relation waits in the Audit queue.")
+    if "new_sent" in st.session_state:
+        st.success(md(st.session_state.pop("new_sent")))
 
 st.subheader(f"Nearest {md(etype)}s in the collection")
 _ui.gallery(c, [j for j, _ in res["neighbours"]], [f"{c.label(j)} · {s:.2f}" for j, s in res["neighbours"]],

@@ -414,3 +414,102 @@ def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_o
     at = ok(app("home", data=str(g)))
     assert any("after" in e.value for e in at.error)
     assert any(b.label == "Train a new run" for b in at.button)
+
+
+def shown_confidences(at: AppTest) -> dict[str, str]:
+    """Each listed prediction's label and the confidence shown beside it."""
+    links = [escape_markdown_free(p.label) for p in at.get("page_link")]
+    labels = [lbl.split(" ", 1)[1] for lbl in links if lbl.startswith("#")]
+    confs = [m.value.split("**")[1] for m in at.markdown if m.value.startswith("confidence")]
+    return dict(zip(labels, confs))
+
+
+def test_predictions_confidence_does_not_move_with_the_known_links_toggle(env):
+    at = ok(app("predictions", entity="artwork_rembrandt_2"))
+    at.selectbox(key="pred_rel").set_value("hasStyle").run()
+    hidden = shown_confidences(ok(at))
+    at.toggle(key="pred_filter").set_value(False).run()
+    shown = shown_confidences(ok(at))
+    assert hidden and len(shown) > len(hidden)
+    assert all(shown[label] == conf for label, conf in hidden.items()), (hidden, shown)
+    # the graph's current answer beside the suggestions, with its own confidence
+    now = next(m.value for m in at.markdown if m.value.startswith("**In the graph now:**"))
+    assert "Baroque (train) · " in escape_markdown_free(now) and shown["Baroque (style)"] in escape_markdown_free(now)
+
+
+def escape_markdown_free(s: str) -> str:
+    return s.replace("\\", "")
+
+
+def test_predictions_offer_only_relations_the_entity_takes(env):
+    at = ok(app("predictions", entity="nationality_dutch"))
+    assert not [s for s in at.selectbox if s.key == "pred_rel"]  # no fallback to every relation
+    assert any("No relation of this graph takes a nationality as its head" in i.value for i in at.info)
+    at = ok(app("predictions", entity="artist_rembrandt"))
+    assert set(at.selectbox(key="pred_rel").options) == {"hasNationality", "isAssociatedWithArtMovement"}
+    at.radio(key="pred_dir").set_value("head").run()
+    assert ok(at).selectbox(key="pred_rel").options == ["isCreatedByArtist"]
+
+
+def test_predictions_view_reopens_from_its_url(env):
+    at = ok(app("predictions", entity="artwork_rembrandt_2", relation="belongsToGenre", k="7", known="1",
+                split="val"))
+    assert at.radio(key="pred_dir").value == "tail"
+    assert at.selectbox(key="pred_rel").value == "belongsToGenre"
+    assert at.number_input(key="pred_k").value == 7
+    assert at.toggle(key="pred_filter").value is False  # known links shown
+    assert at.radio(key="pred_eval_split").value == "val"
+    # what the curator changes is written back, so the address bar is a link to this view
+    at.selectbox(key="pred_rel").set_value("hasStyle").run()
+    at.number_input(key="pred_k").set_value(12).run()
+    ok(at)
+    assert at.query_params["relation"] == "hasStyle" and at.query_params["k"] == "12"
+    assert at.query_params["entity"] == "artwork_rembrandt_2" and at.query_params["known"] == "1"
+    again = ok(app("predictions", **dict(at.query_params)))
+    assert again.selectbox(key="pred_rel").value == "hasStyle" and again.number_input(key="pred_k").value == 12
+
+
+def test_audit_cards_show_the_graph_answer_and_evidence_and_undo_restores_pending(env):
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    at = ok(app("audit", relation="hasStyle", sample="20"))
+    assert at.selectbox(key="audit_rel").value == "hasStyle" and at.number_input(key="audit_heads").value == 20
+    cards = [m.value for m in at.markdown if m.value.startswith("graph: ")]
+    assert cards and all(" — suggested: " in v for v in cards)
+    assert any(v.startswith("Evidence: ") for v in (x.value for x in at.caption))
+    at.text_input(key="audit_curator").input("Ben").run()
+    first = next(b for b in ok(at).button if b.key and b.key.startswith("v_wrong_"))
+    head, rel, tail = first.key[len("v_wrong_"):].split("|")
+    first.click().run()
+    store = AuditStore(default_audit_path(env["root"]))
+    assert store.pending([(head, rel, tail)]) == []
+    assert f"v_wrong_{head}|{rel}|{tail}" not in {b.key for b in ok(at).button}
+    # latest decisions by title
+    latest = at.dataframe[-1].value if at.dataframe else None
+    assert latest is not None and env_label(env, head) in set(latest["head"]) and head not in set(latest["head"])
+    at.button(key="audit_undo").click().run()
+    ok(at)
+    assert store.pending([(head, rel, tail)]) == [(head, rel, tail)]  # back in the queue
+    assert f"v_wrong_{head}|{rel}|{tail}" in {b.key for b in at.button}
+    assert [d.verdict for d in store.decisions(head=head, tail=tail)] == ["wrong"] and store.undone()
+
+
+def env_label(env, entity: str) -> str:
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    return g.labels[g.entity_index[entity]]
+
+
+def test_audit_bulk_accept_previews_then_records_every_link_above_the_threshold(env):
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    at = ok(app("audit", relation="belongsToGenre", above="1"))
+    assert at.slider(key="audit_threshold").value == 1
+    at.text_input(key="audit_curator").input("Cy").run()
+    caption = next(x.value for x in ok(at).caption if "would be accepted" in x.value)
+    n = int(caption.split(" ")[0])
+    assert n > 0
+    at.button(key="audit_bulk").click().run()
+    ok(at)
+    store = AuditStore(default_audit_path(env["root"]))
+    mine = [d for d in store.decisions(curator="Cy")]
+    assert len(mine) == n and all(d.verdict == "plausible" and d.relation == "belongsToGenre" for d in mine)
+    assert at.query_params["above"] == "1" and at.query_params["relation"] == "belongsToGenre"

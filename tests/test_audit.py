@@ -329,3 +329,65 @@ def test_concurrent_processes(tmp_path):
         with open(out, newline="") as f:
             assert [tuple(r[:3]) for r in list(csv.reader(f))[1:]] == s.accepted()
         assert n == len(s.accepted()) > 0
+
+
+def test_undo_is_an_event_that_puts_the_link_back_in_the_queue(store):
+    store.record("a", "r", "b", "unsure", "ann")
+    first = store.record("a", "r", "b", "wrong", "ann")
+    store.record("a", "r", "c", "plausible", "ann")
+    store.record("a", "r", "d", "plausible", "bob")
+    undone = store.undo("ann", 2)  # the two latest of ann's, newest first
+    assert [(d.tail, d.verdict) for d in undone] == [("c", "plausible"), ("b", "wrong")]
+    assert store.pending([("a", "r", "c")]) == [("a", "r", "c")]  # pending again
+    assert store.pending([("a", "r", "b")]) == []  # ann's earlier "unsure" on it still stands
+    assert {(d.tail, d.curator): d.verdict for d in store.current()} == {("b", "ann"): "unsure", ("d", "bob"): "plausible"}
+    assert store.accepted() == [("a", "r", "d")]
+    # history keeps both the verdicts and their undos
+    assert [d.verdict for d in store.decisions(curator="ann")] == ["unsure", "wrong", "plausible"]
+    assert [u[0] for u in store.undone()] == [first + 1, first]
+    # the database refuses what breaks the rule: undoing twice, another's decision, rewriting undos
+    for sql, args in (("INSERT INTO undos (decision_id, curator, timestamp) VALUES (?, 'ann', 'x')", (first,)),
+                      ("INSERT INTO undos (decision_id, curator, timestamp) VALUES (?, 'ann', 'x')", (first + 2,)),
+                      ("INSERT INTO undos (decision_id, curator, timestamp) VALUES (999, 'ann', 'x')", ()),
+                      ("DELETE FROM undos", ())):
+        with pytest.raises(sqlite3.DatabaseError):
+            store._conn.execute(sql, args)
+    assert store.undo("cy") == []
+
+
+def test_a_version_1_database_is_migrated_with_its_history(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for stmt in audit._MIGRATIONS[0]:
+        conn.execute(stmt)
+    conn.execute("INSERT INTO decisions (head, relation, tail, verdict, curator, timestamp)"
+                 " VALUES ('a', 'r', 'b', 'wrong', 'ann', 't')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with AuditStore(path) as s:
+        assert s.rejected() == [("a", "r", "b")]
+        s.undo("ann")
+        assert s.rejected() == [] and len(s.decisions()) == 1
+
+
+def test_bulk_verdicts_rejected_links_and_proposed_entities(store):
+    ids = store.record_many([("a", "r", "b"), {"head": "a", "relation": "r", "tail": "c", "score": 2.0}],
+                            "plausible", "ann", run_id="run1")
+    assert len(ids) == 2 and store.accepted() == [("a", "r", "b"), ("a", "r", "c")]
+    assert store.decisions(tail="c")[0].score == 2.0
+    with pytest.raises(ValueError):  # all or nothing
+        store.record_many([("a", "r", "d"), ("a", "r", "")], "wrong", "ann")
+    assert store.decisions(tail="d") == []
+    store.record("a", "r", "d", "wrong", "ann")
+    store.record("a", "r", "d", "wrong", "bob")
+    store.record("a", "r", "d", "plausible", "cy")
+    assert store.rejected() == [("a", "r", "d")]
+    eid = store.propose("Water lilies", "/uploads/lilies.png", "ann")
+    assert eid.startswith("proposed:") and store.propose("Water lilies", "/uploads/lilies.png", "bob") == eid
+    assert store.proposed() == {eid: {"title": "Water lilies", "image": "/uploads/lilies.png", "type": "artwork"}}
+    links = [{"head": eid, "relation": "hasStyle", "tail": "b", "confidence": 0.7, "score": 1.5}]
+    assert store.suggest(links, "ann") == 1 and store.suggest(links, "ann") == 0
+    assert [s["tail"] for s in store.pending(store.suggestions())] == ["b"]
+    with pytest.raises(ValueError):
+        store.propose("", None, "ann")

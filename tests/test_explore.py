@@ -21,6 +21,7 @@ from vlkge.app import (Adjacency, EntityIndex, TrainProgress, attribute, audit_q
                            path_text, placeholder, placement_relations, predictions, projection,
                            projection_cached, relations_for, run_card, runs_dir,
                            similar_with_link, stratified_sample, thumbnail, type_colours)
+from vlkge.app.predict import graph_answers
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
@@ -211,8 +212,8 @@ def test_audit_queue_drops_decided(small, small_run, tmp_path):
     store = AuditStore(tmp_path / "a.sqlite")
     q = audit_queue(small_run, "hasStyle", store, heads=10)
     assert q and len({c.head for c in q}) == len(q)
-    confs = [c.confidence for c in q]
-    assert confs == sorted(confs, reverse=True)
+    prio = [c.priority for c in q]
+    assert prio == sorted(prio, reverse=True) and all(c.current.endswith("%") for c in q)
     known = small.known_split()
     assert all((idx(small, c.head), small.relation_index["hasStyle"], idx(small, c.tail)) not in known for c in q)
     store.record(q[0].head, q[0].relation, q[0].tail, "wrong", "ann")
@@ -456,3 +457,64 @@ def test_app_training_settings_override_the_defaults_and_bad_ones_are_refused(tm
     assert d == {"dim": complex_.dim, "negatives": 256, "lr": complex_.lr, "batch_size": TrainConfig().batch_size,
                  "seed": 0}
     assert app_setting_defaults(g, "transe")["dim"] == resolve(TrainConfig(model="transe"), g).dim != d["dim"]
+
+
+
+# ------------------------------------------------------------------ honest confidence, typed predictions
+def test_confidence_is_the_same_whatever_is_hidden(small, small_run):
+    for fn, anchor in ((small_run.predict_tails, "artwork_rembrandt_2"), (small_run.predict_heads, "style_baroque")):
+        shown = {p.entity: p.confidence for p in fn(anchor, "hasStyle", k=None, filter_known=False)}
+        hidden = {p.entity: p.confidence for p in fn(anchor, "hasStyle", k=None, filter_known=True)}
+        assert hidden and len(hidden) < len(shown)
+        assert all(hidden[e] == pytest.approx(shown[e]) for e in hidden), fn.__name__
+        assert sum(shown.values()) == pytest.approx(1.0)  # one distribution over the full candidate set
+    # the page's rows carry the same figure, and the graph's current answer sits beside them
+    rows = {r.entity: r.confidence for r in predictions(small_run, "artwork_rembrandt_2", "hasStyle", k=None)}
+    current = graph_answers(small_run, "artwork_rembrandt_2", "hasStyle")
+    assert [(a.entity, a.known) for a in current] == [("style_baroque", "train")]
+    every = {p.entity: p for p in small_run.predict_tails("artwork_rembrandt_2", "hasStyle", k=None, filter_known=False)}
+    assert current[0].confidence == pytest.approx(every["style_baroque"].confidence)
+    assert current[0].rank == every["style_baroque"].rank
+    assert sum(rows.values()) + current[0].confidence == pytest.approx(1.0)
+
+
+def test_predictions_are_typed_by_the_relation(small, small_run):
+    hs = small.relation_index["hasStyle"]
+    assert small.relation_domain(hs) == {"artwork"} and small.relation_range(hs) == {"style"}
+    assert small.relation_domain(small.relation_index["isAssociatedWithArtMovement"]) == {"artist"}
+    heads = small_run.predict_heads("style_impressionism", "hasStyle", k=None, filter_known=False)
+    assert heads and {small.types[idx(small, p.entity)] for p in heads} == {"artwork"}  # no nationality, no decade
+    tails = small_run.predict_tails("artist_claude-monet", "hasNationality", k=None, filter_known=False)
+    assert {small.types[idx(small, p.entity)] for p in tails} == {"nationality"}
+    # a relation the entity cannot take part in is not offered, in either direction
+    assert relations_for(small_run, "nationality", "tail") == []
+    assert set(relations_for(small_run, "artist", "tail")) == {"hasNationality", "isAssociatedWithArtMovement"}
+    assert relations_for(small_run, "artist", "head") == ["isCreatedByArtist"]
+    assert "hasStyle" not in relations_for(small_run, "nationality", "head")
+
+
+def test_review_queue_puts_uncertain_high_impact_links_first_and_takes_placements(small, small_run, tmp_path):
+    from vlkge.app import bulk_preview, decision_rows, placement_links, review_priority
+    from vlkge.curation.audit import AuditStore
+    assert review_priority(0.5, 0.0, 3) > review_priority(0.9, 0.0, 3) > review_priority(0.99, 0.0, 3)
+    assert review_priority(0.1, 0.0, 3) == pytest.approx(review_priority(0.9, 0.0, 3))  # either side of the boundary
+    assert review_priority(0.5, 0.0, 30) > review_priority(0.5, 0.0, 3)
+    store = AuditStore(tmp_path / "q.sqlite")
+    q = audit_queue(small_run, "hasStyle", store, heads=10)
+    # each card says what the graph holds now for that head, with the confidence of that answer
+    c = q[0]
+    now = graph_answers(small_run, c.head, "hasStyle")
+    assert now and c.current.startswith(f"{now[0].label} ({now[0].known}) · ")
+    # bulk: what "accept all above X" would take, never an uncalibrated or lower one
+    pick = bulk_preview(q, 0.2)
+    assert pick == [x for x in q if x.confidence is not None and x.confidence >= 0.2]
+    # a placement sent from New artwork waits first in the queue, under its title
+    eid = store.propose("Water lilies", "uploads/lilies.png", "ann")
+    links = placement_links(eid, {"hasStyle": [{"entity": "style_impressionism", "confidence": 0.8, "score": 2.0}]})
+    store.suggest(links, "ann")
+    q2 = audit_queue(small_run, "hasStyle", store, heads=10)
+    assert (q2[0].head, q2[0].tail, q2[0].head_label, q2[0].proposed) == (eid, "style_impressionism", "Water lilies", True)
+    store.record(eid, "hasStyle", "style_impressionism", "plausible", "ann")
+    assert audit_queue(small_run, "hasStyle", store, heads=10)[0].head != eid
+    rows = decision_rows(small, store, store.current())
+    assert rows[0]["head"] == "Water lilies" and rows[0]["tail"] == "Impressionism"

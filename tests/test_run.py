@@ -75,3 +75,42 @@ def test_inductive_placement_from_text(tmp_path):
     assert len(preds) == 6 and all(p.entity.startswith("artist_") for p in preds)
     assert preds[0].entity == "artist_2"
     assert abs(sum(p.confidence for p in preds) - 1) < 1e-4
+
+
+def test_the_next_run_learns_from_the_verdicts(tmp_path):
+    """A rejected link is scored lower after training with the verdict than without; an accepted
+    one becomes a training triple; config.json says how many verdicts were used and how the audited
+    relations' MRR moved."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_explore import make_app_graph
+    from vlkge.curation.audit import AuditStore
+    from vlkge.prediction.run import load_run
+
+    root = make_app_graph(tmp_path / "g")
+    g = load_graph(root)
+    cfg = dict(dim=16, epochs=6, eval_every=2, modalities=["structural"], device="cpu", batch_size=256,
+               negatives=16, seed=3)
+    train_run(g, TrainConfig(**cfg), tmp_path / "before", progress=False)
+    before = load_run(tmp_path / "before", graph=g)
+    top = before.predict_tails("artwork_rembrandt_3", "hasStyle", k=1)[0]  # the model's favourite wrong style
+    with AuditStore(tmp_path / "audit.sqlite") as store:
+        store.record("artwork_rembrandt_3", "hasStyle", top.entity, "wrong", "ann")
+        store.record("artwork_claude-monet_3", "belongsToGenre", "genre_marina", "plausible", "ann")
+        store.record("proposed:abc", "hasStyle", "style_baroque", "wrong", "ann")  # not in the graph: skipped
+    train_run(load_graph(root), TrainConfig(**cfg), tmp_path / "after", progress=False,
+              verdicts=tmp_path / "audit.sqlite", previous=tmp_path / "before")
+    after = load_run(tmp_path / "after", graph=g)
+    score = {r.path.name: float(r.score_tails(["artwork_rembrandt_3"], "hasStyle")[0, g.entity_index[top.entity]])
+             for r in (before, after)}
+    assert score["after"] < score["before"] - 0.1, score  # same seed and data: the verdicts are the difference
+    used = json.loads((tmp_path / "after" / "config.json").read_text())["verdicts"]
+    assert (used["accepted"], used["rejected"], used["skipped"]) == (1, 1, 1)
+    assert set(used["mrr"]) == {"hasStyle", "belongsToGenre"}
+    prev = json.loads((tmp_path / "before" / "metrics.json").read_text())["test"]["per_relation"]
+    assert used["mrr"]["hasStyle"]["before"] == prev["hasStyle"]["mrr"]
+    assert used["mrr"]["hasStyle"]["after"] is not None
+    from vlkge.app import run_card, verdicts_text
+    line = verdicts_text(run_card(after)["verdicts"])
+    assert line.startswith("Learned from 1 accepted and 1 rejected Audit verdicts, 1 naming") and "hasStyle MRR" in line

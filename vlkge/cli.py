@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory to write")
     add_config_flags(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--verdicts", help="an audit database (vlkge-audit.sqlite): accepted links are trained on, "
+                                      "rejected ones taught as false")
+    p.add_argument("--previous", help="the run this one follows: config.json compares the audited relations' "
+                                      "test MRR with it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = add_parser("evaluate", help="filtered ranking metrics of a run")
@@ -230,7 +234,9 @@ def cmd_train(args) -> int:
             base.update(overrides)
             overrides = base
     cfg = TrainConfig(**overrides)
-    metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet)
+    metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet,
+                        verdicts=Path(args.verdicts) if args.verdicts else None,
+                        previous=Path(args.previous) if args.previous else None)
     if not metrics:  # a torchrun rank other than 0: rank 0 reports
         return 0
     test = metrics.get("test") or {}
@@ -264,7 +270,8 @@ def cmd_predict(args) -> int:
     if not (args.head or args.tail or args.image or args.text):
         raise VLKGEError("predict needs --head, --tail, --image or --text")
     run = load_run(args.run, data=args.data)
-    if args.image or (args.text and not args.head and not args.tail):
+    new = bool(args.image or (args.text and not args.head and not args.tail))
+    if new:
         preds = run.predict_new(args.relation, image=args.image, text=args.text, k=args.top_k)
     elif args.head:
         preds = run.predict_tails(args.head, args.relation, k=args.top_k, filter_known=not args.include_known)
@@ -274,6 +281,11 @@ def cmd_predict(args) -> int:
         print(json.dumps([{"entity": p.entity, "label": p.label, "score": p.score, "confidence": p.confidence,
                            "known": p.known, "rank": p.rank} for p in preds]))
         return 0
+    if not new and run.graph is not None:
+        # the graph's current answer beside the suggestions, its confidence on the same scale
+        anchor, direction = (args.head, "tail") if args.head else (args.tail, "head")
+        for p in run.graph_answers(anchor, args.relation, direction):
+            print(f"graph: {p.entity:<40} {p.score:9.4f}  p={p.confidence:.3f}  {p.label}  [{p.known}, rank {p.rank}]")
     for p in preds:
         flag = f"  [known: {p.known}]" if p.known else ""
         print(f"{p.rank:>3}. {p.entity:<40} {p.score:9.4f}  p={p.confidence:.3f}  {p.label}{flag}")

@@ -69,19 +69,86 @@ def _extract_own_shard(graph: Graph, encoder, modalities: list[str]) -> None:
 
 
 def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, progress: bool = True,
-              callback: ProgressFn | None = None, feature_callback: FeatureProgress | None = None) -> dict:
-    """Train ``cfg`` on ``graph`` into run directory ``out`` and return its metrics."""
+              callback: ProgressFn | None = None, feature_callback: FeatureProgress | None = None,
+              verdicts: Path | None = None, previous: Path | None = None) -> dict:
+    """Train ``cfg`` on ``graph`` into run directory ``out`` and return its metrics.
+
+    ``verdicts``: an audit database whose curators' verdicts the run learns from (see
+    :func:`apply_verdicts`); ``previous``: the run it follows, whose per-relation test MRR the
+    audited relations are compared with in config.json's ``verdicts``."""
     out = Path(out)
     if not resume and (out / CONFIG_FILE).exists():
         raise VLKGEError(f"{out} already holds a run; choose another --out or pass --resume")
+    negatives = verdict_record = None
+    if verdicts is not None:  # accepted links join the training triples before any default is decided
+        graph, negatives, verdict_record = apply_verdicts(graph, verdicts)
     cfg = resolve(cfg, graph)
     features, encoder = prepare_features(graph, cfg.modalities, cfg.encoder, cfg.device, progress, feature_callback)
     extra = {"encoder_used": encoder, "modalities_used": cfg.modalities}
+    if verdict_record is not None:
+        extra["verdicts"] = verdict_record
     metrics = train_and_evaluate(graph, cfg, out, features=features, progress=progress, callback=callback,
-                                 resume=resume, extra_config=extra)
+                                 resume=resume, extra_config=extra, extra_negatives=negatives)
     if metrics:  # empty on ranks other than 0 under torchrun
         calibrate(out, graph)
+        if verdicts is not None:
+            record_mrr_change(out, metrics, previous)
     return metrics
+
+
+def apply_verdicts(graph: Graph, store_path: Path) -> tuple[Graph, torch.Tensor, dict]:
+    """The graph with the audit store's accepted links added as training triples, the rejected
+    links as explicit negatives [m, 3], and what was used (for config.json's ``verdicts``).
+
+    The store's rules say which links are accepted or rejected. A link naming an entity not in the
+    graph (a proposed new artwork) is left out and counted as skipped; an accepted link the graph
+    already has adds nothing; a rejected link the graph holds as a fact is not taught as false."""
+    from .curation.audit import AuditStore
+    if not Path(store_path).is_file():
+        raise VLKGEError(f"{store_path}: no such audit database")
+    with AuditStore(Path(store_path)) as store:
+        accepted, rejected = store.accepted(), store.rejected()
+    known = set(graph.known_split())
+    ei, ri = graph.entity_index, graph.relation_index
+    skipped = 0
+
+    def indexed(links: list[tuple[str, str, str]]) -> list[tuple[int, int, int]]:
+        nonlocal skipped
+        out = []
+        for h, r, t in links:
+            if h in ei and r in ri and t in ei:
+                out.append((ei[h], ri[r], ei[t]))
+            else:
+                skipped += 1
+        return out
+    add = [x for x in indexed(accepted) if x not in known]
+    neg = [x for x in indexed(rejected) if x not in known]
+    g = copy.copy(graph)
+    if add:
+        g.triples = {**graph.triples, "train": torch.cat([graph.split("train"), torch.tensor(add)])}
+        for name in ("train_entities", "position_types"):
+            g.__dict__.pop(name, None)
+    negatives = torch.tensor(neg, dtype=torch.long).reshape(-1, 3)
+    relations = sorted({graph.relations[r] for _, r, _ in add + neg})
+    info = {"accepted": len(add), "rejected": len(neg), "skipped": skipped, "relations": relations,
+            "store": str(Path(store_path).resolve())}
+    return g, negatives, info
+
+
+def record_mrr_change(out: Path, metrics: dict, previous: Path | None) -> None:
+    """Write into config.json's ``verdicts`` each audited relation's test MRR in this run and,
+    when ``previous`` is given, in the run before (``{"relation": {"before": x, "after": y}}``)."""
+    config = read_json(out / CONFIG_FILE)
+    info = config.get("verdicts") or {}
+    now = ((metrics.get("test") or {}).get("per_relation") or {})
+    before = {}
+    if previous is not None and (Path(previous) / METRICS_FILE).is_file():
+        before = (read_json(Path(previous) / METRICS_FILE).get("test") or {}).get("per_relation") or {}
+        info["previous_run"] = str(Path(previous).resolve())
+    info["mrr"] = {r: {"before": (before.get(r) or {}).get("mrr"), "after": (now.get(r) or {}).get("mrr")}
+                   for r in info.get("relations", [])}
+    config["verdicts"] = info
+    atomic_write_json(out / CONFIG_FILE, config)
 
 
 def validation_mrr(filter: str) -> Validate:
@@ -93,12 +160,13 @@ def validation_mrr(filter: str) -> Validate:
 
 def train_and_evaluate(graph: Graph, cfg: TrainConfig | ResolvedConfig, out: Path, features: Features | None = None,
                        progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
-                       extra_config: dict | None = None) -> dict:
+                       extra_config: dict | None = None, extra_negatives: torch.Tensor | None = None) -> dict:
     """``train`` (``cfg`` resolved for ``graph``) with early stopping on validation MRR, then
     :func:`finish_run`; returns the metrics written (``{}`` on torchrun ranks other than 0)."""
     cfg = resolve(cfg, graph)
     metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
-                    resume=resume, extra_config=extra_config, validate=validation_mrr(cfg.eval_filter))
+                    resume=resume, extra_config=extra_config, validate=validation_mrr(cfg.eval_filter),
+                    extra_negatives=extra_negatives)
     if metrics:
         metrics = finish_run(Path(out), graph)
     if dist.is_available() and dist.is_initialized():

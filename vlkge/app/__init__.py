@@ -15,10 +15,12 @@ from .embed import (SPACES, attribute, available_spaces, entity_neighbours, near
 from .display import escape_markdown, markdown_code, plotly_text, script_json
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
 from .images import contained_path, placeholder, thumbnail, upload_preview
-from .predict import (audit_queue, can_place, describe_mode, describe_search, evidence,
-                      metrics_table, place_new, placement_relations, predictions, relations_for,
+from .predict import (answer_text, audit_queue, bulk_preview, can_place, decision_rows, describe_mode, describe_search, evidence, graph_answers,
+                      metrics_table, place_new, placement_links, placement_relations, predictions, relations_for,
+                      review_priority, suggested,
                       similar_with_link)
-from .runs import RunInfo, discover_runs, encoder_notice, merge_status, new_run_path, run_card, runs_dir
+from .runs import (RunInfo, discover_runs, encoder_notice, merge_status, new_run_path, run_card, runs_dir,
+                   verdicts_text)
 from .search import EntityIndex, Hit, Page, normalise, paginate
 from .training import (APP_SETTINGS, TrainProgress, app_setting_defaults, default_train_config, fmt_eta,
                        train_for_app)

@@ -25,7 +25,8 @@ from pathlib import Path
 from ..atomic import atomic_write_json
 from ..data.graph import Graph
 from ..errors import VLKGEError
-from .runs import new_run_path, runs_dir
+from ..curation.audit import default_audit_path
+from .runs import discover_runs, new_run_path, runs_dir
 from .training import default_train_config, train_for_app
 
 JOB_FOLDER = ".training"
@@ -143,8 +144,13 @@ def _run(job: str, spec: str, folder: Path, epochs: int, modalities: list[str], 
                 write(fraction=round(p.fraction, 4), message=p.message)
                 last[0] = now
 
+        # the curators' verdicts so far teach the new run; it is compared with the newest run
+        store = default_audit_path(graph.root)
+        runs = discover_runs(graph)
         metrics = train_for_app(graph, folder / "run", epochs=epochs, on_update=update,
-                                modalities=modalities or None, model=model, settings=settings)
+                                modalities=modalities or None, model=model, settings=settings,
+                                verdicts=store if store.is_file() else None,
+                                previous=runs[0].path if runs else None)
         final = new_run_path(graph.root, model)
         while final.exists():  # two runs finishing in the same second
             time.sleep(1)

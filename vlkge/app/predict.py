@@ -38,7 +38,16 @@ def predictions(run: Any, anchor: str, relation: str, direction: str = "tail", k
                 filter_known: bool = True) -> list[Row]:
     """Ranked candidates for (anchor, relation, ?) or (?, relation, anchor)."""
     fn = run.predict_tails if direction == "tail" else run.predict_heads
-    preds = fn(anchor, relation, k=k, filter_known=filter_known)
+    return rows_of(run, fn(anchor, relation, k=k, filter_known=filter_known))
+
+
+def graph_answers(run: Any, anchor: str, relation: str, direction: str = "tail") -> list[Row]:
+    """What the graph says now for (anchor, relation, ?) (or (?, relation, anchor)), with each
+    answer's rank and confidence among the same candidates as the suggestions."""
+    return rows_of(run, run.graph_answers(anchor, relation, direction))
+
+
+def rows_of(run: Any, preds: list) -> list[Row]:
     g = run.graph
     out = []
     for p in preds:
@@ -48,18 +57,32 @@ def predictions(run: Any, anchor: str, relation: str, direction: str = "tail", k
     return out
 
 
+def answer_text(rows: list[Row], shown: int = 3) -> str:
+    """The graph's current answers in one line: "Impressionism (test) · 8.9%, …"; plain text
+    (escape it for Markdown)."""
+    if not rows:
+        return "no link yet"
+    parts = [f"{r.label} ({r.known}) · {'uncalibrated' if r.confidence is None else f'{100 * r.confidence:.1f}%'}"
+             for r in rows[:shown]]
+    return ", ".join(parts) + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
 def relations_for(run: Any, anchor_type: str | None, direction: str = "tail") -> list[str]:
-    """Relations whose heads (tails, for head prediction) include entities of ``anchor_type``,
-    most frequent first: an artwork is offered isCreatedByArtist, hasStyle..., not hasNationality."""
+    """Relations that take entities of ``anchor_type`` as heads (as tails, for head prediction)
+    in training, most frequent first: an artwork is offered isCreatedByArtist, hasStyle..., not
+    hasNationality; an entity no relation takes gets none (the page says so)."""
     g = run.graph
     if g is None or anchor_type is None:
         return list(run.relations)
-    t = g.all_triples().numpy()
+    names, tid = g.type_ids
+    if anchor_type not in names:
+        return []
     col = 0 if direction == "tail" else 2
-    types = np.asarray(g.types, dtype=object)
-    sel = t[types[t[:, col]] == anchor_type]
-    counts = np.bincount(sel[:, 1], minlength=g.num_relations)
-    return [g.relations[r] for r in np.argsort(-counts, kind="stable") if counts[r] > 0]
+    takes = g.position_types[col // 2, :, names.index(anchor_type)]
+    t = g.all_triples()
+    sel = t[tid[t[:, col]] == names.index(anchor_type)]
+    counts = torch.bincount(sel[:, 1], minlength=g.num_relations)
+    return [g.relations[r] for r in torch.argsort(-counts, stable=True).tolist() if takes[r]]
 
 
 def similar_with_link(run: Any, head: int, relation: str, candidate: int, k: int = 5,
@@ -109,30 +132,50 @@ class Candidate:
     tail_label: str
     score: float
     confidence: float | None
+    current: str = ""  # the graph's answer now for (head, relation, ?), as answer_text writes it
+    priority: float = 0.0  # review_priority: what a verdict would teach the model
+    proposed: bool = False  # the head is a new artwork sent from New artwork, not yet in the graph
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def review_priority(confidence: float | None, score: float, head_degree: int) -> float:
+    """The queue's order: uncertainty × impact.
+
+    Uncertainty is 1 − |2p − 1| for the link's calibrated confidence p: 1 on the decision boundary
+    (p = ½), where the model is as likely wrong as right and either verdict corrects it most,
+    0 where it is sure. Without a calibration p is sigmoid(score). Impact is log(2 + degree of the
+    head): a verdict on a well-connected entity moves its embedding, and so every prediction that
+    goes through it. Confident links come later (they mostly confirm what the model knows)."""
+    p = confidence if confidence is not None else 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, score))))
+    return (1.0 - abs(2.0 * p - 1.0)) * math.log(2.0 + head_degree)
+
+
 def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per_head: int = 1,
                 seed: int = 0, head_type: str | None = None) -> list[Candidate]:
-    """The most confident novel predictions of ``relation``: sample ``heads`` heads that
-    occur with this relation (or have ``head_type``), take each one's top novel tail(s), sort by
-    confidence and drop links a curator already decided (``store.pending``)."""
+    """Novel predictions of ``relation`` to review, most instructive first (review_priority):
+    sample ``heads`` heads that occur with this relation (or have ``head_type``), take each
+    one's top novel tail(s), drop links a curator already decided (``store.pending``); links sent
+    for review from New artwork (``store.suggestions``) come first."""
     g = run.graph
     r = g.relation_index[relation]
     t = g.all_triples().numpy()
     pool = np.unique(t[t[:, 1] == r, 0]).tolist()
     if head_type:
         pool = [i for i in pool if g.types[i] == head_type] or [i for i, ty in enumerate(g.types) if ty == head_type]
+    degree = np.bincount(np.concatenate([t[:, 0], t[:, 2]]), minlength=g.num_entities)
     rng = random.Random(f"{seed}-{relation}")
     sample = rng.sample(pool, min(heads, len(pool)))
     out: list[Candidate] = []
     for h in sample:
+        current = answer_text(graph_answers(run, g.entities[h], relation))
         # a few extra so decided links can be dropped and the head still contributes
         for p in run.predict_tails(g.entities[h], relation, k=per_head + 3, filter_known=True)[:per_head + 3]:
+            conf = _conf(p.confidence)
             out.append(Candidate(g.entities[h], relation, p.entity, g.labels[h] or g.entities[h],
-                                 p.label or p.entity, p.score, _conf(p.confidence)))
+                                 p.label or p.entity, p.score, conf, current,
+                                 review_priority(conf, p.score, int(degree[h]))))
     if store is not None:
         out = store.pending(out)
     # keep only the best per_head per head after removing decided ones
@@ -142,9 +185,50 @@ def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per
         if seen.get(c.head, 0) < per_head:
             kept.append(c)
             seen[c.head] = seen.get(c.head, 0) + 1
-    # without a calibration the raw score orders the queue (same order within a relation)
-    kept.sort(key=lambda c: -(c.confidence if c.confidence is not None else c.score))
-    return kept
+    kept.sort(key=lambda c: -c.priority)
+    return (suggested(run, relation, store) if store is not None else []) + kept
+
+
+def suggested(run: Any, relation: str, store: Any) -> list[Candidate]:
+    """Undecided links of ``relation`` sent for review (New artwork placements), oldest first."""
+    g = run.graph
+    names = store.proposed()
+    out = []
+    for s in store.pending(store.suggestions(relation)):
+        h, t = s["head"], s["tail"]
+        head_label = (names.get(h) or {}).get("title") or h
+        if h in g.entity_index:
+            head_label = g.labels[g.entity_index[h]] or h
+        tail_label = g.labels[g.entity_index[t]] or t if t in g.entity_index else t
+        conf = _conf(s["confidence"])
+        out.append(Candidate(h, relation, t, head_label, tail_label, s["score"] or 0.0, conf,
+                             "not in the graph yet" if h in names else "", review_priority(conf, s["score"] or 0.0, 0),
+                             proposed=h in names))
+    return out
+
+
+def bulk_preview(queue: list[Candidate], threshold: float) -> list[Candidate]:
+    """The links "accept all above ``threshold``" would accept: calibrated confidence ≥ threshold."""
+    return [c for c in queue if c.confidence is not None and c.confidence >= threshold]
+
+
+def decision_rows(graph: Any, store: Any, decisions: list) -> list[dict[str, Any]]:
+    """Decisions as the page lists them: titles, not ids (a proposed artwork by its title)."""
+    names = store.proposed()
+
+    def title(e: str) -> str:
+        if e in graph.entity_index:
+            return graph.labels[graph.entity_index[e]] or e
+        return (names.get(e) or {}).get("title") or e
+    return [{"head": title(d.head), "relation": d.relation, "tail": title(d.tail), "verdict": d.verdict,
+             "curator": d.curator, "comment": d.comment, "time": d.timestamp} for d in decisions]
+
+
+def placement_links(entity: str, predictions: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """A placed artwork's predictions (per relation, dicts with entity, confidence, score) as
+    links to send for review: its top one per relation."""
+    return [{"head": entity, "relation": rel, "tail": preds[0]["entity"], "confidence": preds[0]["confidence"],
+             "score": preds[0]["score"]} for rel, preds in predictions.items() if preds]
 
 
 # ---------------------------------------------------------------- new artwork

@@ -113,7 +113,20 @@ def run_card(run: Any) -> dict[str, Any]:
         "temperature": run.temperature if math.isfinite(run.temperature) else None,
         "overall": overall,
         "per_relation": per_rel,
+        "verdicts": run.config.get("verdicts"),  # what the run learned from the Audit store
     }
+
+
+def verdicts_text(v: dict) -> str:
+    """The run card's line on the curators' verdicts a run learned from (plain text)."""
+    moved = [f"{r} MRR {_mrr(m.get('before'))} → {_mrr(m.get('after'))}" for r, m in (v.get("mrr") or {}).items()]
+    skipped = f", {v['skipped']} naming entities not in the graph left out" if v.get("skipped") else ""
+    return (f"Learned from {v.get('accepted', 0)} accepted and {v.get('rejected', 0)} rejected Audit verdicts"
+            f"{skipped}" + (f"; vs the previous run: {'; '.join(moved)}" if moved else "") + ".")
+
+
+def _mrr(x: Any) -> str:
+    return "–" if x is None else f"{x:.3f}"
 
 
 def new_run_path(graph_root: Path, model: str | None = None) -> Path:

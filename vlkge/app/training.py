@@ -99,9 +99,9 @@ def fmt_eta(seconds: float | None) -> str:
 def train_for_app(graph: Graph, out: Path, epochs: int = 100,
                   on_update: Callable[[TrainProgress], None] | None = None,
                   modalities: list[str] | None = None, model: str | None = None,
-                  settings: dict | None = None) -> dict:
+                  settings: dict | None = None, verdicts: Path | None = None, previous: Path | None = None) -> dict:
     """Train a run with default hyperparameters (but ``settings``, see default_train_config) into
-    ``out``, reporting progress."""
+    ``out``, reporting progress; ``verdicts`` and ``previous`` as for pipeline.train_run."""
     from ..pipeline import train_run
     cfg = default_train_config(epochs, model, settings)
     if modalities:
@@ -118,4 +118,5 @@ def train_for_app(graph: Graph, out: Path, epochs: int = 100,
         if on_update:
             on_update(prog)
 
-    return train_run(graph, cfg, Path(out), progress=False, callback=ecb, feature_callback=fcb)
+    return train_run(graph, cfg, Path(out), progress=False, callback=ecb, feature_callback=fcb,
+                     verdicts=verdicts, previous=previous)

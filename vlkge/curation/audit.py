@@ -6,7 +6,20 @@ erases what they said before; "current" is each curator's latest decision per li
 Acceptance rule (``accepted``, ``export_accepted``, ``merge_into_graph``): every curator's
 *latest* verdict on a link counts once; a link is accepted when its "plausible" votes strictly
 outnumber its "wrong" votes. "unsure" abstains, and ties (e.g. one plausible vs one wrong) are
-not accepted: a disputed link stays out of the graph until someone breaks the tie.
+not accepted: a disputed link stays out of the graph until someone breaks the tie. A link is
+rejected (``rejected``, the negatives the next training run learns from) by the mirror rule:
+its "wrong" votes strictly outnumber its "plausible" ones.
+
+Undo rule (``undo``): an undo is an event of its own that withdraws one decision, made by the
+curator who made it, at most once (the database refuses anything else). A withdrawn decision
+stays in the history but no longer counts: the curator's current verdict on the link is their
+latest decision still standing, and a link none of whose decisions stands is pending again.
+
+Proposed entities (``propose``): a new artwork placed on New artwork is not in the graph; it is
+recorded here under a ``proposed:`` id with its title and image path, and its predicted links
+are suggestions (``suggest``) that wait in the queue like the model's. Links naming a proposed
+entity are judged like any other but cannot become training triples until the artwork is added
+to the catalogue (``merge_into_graph`` and the training run skip them, saying why).
 """
 from __future__ import annotations
 
@@ -34,13 +47,16 @@ from ..spreadsheet import spreadsheet_csv
 
 AUDIT_FILENAME = "vlkge-audit.sqlite"
 VERDICTS = ("plausible", "wrong", "unsure")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BUSY_MS = 10_000
 _RETRIES = 40
+PROPOSED_PREFIX = "proposed:"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_SCHEMA = (
+_STANDING = "decisions WHERE id NOT IN (SELECT decision_id FROM undos)"
+# Statements that bring a database from version i to i + 1.
+_MIGRATIONS: list[tuple[str, ...]] = [(
     """CREATE TABLE IF NOT EXISTS decisions (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   head TEXT NOT NULL, relation TEXT NOT NULL, tail TEXT NOT NULL,
@@ -54,7 +70,28 @@ _SCHEMA = (
   BEGIN SELECT RAISE(ABORT, 'audit history is append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
   BEGIN SELECT RAISE(ABORT, 'audit history is append-only'); END""",
-)
+), (
+    """CREATE TABLE undos (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  decision_id INTEGER NOT NULL UNIQUE REFERENCES decisions (id),
+  curator TEXT NOT NULL, timestamp TEXT NOT NULL)""",
+    """CREATE TRIGGER undos_own_decision BEFORE INSERT ON undos
+  WHEN (SELECT curator FROM decisions WHERE id = NEW.decision_id) IS NOT NEW.curator
+  BEGIN SELECT RAISE(ABORT, 'a curator undoes only their own decisions'); END""",
+    "DROP VIEW current_decisions",
+    f"""CREATE VIEW current_decisions AS SELECT * FROM decisions WHERE id IN
+  (SELECT MAX(id) FROM {_STANDING} GROUP BY head, relation, tail, curator)""",
+    """CREATE TABLE proposed_entities (
+  id TEXT PRIMARY KEY CHECK (id LIKE 'proposed:%'), title TEXT, image TEXT, type TEXT NOT NULL,
+  curator TEXT NOT NULL, timestamp TEXT NOT NULL)""",
+    """CREATE TABLE suggestions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  head TEXT NOT NULL, relation TEXT NOT NULL, tail TEXT NOT NULL, confidence REAL, score REAL,
+  run_id TEXT, curator TEXT NOT NULL, timestamp TEXT NOT NULL, UNIQUE (head, relation, tail))""",
+    *(f"""CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}
+  BEGIN SELECT RAISE(ABORT, 'audit history is append-only'); END"""
+      for table in ("undos", "proposed_entities", "suggestions") for op in ("UPDATE", "DELETE")),
+)]
 _COLS = "id, head, relation, tail, verdict, comment, curator, timestamp, run_id, score"
 
 
@@ -113,6 +150,7 @@ class AuditStore:
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             self._retry(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
             self._conn.execute("PRAGMA synchronous = FULL")  # a verdict survives power loss
+            self._conn.execute("PRAGMA foreign_keys = ON")  # an undo names a decision that exists
             self._write(self._migrate)
         except BaseException:
             self._conn.close()
@@ -123,9 +161,10 @@ class AuditStore:
         if v > SCHEMA_VERSION:
             raise VLKGEError(f"{self.path}: audit schema v{v} is newer than this vlkge "
                              f"(v{SCHEMA_VERSION}); upgrade vlkge")
-        if v < SCHEMA_VERSION:
-            for stmt in _SCHEMA:
+        for step in _MIGRATIONS[v:]:
+            for stmt in step:
                 c.execute(stmt)
+        if v < SCHEMA_VERSION:
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _retry(self, fn: Callable[[], T]) -> T:
@@ -179,10 +218,14 @@ class AuditStore:
                comment: str | None = None, run_id: str | None = None,
                score: float | None = None, timestamp: str | None = None) -> int:
         """Append one decision; returns its history id."""
-        for name, val in (("head", head), ("relation", relation), ("tail", tail),
-                          ("curator", curator)):
-            if not isinstance(val, str) or not val.strip():
-                raise AuditInputError(f"{name} must be a non-empty string, got {val!r}")
+        row = self._row(head, relation, tail, verdict, curator, comment, run_id, score, timestamp)
+        return self._write(lambda c: c.execute(_INSERT, row).lastrowid)
+
+    @staticmethod
+    def _row(head: str, relation: str, tail: str, verdict: str, curator: str, comment: str | None,
+             run_id: str | None, score: float | None, timestamp: str | None) -> tuple:
+        for name, val in (("head", head), ("relation", relation), ("tail", tail), ("curator", curator)):
+            _required(name, val)
         v = verdict.strip().lower() if isinstance(verdict, str) else verdict
         if v not in VERDICTS:
             raise AuditInputError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
@@ -193,12 +236,8 @@ class AuditStore:
                 raise AuditInputError(f"score must be a number, got {score!r}") from None
             if not math.isfinite(score):
                 raise AuditInputError(f"score must be finite, got {score!r}")
-        ts = timestamp or datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        row = (head.strip(), relation.strip(), tail.strip(), v, comment or None,
-               curator.strip(), ts, run_id, score)
-        return self._write(lambda c: c.execute(
-            "INSERT INTO decisions (head, relation, tail, verdict, comment, curator, timestamp,"
-            " run_id, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row).lastrowid)
+        return (head.strip(), relation.strip(), tail.strip(), v, comment or None,
+                curator.strip(), timestamp or _now(), run_id, score)
 
     def _select(self, table: str, filters: dict[str, str | None]) -> list[Decision]:
         where = [(f"{k} = ?", v) for k, v in filters.items() if v is not None]
@@ -236,10 +275,10 @@ class AuditStore:
         return out
 
     def pending(self, predictions: Iterable[T]) -> list[T]:
-        """The predictions no curator has decided on yet (any verdict, "unsure" included, takes a
-        link out of the queue). Accepts (head, relation, tail, ...) sequences, mappings or
+        """The predictions no curator has decided on yet (any standing verdict, "unsure" included,
+        takes a link out of the queue; an undone one puts it back). Accepts (head, relation, tail, ...) sequences, mappings or
         objects with head/relation/tail attributes; order is kept."""
-        done = set(self._query("SELECT DISTINCT head, relation, tail FROM decisions"))
+        done = set(self._query(f"SELECT DISTINCT head, relation, tail FROM {_STANDING}"))
         return [p for p in predictions if _key(p) not in done]
 
     def accepted(self) -> list[tuple[str, str, str]]:
@@ -248,6 +287,86 @@ class AuditStore:
             "SELECT head, relation, tail FROM current_decisions GROUP BY head, relation, tail"
             " HAVING SUM(verdict = 'plausible') > SUM(verdict = 'wrong')"
             " ORDER BY head, relation, tail")
+
+    def rejected(self) -> list[tuple[str, str, str]]:
+        """Links rejected under the module's rule (wrong strictly outnumbers plausible), sorted."""
+        return self._query(
+            "SELECT head, relation, tail FROM current_decisions GROUP BY head, relation, tail"
+            " HAVING SUM(verdict = 'wrong') > SUM(verdict = 'plausible')"
+            " ORDER BY head, relation, tail")
+
+    def record_many(self, links: Iterable[Any], verdict: str, curator: str, *, run_id: str | None = None,
+                    comment: str | None = None) -> list[int]:
+        """One verdict on many links (e.g. "accept all above 80%"), all recorded or none.
+        ``links`` as for :meth:`pending`; a ``score`` attribute or key is kept."""
+        rows = []
+        for p in links:
+            h, r, t = _key(p)
+            score = p.get("score") if isinstance(p, Mapping) else getattr(p, "score", None)
+            rows.append(self._row(h, r, t, verdict, curator, comment, run_id, score, None))
+        return self._write(lambda c: [c.execute(_INSERT, row).lastrowid for row in rows])
+
+    # ------------------------------------------------------------ undo
+    def undo(self, curator: str, n: int = 1) -> list[Decision]:
+        """Withdraw ``curator``'s ``n`` latest standing decisions (newest first); returns them."""
+        curator = _required("curator", curator)
+
+        def go(c: sqlite3.Connection) -> list[Decision]:
+            rows = c.execute(f"SELECT {_COLS} FROM {_STANDING} AND curator = ? ORDER BY id DESC LIMIT ?",
+                             (curator, int(n))).fetchall()
+            ts = _now()
+            for r in rows:
+                c.execute("INSERT INTO undos (decision_id, curator, timestamp) VALUES (?, ?, ?)", (r[0], curator, ts))
+            return [Decision(*r) for r in rows]
+        return self._write(go)
+
+    def undone(self) -> list[tuple[int, str, str]]:
+        """(decision id, curator, time) of every undo, oldest first."""
+        return self._query("SELECT decision_id, curator, timestamp FROM undos ORDER BY id")
+
+    # ------------------------------------------------------------ proposed entities
+    def propose(self, title: str | None, image: str | None, curator: str, entity_type: str = "artwork") -> str:
+        """Record a new artwork not yet in the graph; returns its ``proposed:`` id (the same
+        title and image give the same id, recorded once)."""
+        curator = _required("curator", curator)
+        if not (title or "").strip() and not (image or "").strip():
+            raise AuditInputError("a proposed entity needs a title or an image")
+        digest = hashlib.sha256(f"{title or ''}\0{image or ''}".encode()).hexdigest()[:12]
+        eid = f"{PROPOSED_PREFIX}{digest}"
+        self._write(lambda c: c.execute(
+            "INSERT OR IGNORE INTO proposed_entities (id, title, image, type, curator, timestamp)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (eid, (title or "").strip() or None, image or None, entity_type,
+                                           curator, _now())))
+        return eid
+
+    def proposed(self) -> dict[str, dict[str, Any]]:
+        """Proposed entities by id: title, image, type."""
+        return {i: {"title": t, "image": im, "type": ty}
+                for i, t, im, ty in self._query("SELECT id, title, image, type FROM proposed_entities ORDER BY timestamp")}
+
+    def suggest(self, links: Iterable[Any], curator: str, run_id: str | None = None) -> int:
+        """Put links (head, relation, tail with ``confidence``/``score``) in the review queue;
+        a link suggested before is kept once. Returns how many were new."""
+        curator = _required("curator", curator)
+        rows = []
+        for p in links:
+            h, r, t = _key(p)
+            get = p.get if isinstance(p, Mapping) else lambda k, p=p: getattr(p, k, None)
+            rows.append((h, r, t, get("confidence"), get("score"), run_id, curator, _now()))
+
+        def go(c: sqlite3.Connection) -> int:
+            before = c.total_changes
+            c.executemany("INSERT OR IGNORE INTO suggestions (head, relation, tail, confidence, score, run_id,"
+                          " curator, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            return c.total_changes - before
+        return self._write(go)
+
+    def suggestions(self, relation: str | None = None) -> list[dict[str, Any]]:
+        """Suggested links, oldest first (decided ones included: filter with :meth:`pending`)."""
+        sql = "SELECT head, relation, tail, confidence, score, run_id FROM suggestions"
+        rows = self._query(sql + (" WHERE relation = ?" if relation else "") + " ORDER BY id",
+                           (relation,) if relation else ())
+        return [dict(zip(("head", "relation", "tail", "confidence", "score", "run_id"), r)) for r in rows]
 
     # ------------------------------------------------------------ export
 
@@ -312,6 +431,20 @@ class AuditStore:
             shutil.copy2(tpath, folder / f"triples.csv.bak-{stamp}")
             atomic_write_bytes(tpath, raw + buf.getvalue().encode("utf-8"))
             return len(new)
+
+
+_INSERT = ("INSERT INTO decisions (head, relation, tail, verdict, comment, curator, timestamp, run_id, score)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _required(name: str, val: Any) -> str:
+    if not isinstance(val, str) or not val.strip():
+        raise AuditInputError(f"{name} must be a non-empty string, got {val!r}")
+    return val.strip()
 
 
 def _links_csv(links: Iterable[tuple[str, str, str]]) -> bytes:

@@ -88,6 +88,41 @@ class Graph:
         mask[tr[:, 2]] = True
         return mask
 
+    # Domain and range: which entity types each relation takes in each position. Learned from
+    # the training triples, which are what the model saw; a relation with none there (held out
+    # entirely) takes its types from every split so it is not left with no candidates.
+    @cached_property
+    def type_ids(self) -> tuple[list[str], torch.Tensor]:
+        """The distinct entity types and each entity's index among them."""
+        names = sorted(set(self.types))
+        pos = {t: i for i, t in enumerate(names)}
+        return names, torch.tensor([pos[t] for t in self.types], dtype=torch.long)
+
+    @cached_property
+    def position_types(self) -> torch.Tensor:
+        """bool [2, num_relations, num_types]: types seen as heads (0) and tails (1) of each relation."""
+        names, tid = self.type_ids
+        seen = torch.zeros(2, self.num_relations, len(names), dtype=torch.bool)
+        for triples in (self.split("train"), self.all_triples()):
+            empty = ~seen.any(-1).any(0)  # relations with no types yet
+            sel = triples[empty[triples[:, 1]]]
+            seen[0, sel[:, 1], tid[sel[:, 0]]] = True
+            seen[1, sel[:, 1], tid[sel[:, 2]]] = True
+        return seen
+
+    def relation_domain(self, r: int) -> set[str]:
+        """The types of entities seen as heads of relation ``r``."""
+        return {self.type_ids[0][i] for i in torch.nonzero(self.position_types[0, r]).flatten().tolist()}
+
+    def relation_range(self, r: int) -> set[str]:
+        """The types of entities seen as tails of relation ``r``."""
+        return {self.type_ids[0][i] for i in torch.nonzero(self.position_types[1, r]).flatten().tolist()}
+
+    def typed_candidates(self, r: int, position: str) -> torch.Tensor:
+        """bool [num_entities]: entities whose type relation ``r`` takes as its ``position``
+        ("head" or "tail")."""
+        return self.position_types[0 if position == "head" else 1, r][self.type_ids[1]]
+
     def known_split(self) -> dict[tuple[int, int, int], str]:
         """(h, r, t) -> the split it is known in."""
         out: dict[tuple[int, int, int], str] = {}

@@ -159,6 +159,30 @@ class Run:
         with torch.no_grad():
             return self.model.entity.from_features(feats)
 
+    def candidates(self, r: int, direction: str, anchor: int | None = None) -> Tensor:
+        """bool [N]: the full candidate set of (anchor, r, ?) ("tail") or (?, r, anchor) ("head"):
+        entities of the types relation ``r`` takes in that position (and, under the
+        tail-candidates protocol, its candidate pool), less the anchor itself.
+
+        A prediction's confidence is the calibrated softmax over this whole set, so it is a
+        property of the link: hiding known links changes what is listed, never the figures.
+        """
+        allowed = torch.ones(len(self.entities), dtype=torch.bool)
+        if direction == "tail" and self.candidate_pools is not None:
+            allowed &= self.candidate_pools[r]
+        if self.graph is not None:
+            allowed &= self.graph.typed_candidates(r, direction)
+        if anchor is not None:
+            allowed[anchor] = False  # an entity is not its own answer
+        return allowed
+
+    def graph_answers(self, entity: str, relation: str, direction: str = "tail") -> list[Prediction]:
+        """The links the graph already has for (entity, relation, ?) (or (?, relation, entity)),
+        each with its rank and confidence among the full candidate set: what a suggestion
+        would replace or join."""
+        fn = self.predict_tails if direction == "tail" else self.predict_heads
+        return [p for p in fn(entity, relation, k=None, filter_known=False) if p.known]
+
     def _rank(self, scores: Tensor, anchor: int | None, r: int, direction: str, k: int | None,
               filter_known: bool) -> list[Prediction]:
         # Without the graph there are no candidate pools or known links: ranking every entity
@@ -167,18 +191,14 @@ class Run:
                                    (direction == "tail" and self.protocol == "tail-candidates")):
             raise VLKGEError(self.no_graph)
         scores = scores.clone().float()
-        allowed = torch.ones_like(scores, dtype=torch.bool)
-        if direction == "tail" and self.candidate_pools is not None:
-            allowed &= self.candidate_pools[r]
-        if anchor is not None:
-            allowed[anchor] = False  # an entity is not its own answer
+        idx = torch.nonzero(self.candidates(r, direction, anchor)).squeeze(1)
+        probs = torch.softmax(scores[idx] / self.temperature, 0)  # before anything is hidden
         known = self._known_answers.get((direction, anchor, r), {}) if anchor is not None else {}
         if filter_known and known:
-            allowed[torch.tensor(list(known))] = False
-        idx = torch.nonzero(allowed).squeeze(1)
+            shown = ~torch.isin(idx, torch.tensor(list(known)))
+            idx, probs = idx[shown], probs[shown]
         s = scores[idx]
         order = torch.argsort(s, descending=True, stable=True)
-        probs = torch.softmax(s / self.temperature, 0)
         if k is not None:
             order = order[:k]
         labels = self.graph.labels if self.graph is not None else self.entities

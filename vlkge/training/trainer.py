@@ -48,12 +48,32 @@ def make_model(graph: Graph, cfg: ResolvedConfig, features: Features | None, spa
 class TrainingLoss(nn.Module):
     """The model's loss on one batch as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: KGEModel, cfg: ResolvedConfig):
+    def __init__(self, model: KGEModel, cfg: ResolvedConfig, extra_negatives: torch.Tensor | None = None):
         super().__init__()
         self.model, self.cfg = model, cfg
+        self.register_buffer("extra_negatives", extra_negatives if extra_negatives is not None and
+                             len(extra_negatives) else None)
 
     def forward(self, pos, S, tail_mask, head_mask, self_mask):
-        return _loss(self.model, pos, S, tail_mask, head_mask, self_mask, self.cfg)
+        loss = _loss(self.model, pos, S, tail_mask, head_mask, self_mask, self.cfg)
+        if self.extra_negatives is not None:
+            loss = loss + explicit_negative_loss(self.model, self.extra_negatives, self.cfg)
+        return loss
+
+
+# At most this many explicit negatives are scored per step (a random subset when there are more).
+EXPLICIT_NEGATIVES_PER_STEP = 1024
+
+
+def explicit_negative_loss(model: KGEModel, triples: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """softplus(score) averaged over triples known to be false (curators' rejected links), so the
+    model learns to score them low whatever the sampler draws; the same term for either loss."""
+    if len(triples) > EXPLICIT_NEGATIVES_PER_STEP:
+        triples = triples[torch.randint(len(triples), (EXPLICIT_NEGATIVES_PER_STEP,), device=triples.device)]
+    n = len(triples)
+    vecs = model.entity(torch.cat([triples[:, 0], triples[:, 2]]), cfg.structural_dropout)
+    s = model.scorer.triples(vecs[:n], model.relation(triples[:, 1]), vecs[n:]) + model.offset
+    return F.softplus(s).mean()
 
 
 def distributed_context(device: torch.device) -> tuple[int, int]:
@@ -125,9 +145,13 @@ def run_config(graph: Graph, cfg: ResolvedConfig, features: Features | None, ext
 
 def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | None = None,
           progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
-          extra_config: dict | None = None, validate: Validate | None = None) -> dict:
+          extra_config: dict | None = None, validate: Validate | None = None,
+          extra_negatives: torch.Tensor | None = None) -> dict:
     """Train and write a run directory at ``out``; return ``{"history": [...]}`` (``{}`` on
     torchrun ranks other than 0, which write nothing).
+
+    ``extra_negatives`` (LongTensor [m, 3] of (h, r, t)): triples known to be false, scored low
+    in every step besides the sampled negatives (see explicit_negative_loss).
 
     The best model by ``validate`` is kept in ``model.safetensors`` (without ``validate`` or a val
     split: by lowest training loss); ``train_state.*`` holds the latest epoch's model and optimizer
@@ -147,7 +171,7 @@ def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | Non
     protocol, typed = cfg.eval_protocol_used, cfg.negative_sampling_used == "typed"
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     model = make_model(graph, cfg, features, sparse=world == 1).to(device)
-    step_loss = TrainingLoss(model, cfg)
+    step_loss = TrainingLoss(model, cfg, None if extra_negatives is None else extra_negatives.to(device))
     if world > 1:
         step_loss = DistributedDataParallel(step_loss, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, cfg)
