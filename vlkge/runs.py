@@ -22,6 +22,13 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "met
 STATE_FILE = "train_state.safetensors"  # latest epoch: weights, optimizer, RNG; counters in its metadata
 
 
+def cache_root() -> Path:
+    """``$VLKGE_CACHE``, else ``~/.cache/vlkge``: the one root of every derived file vlkge keeps
+    (features, parsed graphs, projections, the demo graph)."""
+    env = os.environ.get("VLKGE_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "vlkge"
+
+
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

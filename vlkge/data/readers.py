@@ -17,6 +17,7 @@ from typing import Iterator
 import torch
 
 from ..errors import DataError
+from .cache import CacheEntry, cached_graph
 from .graph import SPLITS, Graph, fingerprint_files
 
 ENTITY_COLUMNS = ("id", "type", "label", "description", "image")
@@ -120,8 +121,11 @@ def read_rows(path: Path, required: tuple[str, ...], delimiter: str = ",",
 # ---------------------------------------------------------------- graph folder
 
 
-def read_entities(path: Path, root: Path, warnings: list[str]) -> dict[str, list[str]]:
-    cols: dict[str, list[str]] = {c: [] for c in ENTITY_COLUMNS}
+def read_entities(path: Path, root: Path, warnings: list[str]) -> dict[str, list]:
+    """Entity columns; ``image_cells`` keeps each non-empty image cell as (entity index, cell,
+    line) so the checks can be redone without the CSV (:func:`check_images`)."""
+    cols: dict[str, list] = {c: [] for c in ENTITY_COLUMNS}
+    cells: list[tuple[int, str, int]] = []
     seen: dict[str, int] = {}
     for line, row in read_rows(path, ("id",)):
         eid = row["id"]
@@ -132,15 +136,26 @@ def read_entities(path: Path, root: Path, warnings: list[str]) -> dict[str, list
         seen[eid] = line
         img = row.get("image", "")
         if img:
-            img = safe_image_path(root, img, f"{path.name}:{line}", warnings)
+            cells.append((len(cols["id"]), img, line))
         cols["id"].append(eid)
         cols["type"].append(row.get("type", "") or "entity")
         cols["label"].append(row.get("label", "") or "")
         cols["description"].append(row.get("description", "") or "")
-        cols["image"].append(img)
     if not cols["id"]:
         raise DataError(path, "no entities")
+    cols["image"] = check_images(root, path.name, cells, len(cols["id"]), warnings)
+    cols["image_cells"] = cells
     return cols
+
+
+def check_images(root: Path, file_name: str, cells: list[tuple[int, str, int]], n: int,
+                 warnings: list[str]) -> list[str]:
+    """The image column of ``n`` entities from their non-empty cells, each checked by
+    :func:`safe_image_path` (the files on disk may change without the CSV changing)."""
+    images = [""] * n
+    for i, cell, line in cells:
+        images[i] = safe_image_path(root, cell, f"{file_name}:{line}", warnings)
+    return images
 
 
 def safe_image_path(root: Path, rel: str, where: str, warnings: list[str]) -> str:
@@ -170,25 +185,35 @@ def safe_image_path(root: Path, rel: str, where: str, warnings: list[str]) -> st
 
 
 def read_graph_folder(folder: Path) -> Graph:
-    warnings: list[str] = []
     tpath = _find(folder, "triples.csv")
     epath = _find(folder, "entities.csv")
     assert tpath is not None
+    files = [p for p in (epath, tpath) if p is not None]
+    return cached_graph(files, folder, str(folder), lambda: _parse_graph_folder(folder, tpath, epath, files),
+                        check_images)
+
+
+def _parse_graph_folder(folder: Path, tpath: Path, epath: Path | None, files: list[Path]) -> CacheEntry:
+    warnings: list[str] = []
     if epath is not None:
         ents = read_entities(epath, folder, warnings)
+        image_warnings = len(warnings)  # the first ones: entities.csv is read first
         triples = _read_mode_triples(tpath, warnings, known=set(ents["id"]), entities_file=epath)
     else:
         triples = _read_mode_triples(tpath, warnings)
-        ents = None
-    g = _build(triples, ents, warnings, root=folder, source=str(folder),
-               files=[p for p in (epath, tpath) if p is not None])
-    return g
+        ents, image_warnings = None, 0
+    g = _build(triples, ents, warnings, root=folder, source=str(folder), files=files)
+    return CacheEntry(g, ents["image_cells"] if ents else [], epath.name if epath else "", image_warnings)
 
 
 def read_triples_csv(path: Path) -> Graph:
+    return cached_graph([path], path.parent, str(path), lambda: _parse_triples_csv(path), check_images)
+
+
+def _parse_triples_csv(path: Path) -> CacheEntry:
     warnings: list[str] = []
     triples = _read_mode_triples(path, warnings)
-    return _build(triples, None, warnings, root=path.parent, source=str(path), files=[path])
+    return CacheEntry(_build(triples, None, warnings, root=path.parent, source=str(path), files=[path]))
 
 
 def _read_mode_triples(path: Path, warnings: list[str], known: set[str] | None = None,
