@@ -83,3 +83,15 @@ def test_undirected_filter_removes_the_symmetric_competitor():
     undirected = evaluate_ranking(g, score, score, "test", "tail", "undirected")
     assert directed["mr"] == 1.5 and undirected["mr"] == 1.0
     assert undirected["filter"] == "undirected"
+
+
+def test_known_index_span_and_rows():
+    trip = torch.tensor([[0, 0, 1], [1, 0, 2], [0, 0, 2], [0, 1, 3]])
+    for undirected in (False, True):
+        idx = KnownIndex(trip, 2, "tail", undirected=undirected)
+        span = idx.span(0, 0)
+        assert idx.answers[span].tolist() == [1, 2]
+        assert idx.rows[span].tolist() == [0, 2]  # triple rows, in the triples' order
+        assert idx.answers[idx.span(2, 0)].tolist() == ([1, 0] if undirected else [])
+        assert idx.rows[idx.span(2, 0)].tolist() == ([1, 2] if undirected else [])
+        assert idx.answers[idx.span(5, 1)].tolist() == []

@@ -53,6 +53,20 @@ def test_load_run_scores_and_predictions(chain_run):
     assert all(0 <= p.confidence <= 1 for p in preds)
 
 
+def test_known_answers_match_every_triple_of_the_graph(chain_run):
+    run = vlkge.load_run(chain_run)
+    g = run.graph
+    expected: dict[tuple, dict[int, str]] = {}
+    for (h, r, t), split in g.known_split().items():
+        expected.setdefault(("tail", h, r), {})[t] = split
+        expected.setdefault(("head", t, r), {})[h] = split
+    for d in ("tail", "head"):
+        for a in range(g.num_entities):
+            for r in range(g.num_relations):
+                assert run.known_answers(d, a, r) == expected.get((d, a, r), {}), (d, a, r)
+    assert {"train", "val", "test"} <= {s for v in expected.values() for s in v.values()}
+
+
 def test_load_run_refuses_non_runs(tmp_path):
     with pytest.raises(vlkge.VLKGEError, match="not a run directory"):
         vlkge.load_run(tmp_path)

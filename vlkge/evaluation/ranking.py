@@ -27,15 +27,25 @@ FILTERS = ("directed", "undirected")
 
 
 class KnownIndex:
-    """Known answers of (anchor, relation) queries as sorted keys, for vectorised filtering."""
+    """Known answers of (anchor, relation) queries as sorted keys, for vectorised filtering.
+
+    ``rows[i]`` is the row of ``triples`` that sorted entry ``i`` came from; entries of one query
+    keep the order of their triples."""
 
     def __init__(self, triples: Tensor, num_relations: int, direction: str, undirected: bool = False):
+        n = len(triples)
         if undirected:
             triples = torch.cat([triples, triples.flip(1)])
         anchor, answer = (triples[:, 0], triples[:, 2]) if direction == "tail" else (triples[:, 2], triples[:, 0])
         keys = anchor * num_relations + triples[:, 1]
         order = torch.argsort(keys, stable=True)
         self.keys, self.answers, self.num_relations = keys[order], answer[order], num_relations
+        self.rows = order % n if undirected and n else order
+
+    def span(self, anchor: int, relation: int) -> slice:
+        """The sorted entries of one query."""
+        q = anchor * self.num_relations + relation
+        return slice(int(torch.searchsorted(self.keys, q)), int(torch.searchsorted(self.keys, q, right=True)))
 
     def lookup(self, anchor: Tensor, relation: Tensor) -> tuple[Tensor, Tensor]:
         """(row, answer) pairs: every known answer of each query row."""

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data.graph import Graph
+from ..data.graph import SPLITS, Graph
 from ..data.readers import load_graph
 from ..errors import VLKGEError
-from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
+from ..evaluation.ranking import KnownIndex, candidate_mask, default_protocol, evaluate_model
 from ..models.model import KGEModel, build_model
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import TrainConfig
@@ -81,13 +81,23 @@ class Run:
         return candidate_mask(self.graph)
 
     @cached_property
-    def _known_answers(self) -> dict[tuple[str, int, int], dict[int, str]]:
-        """(direction, anchor, relation) -> {known answer: the split it is known in}."""
-        out: dict[tuple[str, int, int], dict[int, str]] = {}
-        if self.graph is not None:
-            for (h, r, t), split in self.graph.known_split().items():
-                out.setdefault(("tail", h, r), {})[t] = split
-                out.setdefault(("head", t, r), {})[h] = split
+    def _known_index(self) -> tuple[dict[str, KnownIndex], Tensor]:
+        """Sorted indexes of the graph's triples per direction, and each triple's split."""
+        parts = [self.graph.split(s) for s in SPLITS]
+        triples = torch.cat(parts)
+        split_of = torch.cat([torch.full((len(p),), i) for i, p in enumerate(parts)])
+        return {d: KnownIndex(triples, self.graph.num_relations, d) for d in ("tail", "head")}, split_of
+
+    def known_answers(self, direction: str, anchor: int, relation: int) -> dict[int, str]:
+        """{known answer: the split it is first known in} of one (anchor, relation) query."""
+        if self.graph is None:
+            return {}
+        indexes, split_of = self._known_index
+        index = indexes[direction]
+        span = index.span(anchor, relation)
+        out: dict[int, str] = {}
+        for a, s in zip(index.answers[span].tolist(), split_of[index.rows[span]].tolist()):
+            out.setdefault(a, SPLITS[s])
         return out
 
     # ------------------------------------------------------------ scoring
@@ -137,7 +147,7 @@ class Run:
             allowed &= self.candidate_pools[r]
         if anchor is not None:
             allowed[anchor] = False  # an entity is not its own answer
-        known = self._known_answers.get((direction, anchor, r), {}) if anchor is not None else {}
+        known = self.known_answers(direction, anchor, r) if anchor is not None else {}
         if filter_known and known:
             allowed[torch.tensor(list(known))] = False
         idx = torch.nonzero(allowed).squeeze(1)
