@@ -226,3 +226,45 @@ def test_loading_minilm_prints_no_weight_loading_bar(capfd):
     enc.encode_texts(["a harbour at dawn"])  # the model loads on first use
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()  # other code keeps its progress bars
+
+
+# ------------------------------------------------------------------ static text table
+
+
+def test_static_text_rows_are_minilm_on_each_token_and_distilled_once(tmp_path, monkeypatch):
+    """The static model's table row of a token is MiniLM's own sentence vector of that token
+    alone; rows are distilled only for tokens the texts use, cached, and reused by a new
+    encoder object (as in a new process)."""
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    from vlkge.encoders.text import StaticText, TransformerText
+    from vlkge.encoders.offline import minilm_dir
+    st = StaticText(minilm_dir())
+    a = st.encode(["harbour at dawn", "harbour at dusk"])
+    first = st.distilled
+    tok = st.tokenizer()
+    assert first == len({i for t in ["harbour at dawn", "harbour at dusk"]
+                         for i in tok.encode(t, add_special_tokens=False).ids})
+    st.encode(["harbour at dawn"])
+    assert st.distilled == first  # nothing new to distil
+    again = StaticText(minilm_dir())
+    assert torch.allclose(again.encode(["harbour at dawn", "harbour at dusk"]), a, atol=1e-6)
+    assert again.distilled == 0, "the cached rows were distilled again"
+    # oracle: the transformer's embedding of the one-token text ("dawn" is one WordPiece token)
+    (dawn,) = tok.encode("dawn", add_special_tokens=False).ids
+    row = torch.nn.functional.normalize(again.rows(torch.tensor([dawn]))[dawn], dim=0)
+    full = TransformerText(minilm_dir(), "cpu").encode(["dawn"])[0]
+    assert torch.dot(row, full) > 0.999
+    # a damaged cache file is ignored (and rewritten), not fatal
+    again.table_path().write_bytes(b"garbage")
+    third = StaticText(minilm_dir())
+    assert torch.allclose(third.encode(["harbour at dawn"]), a[:1], atol=1e-5)
+    assert third.distilled == len(set(tok.encode("harbour at dawn", add_special_tokens=False).ids))
+
+
+def test_offline_text_models_have_their_own_feature_cache_key():
+    static, full = load_encoder("offline", device="cpu"), load_encoder("offline:transformer", device="cpu")
+    assert static.text_model == "static" and full.text_model == "transformer"
+    assert (static.name, static.revision) != (full.name, full.revision)
+    from vlkge.errors import VLKGEError
+    with pytest.raises(VLKGEError, match="unknown offline text model"):
+        load_encoder("offline:bogus", device="cpu")

@@ -3,7 +3,8 @@
 ``load_encoder(spec)`` specs:
   * ``auto`` (default): CLIP ViT-B/32 when its weights are available locally, else ``offline``;
   * ``clip`` / ``clip:<hub id or local dir>``: any CLIP-family checkpoint (CLIP, SigLIP, ALIGN);
-  * ``offline``: MiniLM text + a hand-made image descriptor (a fallback, not a VLM).
+  * ``offline`` / ``offline:<static|transformer>``: MiniLM text (by default its distilled static
+    token table) + a hand-made image descriptor (a fallback, not a VLM).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def load_encoder(spec: str = "auto", device: str = "auto") -> Encoder:
         return ClipEncoder(arg or DEFAULT_CLIP, device=device)
     if kind == "offline":
         from .offline import OfflineEncoder
-        return OfflineEncoder(device=device)
-    raise VLKGEError(f"unknown encoder {spec!r}: use auto, clip[:<hub id or dir>] or offline "
+        return OfflineEncoder(device=device, text_model=arg or "static")
+    raise VLKGEError(f"unknown encoder {spec!r}: use auto, clip[:<hub id or dir>] or offline[:static|transformer] "
                      "(imported features are loaded with load_imported)")
 
 

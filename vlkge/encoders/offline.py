@@ -20,7 +20,6 @@ accuracy 0.53 vs 0.39 majority, genre 0.42 vs 0.27):
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,8 @@ import torch
 from PIL import Image
 
 from ..errors import VLKGEError
-from .base import Encoder, l2_normalise, quiet_weight_loading, resolve_device
+from .base import Encoder, l2_normalise, resolve_device
+from .text import TEXT_MODELS, StaticText, TransformerText, model_revision
 
 DESCRIPTOR_VERSION = "descriptor-v1"
 SIDE = 128  # descriptor works on a SIDE x SIDE resample; 224-px inputs are shrunk ~2x
@@ -186,40 +186,34 @@ def _source_revision(files: list[Path]) -> str:
 
 
 class OfflineEncoder(Encoder):
-    """MiniLM (text, 384-d) + the colour/texture/composition descriptor (images). Not a VLM."""
+    """MiniLM text (384-d; distilled to a static token table by default, see
+    :mod:`vlkge.encoders.text`) + the colour/texture/composition descriptor (images). Not a VLM."""
 
     joint_space = False
 
-    def __init__(self, device: str = "auto", batch_size: int = 64):
+    def __init__(self, device: str = "auto", batch_size: int = 64, text_model: str = "static"):
+        if text_model not in TEXT_MODELS:
+            raise VLKGEError(f"unknown offline text model {text_model!r}: use {' or '.join(TEXT_MODELS)}")
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.model_dir = minilm_dir()
-        self.name = f"offline:minilm+{DESCRIPTOR_VERSION}"
+        self.text_model = text_model
+        # the transformer keeps the name it always had, so features cached with it stay valid
+        text_name = "minilm" if text_model == "transformer" else "minilm-static"
+        self.name = f"offline:{text_name}+{DESCRIPTOR_VERSION}"
         # The descriptor's own source is part of the revision so editing it invalidates caches.
         self.revision = _source_revision([self.model_dir / "config.json", Path(__file__)])
+        if text_model == "static":
+            self.revision += "-" + model_revision(self.model_dir)
         self.image_dim = DESCRIPTOR_DIM
         self.text_dim = 384
-        self._text_model = None
-
-    def _model(self):
-        if self._text_model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-            try:
-                with quiet_weight_loading():
-                    self._text_model = SentenceTransformer(str(self.model_dir), device=self.device,
-                                                           local_files_only=True)
-            except Exception as e:  # a broken install should read as one line, not a traceback
-                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise VLKGEError(f"cannot load MiniLM from {self.model_dir}: {msg}") from None
-        return self._text_model
+        self._text = (StaticText(self.model_dir, self.device) if text_model == "static"
+                      else TransformerText(self.model_dir, self.device, batch_size))
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         if not texts:
             return torch.zeros(0, self.text_dim)
-        emb = self._model().encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
-                                   normalize_embeddings=True, show_progress_bar=False)
-        return l2_normalise(emb.cpu())
+        return self._text.encode(texts)
 
     def encode_pil(self, images: list[Image.Image]) -> torch.Tensor:
         if not images:
