@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..errors import VLKGEError
 from .base import Encoder, l2_normalise, resolve_device
+from . import text
 from .text import TEXT_MODELS, StaticText, TransformerText, model_revision
 
 DESCRIPTOR_VERSION = "descriptor-v1"
@@ -198,11 +199,12 @@ class OfflineEncoder(Encoder):
         self.batch_size = batch_size
         self.model_dir = minilm_dir()
         self.text_model = text_model
-        # the transformer keeps the name it always had, so features cached with it stay valid
+        # each text model its own name: their features are different spaces and never mix in a cache
         text_name = "minilm" if text_model == "transformer" else "minilm-static"
         self.name = f"offline:{text_name}+{DESCRIPTOR_VERSION}"
-        # The descriptor's own source is part of the revision so editing it invalidates caches.
-        self.revision = _source_revision([self.model_dir / "config.json", Path(__file__)])
+        # The descriptor's and the text models' source is part of the revision so editing either
+        # invalidates caches.
+        self.revision = _source_revision([self.model_dir / "config.json", Path(__file__), Path(text.__file__)])
         if text_model == "static":
             self.revision += "-" + model_revision(self.model_dir)
         self.image_dim = DESCRIPTOR_DIM
