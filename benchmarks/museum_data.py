@@ -51,7 +51,7 @@ print(json.dumps({{"texts": len(texts), "s": time.perf_counter() - t0, "cpu": ti
 PREDICT = """
 import time, json; t0 = time.perf_counter()
 import vlkge
-t1 = time.perf_counter(); run = vlkge.load_run({run!r}); t2 = time.perf_counter()
+t1 = time.perf_counter(); run = vlkge.load_run({run!r}, data={data!r}); t2 = time.perf_counter()
 g = run.graph; h = g.split("test")[0]
 run.predict_tails(g.entities[int(h[0])], g.relations[int(h[1])], k=10); t3 = time.perf_counter()
 run.predict_tails(g.entities[int(h[0])], g.relations[int(h[1])], k=10); t4 = time.perf_counter()
@@ -62,7 +62,7 @@ RANK = """
 import time, json, resource
 import torch, vlkge
 from vlkge.evaluation.ranking import KnownIndex, rank_queries
-run = vlkge.load_run({run!r}); g = run.graph; E = run.entity_vectors
+run = vlkge.load_run({run!r}, data={data!r}); g = run.graph; E = run.entity_vectors
 q = g.split("test")[:{n}]
 known = KnownIndex(g.all_triples(), g.num_relations, "tail")
 r0 = resource.getrusage(resource.RUSAGE_SELF); t0 = time.perf_counter()
@@ -98,8 +98,9 @@ def child(code: str, pythonpath: str, env: dict | None = None, args: list[str] |
     e.update({"PYTHONPATH": pythonpath, **(env or {})})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
+    # cwd = the tree under test: ``python -c`` / ``-m`` put the cwd first on sys.path
     p = subprocess.run([sys.executable, *(args or ["-c", code])], capture_output=True, text=True, env=e,
-                       cwd=ROOT, timeout=3600)
+                       cwd=pythonpath, timeout=3600)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode:
@@ -130,6 +131,7 @@ def main() -> None:
     ap.add_argument("--skip-text", action="store_true")
     args = ap.parse_args()
     old, new = export(args.before), ROOT
+    args.run = str(Path(args.run).resolve())
     cache = tempfile.mkdtemp(prefix="vlkge-bench-cache-")
     warm_env = {"VLKGE_CACHE": cache, "OMP_NUM_THREADS": "1"}
     print(f"uptime at start: {uptime()}")
@@ -141,21 +143,21 @@ def main() -> None:
               flush=True)
 
     # graph loading: before (always parses), now cold (fresh cache) and warm
+    child(LOAD.format(data=str(LABELS)), new, warm_env)  # fills the warm cache
     for i in range(args.repeat):
         add("load before", child(LOAD.format(data=str(LABELS)), old, warm_env))
         add("load cold", child(LOAD.format(data=str(LABELS)), new,
                                {**warm_env, "VLKGE_CACHE": tempfile.mkdtemp(prefix="vlkge-cold-")}))
         add("load warm", child(LOAD.format(data=str(LABELS)), new, warm_env))
     # evaluate (whole CLI process), load_run + first predict_tails, full-entity ranking
-    cli = ["-m", "vlkge", "evaluate", args.run]
-    child(LOAD.format(data=str(LABELS)), new, warm_env)  # warm the graph cache for what follows
+    cli = ["-m", "vlkge", "evaluate", args.run, "--data", str(LABELS)]
     for i in range(args.repeat):
         add("evaluate before", child("", old, warm_env, cli))
         add("evaluate now", child("", new, warm_env, cli))
-        add("predict before", child(PREDICT.format(run=args.run), old, warm_env))
-        add("predict now", child(PREDICT.format(run=args.run), new, warm_env))
-        add("rank before", child(RANK.format(run=args.run, n=args.rank_queries), old, warm_env))
-        add("rank now", child(RANK.format(run=args.run, n=args.rank_queries), new, warm_env))
+        add("predict before", child(PREDICT.format(run=args.run, data=str(LABELS)), old, warm_env))
+        add("predict now", child(PREDICT.format(run=args.run, data=str(LABELS)), new, warm_env))
+        add("rank before", child(RANK.format(run=args.run, data=str(LABELS), n=args.rank_queries), old, warm_env))
+        add("rank now", child(RANK.format(run=args.run, data=str(LABELS), n=args.rank_queries), new, warm_env))
     # OpenMP policy lost (torch imported first): spinning vs the one-thread fallback vs passive
     for i in range(args.repeat):
         add("omp vlkge first", child(OMP.format(first="import vlkge"), new))
