@@ -86,3 +86,30 @@ def test_inductive_placement_from_text(tmp_path):
     assert len(preds) == 6 and all(p.entity.startswith("artist_") for p in preds)
     assert preds[0].entity == "artist_2"
     assert abs(sum(p.confidence for p in preds) - 1) < 1e-4
+
+
+def test_predict_tails_in_a_candidate_pool_equals_ranking_every_entity(tmp_path):
+    """On a typed graph only the relation's pool is scored; the answer is the full ranking of
+    every entity restricted to that pool."""
+    from conftest import make_art_graph
+    g = load_graph(make_art_graph(tmp_path / "art"))
+    cfg = TrainConfig(model="rotate", dim=16, epochs=3, eval_every=3, modalities=["structural"])
+    train_run(g, cfg, tmp_path / "run", progress=False)
+    run = vlkge.load_run(tmp_path / "run")
+    assert run.candidate_pools is not None
+    for h, r, _ in run.graph.split("test").tolist()[:6]:
+        head, rel = run.entities[h], run.relations[r]
+        full = run.score_tails([head], rel)[0]
+        allowed = run.candidate_pools[r].clone()
+        allowed[h] = False
+        known = run.known_answers("tail", h, r)
+        for filter_known in (True, False):
+            ok = allowed.clone()
+            if filter_known and known:
+                ok[torch.tensor(list(known))] = False
+            idx = torch.nonzero(ok).squeeze(1)
+            order = idx[torch.argsort(full[idx], descending=True, stable=True)]
+            preds = run.predict_tails(head, rel, k=None, filter_known=filter_known)
+            assert [p.entity for p in preds] == [run.entities[i] for i in order.tolist()]
+            assert [p.score for p in preds] == pytest.approx(full[order].tolist(), abs=1e-5)
+            assert sum(p.confidence for p in preds) == pytest.approx(1.0, abs=1e-4)

@@ -115,8 +115,16 @@ class Run:
 
     def predict_tails(self, head: str, relation: str, k: int | None = 10,
                       filter_known: bool = True) -> list[Prediction]:
-        scores = self.score_tails([head], relation)[0]
-        return self._rank(scores, self.entity_index(head), self.relation_index(relation), "tail", k, filter_known)
+        h, r = self.entity_index(head), self.relation_index(relation)
+        if self.candidate_pools is None:
+            scores = self.score_tails([head], relation)[0]
+        else:  # only the relation's pool can be an answer: score it alone (1,118 artists, not 81k)
+            pool = torch.nonzero(self.candidate_pools[r]).squeeze(1)
+            with torch.no_grad():
+                pooled = self.model.score_tails(torch.tensor([h]), torch.tensor([r]), self.entity_vectors, pool)[0]
+            scores = torch.full((len(self.entities),), float("-inf"))
+            scores[pool] = pooled.float().cpu()
+        return self._rank(scores, h, r, "tail", k, filter_known)
 
     def predict_heads(self, tail: str, relation: str, k: int | None = 10,
                       filter_known: bool = True) -> list[Prediction]:
