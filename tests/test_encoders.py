@@ -243,3 +243,50 @@ def test_encoder_info_reads_the_run_record_once():
     record = load_encoder("offline", device="cpu").info()  # what a run saves: its own description
     info = EncoderInfo.from_record(record)
     assert info.kind == "offline" and info.description == record["description"] != record["name"]
+
+
+# ------------------------------------------------------------------ static text table
+
+
+def test_static_text_rows_are_minilm_on_each_token_and_distilled_once(tmp_path, monkeypatch):
+    """The static model's table row of a token is MiniLM's own sentence vector of that token
+    alone; rows are distilled only for tokens the texts use, cached, and reused by a new
+    encoder object (as in a new process)."""
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    from vlkge.encoders.text import COMMON_WORDS, StaticText, TransformerText
+    from vlkge.encoders.offline import minilm_dir
+    st = StaticText(minilm_dir())
+    a = st.encode(["harbour at dawn", "harbour at dusk"])
+    first = st.distilled
+    tok = st.tokenizer()
+    common = set(COMMON_WORDS.tolist())
+    assert first == len(common | {i for t in ["harbour at dawn", "harbour at dusk"]
+                                  for i in tok.encode(t, add_special_tokens=False).ids})
+    st.encode(["harbour at dawn"])
+    assert st.distilled == first  # nothing new to distil
+    again = StaticText(minilm_dir())
+    assert torch.allclose(again.encode(["harbour at dawn", "harbour at dusk"]), a, atol=1e-6)
+    assert again.distilled == 0, "the cached rows were distilled again"
+    # oracle: the transformer's embedding of the one-token text ("dawn" is one WordPiece token)
+    (dawn,) = tok.encode("dawn", add_special_tokens=False).ids
+    row = torch.nn.functional.normalize(again.rows(torch.tensor([dawn]))[dawn], dim=0)
+    full = TransformerText(minilm_dir(), "cpu").encode(["dawn"])[0]
+    assert torch.dot(row, full) > 0.999
+    # a damaged cache file is ignored (and rewritten), not fatal
+    again.table_path().write_bytes(b"garbage")
+    third = StaticText(minilm_dir())
+    assert torch.allclose(third.encode(["harbour at dawn"]), a[:1], atol=1e-5)
+    assert third.distilled == len(common | set(tok.encode("harbour at dawn", add_special_tokens=False).ids))
+
+
+def test_offline_text_models_have_their_own_feature_cache_key():
+    static, full = load_encoder("offline:static", device="cpu"), load_encoder("offline", device="cpu")
+    assert static.text_model == "static" and full.text_model == "transformer"
+    # the static table is the default only where the transformer would take minutes (a museum's catalogue)
+    from vlkge.encoders.offline import STATIC_TEXT_ABOVE
+    assert load_encoder("offline", device="cpu", n_texts=STATIC_TEXT_ABOVE + 1).text_model == "static"
+    assert load_encoder("offline", device="cpu", n_texts=STATIC_TEXT_ABOVE).text_model == "transformer"
+    assert (static.name, static.revision) != (full.name, full.revision)
+    from vlkge.errors import VLKGEError
+    with pytest.raises(VLKGEError, match="unknown offline encoder"):
+        load_encoder("offline:bogus", device="cpu")

@@ -143,3 +143,15 @@ def test_zero_shot_ranks_by_feature_cosine(tmp_path, monkeypatch):
     # among each relation's candidates the features determine every tail; with heads too they do not
     assert evaluate_zero_shot(runs[2], protocol="tail-candidates")["mrr"] == pytest.approx(1.0)
     assert evaluate_zero_shot(runs[2], protocol="both")["mrr"] < 0.9
+
+
+def test_known_index_span_and_rows():
+    trip = torch.tensor([[0, 0, 1], [1, 0, 2], [0, 0, 2], [0, 1, 3]])
+    for undirected in (False, True):
+        idx = KnownIndex(trip, 2, "tail", undirected=undirected)
+        span = idx.span(0, 0)
+        assert idx.answers[span].tolist() == [1, 2]
+        assert idx.rows[span].tolist() == [0, 2]  # triple rows, in the triples' order
+        assert idx.answers[idx.span(2, 0)].tolist() == ([1, 0] if undirected else [])
+        assert idx.rows[idx.span(2, 0)].tolist() == ([1, 2] if undirected else [])
+        assert idx.answers[idx.span(5, 1)].tolist() == []

@@ -55,6 +55,20 @@ def test_load_run_scores_and_predictions(chain_run):
     assert all(0 <= p.confidence <= 1 for p in preds)
 
 
+def test_known_answers_match_every_triple_of_the_graph(chain_run):
+    run = vlkge.load_run(chain_run)
+    g = run.graph
+    expected: dict[tuple, dict[int, str]] = {}
+    for (h, r, t), split in g.known_split().items():
+        expected.setdefault(("tail", h, r), {})[t] = split
+        expected.setdefault(("head", t, r), {})[h] = split
+    for d in ("tail", "head"):
+        for a in range(g.num_entities):
+            for r in range(g.num_relations):
+                assert run.known_answers(d, a, r) == expected.get((d, a, r), {}), (d, a, r)
+    assert {"train", "val", "test"} <= {s for v in expected.values() for s in v.values()}
+
+
 def test_load_run_refuses_non_runs(tmp_path):
     with pytest.raises(vlkge.VLKGEError, match="not a run directory"):
         vlkge.load_run(tmp_path)
@@ -81,10 +95,7 @@ def test_the_next_run_learns_from_the_verdicts(tmp_path):
     """A rejected link is scored lower after training with the verdict than without; an accepted
     one becomes a training triple; config.json says how many verdicts were used and how the audited
     relations' MRR moved."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_explore import make_app_graph
+    from helpers import make_app_graph
     from vlkge.curation.audit import AuditStore
     from vlkge.prediction.run import load_run
 
@@ -114,3 +125,32 @@ def test_the_next_run_learns_from_the_verdicts(tmp_path):
     from vlkge.app import run_card, verdicts_text
     line = verdicts_text(run_card(after)["verdicts"])
     assert line.startswith("Learned from 1 accepted and 1 rejected Audit verdicts, 1 naming") and "hasStyle MRR" in line
+
+
+def test_predict_tails_in_a_candidate_pool_equals_ranking_every_entity(tmp_path):
+    """On a typed graph only the relation's pool is scored; the answer is the full ranking of
+    every entity restricted to that pool."""
+    from helpers import make_art_graph
+    g = load_graph(make_art_graph(tmp_path / "art"))
+    cfg = TrainConfig(model="rotate", dim=16, epochs=3, eval_every=3, modalities=["structural"])
+    train_run(g, cfg, tmp_path / "run", progress=False)
+    run = vlkge.load_run(tmp_path / "run")
+    assert run.candidate_pools is not None
+    for h, r, _ in run.graph.split("test").tolist()[:6]:
+        head, rel = run.entities[h], run.relations[r]
+        full = run.score_tails([head], rel)[0]
+        allowed = run.candidate_pools[r].clone()
+        allowed[h] = False
+        known = run.known_answers("tail", h, r)
+        for filter_known in (True, False):
+            ok = allowed.clone()
+            if filter_known and known:
+                ok[torch.tensor(list(known))] = False
+            idx = torch.nonzero(ok).squeeze(1)
+            order = idx[torch.argsort(full[idx], descending=True, stable=True)]
+            preds = run.predict_tails(head, rel, k=None, filter_known=filter_known)
+            assert [p.entity for p in preds] == [run.entities[i] for i in order.tolist()]
+            assert [p.score for p in preds] == pytest.approx(full[order].tolist(), abs=1e-5)
+            every = {p.entity: p.confidence for p in run.predict_tails(head, rel, k=None, filter_known=False)}
+            assert sum(every.values()) == pytest.approx(1.0, abs=1e-4)  # one distribution over the pool
+            assert all(p.confidence == pytest.approx(every[p.entity]) for p in preds)

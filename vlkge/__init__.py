@@ -9,13 +9,27 @@ The names below are loaded on first use (PEP 562), so importing a leaf such as
 ``vlkge.data.graph`` does not pull in torch models or the prediction stack.
 """
 import os
+import sys
 
 from .version import __version__
 
 # Idle OpenMP threads yield instead of spinning: on a shared or busy machine spinning burns the
 # time slices the work needs (measured 15-50x slower small training steps under load). It must
 # be set before torch is first imported, hence here.
+_SPINNING = "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if _SPINNING:
+    # torch's OpenMP read its environment when torch was imported, without the policy. A single
+    # thread has no idle team to spin, which is the next best thing (figures: benchmarks/RESULTS.md).
+    import logging
+
+    import torch
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+    logging.getLogger(__name__).warning(
+        "warning: torch was imported before vlkge without OMP_WAIT_POLICY=PASSIVE, so its idle threads "
+        "spin; vlkge uses %d torch thread(s). Import vlkge first or export OMP_WAIT_POLICY=PASSIVE.",
+        torch.get_num_threads())
 
 _EXPORTS = {"Graph": "data.graph", "load_graph": "data.readers", "DataError": "errors",
             "VLKGEError": "errors", "load_run": "prediction.run", "Run": "prediction.run",

@@ -37,7 +37,8 @@ def prepare_features(graph: Graph, modalities: list[str], encoder_spec: str, dev
     if imported_name(encoder_spec) is not None:
         encoder, info = encoder_spec, {"name": encoder_spec, "joint_space": False}
     else:
-        encoder = load_encoder(encoder_spec, device=device)
+        n_texts = int(graph.has_text.sum()) if "textual" in wanted else None
+        encoder = load_encoder(encoder_spec, device=device, n_texts=n_texts)
         info = encoder.info()
     _extract_own_shard(graph, encoder, wanted)
     feats: Features = {}

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from ..errors import DataError
 from . import published
+from .cache import CacheEntry, cached_graph
 from .graph import Graph
-from .tables import absolute, build_graph, find_file, read_entities, read_mode_triples, read_split_folder
+from .tables import (absolute, build_graph, check_images, find_file, read_entities, read_mode_triples,
+                     read_split_folder)
 
 PYKEEN_DATASETS = ("umls", "kinships", "nations")
 
@@ -56,25 +58,35 @@ def spec_path(spec: str) -> tuple[str, str]:
 
 
 def read_graph_folder(folder: Path) -> Graph:
-    warnings: list[str] = []
     tpath = find_file(folder, "triples.csv")
     epath = find_file(folder, "entities.csv")
     assert tpath is not None
+    files = [p for p in (epath, tpath) if p is not None]
+    return cached_graph(files, folder, str(folder), lambda: _parse_graph_folder(folder, tpath, epath, files),
+                        check_images)
+
+
+def _parse_graph_folder(folder: Path, tpath: Path, epath: Path | None, files: list[Path]) -> CacheEntry:
+    warnings: list[str] = []
     if epath is not None:
         ents = read_entities(epath, folder, warnings)
+        image_warnings = len(warnings)  # the first ones: entities.csv is read first
         triples = read_mode_triples(tpath, warnings, known=set(ents["id"]), entities_file=epath)
     else:
         triples = read_mode_triples(tpath, warnings)
-        ents = None
-    g = build_graph(triples, ents, warnings, root=folder, source=str(folder),
-                    files=[p for p in (epath, tpath) if p is not None])
-    return g
+        ents, image_warnings = None, 0
+    g = build_graph(triples, ents, warnings, root=folder, source=str(folder), files=files)
+    return CacheEntry(g, ents["image_cells"] if ents else [], epath.name if epath else "", image_warnings)
 
 
 def read_triples_csv(path: Path) -> Graph:
+    return cached_graph([path], path.parent, str(path), lambda: _parse_triples_csv(path), check_images)
+
+
+def _parse_triples_csv(path: Path) -> CacheEntry:
     warnings: list[str] = []
     triples = read_mode_triples(path, warnings)
-    return build_graph(triples, None, warnings, root=path.parent, source=str(path), files=[path])
+    return CacheEntry(build_graph(triples, None, warnings, root=path.parent, source=str(path), files=[path]))
 
 
 def _load_pykeen(name: str) -> Graph:

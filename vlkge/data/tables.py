@@ -95,8 +95,11 @@ def read_rows(path: Path, required: tuple[str, ...], delimiter: str = ",",
         raise DataError(path, f"malformed CSV ({e})", reader.line_num) from None
 
 
-def read_entities(path: Path, root: Path, warnings: list[str]) -> dict[str, list[str]]:
-    cols: dict[str, list[str]] = {c: [] for c in ENTITY_COLUMNS}
+def read_entities(path: Path, root: Path, warnings: list[str]) -> dict[str, list]:
+    """Entity columns; ``image_cells`` keeps each non-empty image cell as (entity index, cell,
+    line) so the checks can be redone without the CSV (:func:`check_images`)."""
+    cols: dict[str, list] = {c: [] for c in ENTITY_COLUMNS}
+    cells: list[tuple[int, str, int]] = []
     seen: dict[str, int] = {}
     for line, row in read_rows(path, ("id",)):
         eid = row["id"]
@@ -107,15 +110,26 @@ def read_entities(path: Path, root: Path, warnings: list[str]) -> dict[str, list
         seen[eid] = line
         img = row.get("image", "")
         if img:
-            img = safe_image_path(root, img, f"{path.name}:{line}", warnings)
+            cells.append((len(cols["id"]), img, line))
         cols["id"].append(eid)
         cols["type"].append(row.get("type", "") or "entity")
         cols["label"].append(row.get("label", "") or "")
         cols["description"].append(row.get("description", "") or "")
-        cols["image"].append(img)
     if not cols["id"]:
         raise DataError(path, "no entities")
+    cols["image"] = check_images(root, path.name, cells, len(cols["id"]), warnings)
+    cols["image_cells"] = cells
     return cols
+
+
+def check_images(root: Path, file_name: str, cells: list[tuple[int, str, int]], n: int,
+                 warnings: list[str]) -> list[str]:
+    """The image column of ``n`` entities from their non-empty cells, each checked by
+    :func:`safe_image_path` (the files on disk may change without the CSV changing)."""
+    images = [""] * n
+    for i, cell, line in cells:
+        images[i] = safe_image_path(root, cell, f"{file_name}:{line}", warnings)
+    return images
 
 
 def safe_image_path(root: Path, rel: str, where: str, warnings: list[str]) -> str:

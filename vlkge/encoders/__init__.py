@@ -3,9 +3,11 @@
 ``load_encoder(spec)`` specs:
   * ``auto`` (default): CLIP ViT-B/32 when its weights are available locally, else ``offline``;
   * ``clip`` / ``clip:<hub id or local dir>``: any CLIP-family checkpoint (CLIP, SigLIP, ALIGN);
-  * ``offline``: MiniLM text + EfficientNet-Lite0 ImageNet features fused with a hand-made image
-    descriptor (a fallback, not a VLM); ``offline:minilm+descriptor-v1`` is the descriptor alone,
-    the image side of runs trained before EfficientNet-Lite0 was added;
+  * ``offline``: MiniLM text (the transformer, or for graphs of over 20,000 texts its distilled
+    static token table; ``offline:static`` / ``offline:transformer`` choose) + EfficientNet-Lite0
+    ImageNet features fused with a hand-made image descriptor (a fallback, not a VLM);
+    ``offline:minilm+descriptor-v1`` is the descriptor alone, the image side of runs trained
+    before EfficientNet-Lite0 was added;
   * ``effnet-lite0``: EfficientNet-Lite0 ImageNet features alone (images only).
 """
 from __future__ import annotations

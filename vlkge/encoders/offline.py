@@ -23,7 +23,6 @@ accuracy 0.53 vs 0.39 majority, genre 0.42 vs 0.27):
 from __future__ import annotations
 
 import hashlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,7 +32,9 @@ from PIL import Image
 
 from ..device import resolve_device
 from ..errors import VLKGEError
-from .base import Encoder, l2_normalise, quiet_weight_loading
+from .base import Encoder, l2_normalise
+from . import text
+from .text import TEXT_MODELS, StaticText, TransformerText, model_revision
 
 DESCRIPTOR_VERSION = "descriptor-v1"
 SIDE = 128  # descriptor works on a SIDE x SIDE resample; 224-px inputs are shrunk ~2x
@@ -42,10 +43,11 @@ SIDE = 128  # descriptor works on a SIDE x SIDE resample; 224-px inputs are shru
 DESCRIPTOR_WEIGHT = 0.5
 
 
-def describe_offline(image_features: str = "fused") -> str:
+def describe_offline(image_features: str = "fused", text_model: str = "transformer") -> str:
     """What the offline encoder is, in the words the run config and the app show."""
     image = "EfficientNet-Lite0 ImageNet + descriptor" if image_features == "fused" else "image descriptor"
-    return f"offline: MiniLM text + {image} (not a vision-language model)"
+    text = "MiniLM text" if text_model == "transformer" else "MiniLM text (static token table)"
+    return f"offline: {text} + {image} (not a vision-language model)"
 
 
 def minilm_dir() -> Path:
@@ -209,71 +211,82 @@ def fuse(pretrained: torch.Tensor, descriptor: torch.Tensor,
     return l2_normalise(torch.cat([l2_normalise(pretrained), weight * l2_normalise(descriptor)], 1))
 
 
-def offline_variant(name: str) -> str:
-    """The image features of an ``offline[:NAME]`` spec, NAME being what follows "offline:" in an
-    encoder name (empty: today's default)."""
-    if name in ("", f"minilm+effnet-lite0+{DESCRIPTOR_VERSION}"):
-        return "fused"
-    if name == f"minilm+{DESCRIPTOR_VERSION}":
-        return "descriptor"
-    raise VLKGEError(f"unknown offline encoder {name!r}: use offline, "
-                     f"offline:minilm+effnet-lite0+{DESCRIPTOR_VERSION} or offline:minilm+{DESCRIPTOR_VERSION}")
+# Texts at which the static token table replaces the transformer by default: the transformer costs
+# ~6 CPU-ms a title (minutes for a museum's 50,000), the static table ~0.04 ms but loses ranking
+# quality where there is time for the transformer (see benchmarks/RESULTS.md, issue 21).
+STATIC_TEXT_ABOVE = 20_000
+
+
+def default_text_model(n_texts: int | None) -> str:
+    """The offline text model for a graph with ``n_texts`` texts (None: unknown, a small job)."""
+    return "static" if n_texts is not None and n_texts > STATIC_TEXT_ABOVE else "transformer"
+
+
+def offline_variant(name: str, n_texts: int | None = None) -> tuple[str, str]:
+    """(text model, image features) of an ``offline[:NAME]`` spec: NAME empty (the defaults for a
+    graph of ``n_texts`` texts), ``static`` or ``transformer``, or what follows "offline:" in an
+    encoder's name (``minilm[-static][+effnet-lite0]+descriptor-v1``), so a run's recorded
+    name builds the encoder it was trained with."""
+    if name in ("",) + TEXT_MODELS:
+        return name or default_text_model(n_texts), "fused"
+    parts = name.split("+")
+    if parts[0] in ("minilm", "minilm-static") and parts[-1] == DESCRIPTOR_VERSION \
+            and parts[1:-1] in ([], ["effnet-lite0"]):
+        return ("static" if parts[0] == "minilm-static" else "transformer",
+                "fused" if "effnet-lite0" in parts else "descriptor")
+    raise VLKGEError(f"unknown offline encoder {name!r}: use offline, offline:static, offline:transformer "
+                     f"or a recorded name such as offline:minilm+effnet-lite0+{DESCRIPTOR_VERSION}")
 
 
 class OfflineEncoder(Encoder):
-    """MiniLM (text, 384-d) + EfficientNet-Lite0 ImageNet features fused with the colour/texture/
-    composition descriptor (images). Not a VLM.
+    """MiniLM text (384-d: the transformer, or its distilled static token table, see
+    :mod:`vlkge.encoders.text`) + EfficientNet-Lite0 ImageNet features fused with the colour/
+    texture/composition descriptor (images). Not a VLM.
 
     ``image_features="descriptor"`` is the descriptor alone: the image side of runs trained
     before EfficientNet-Lite0 was added (their encoder name says so)."""
 
     joint_space = False
 
-    def __init__(self, device: str = "auto", batch_size: int = 64, image_features: str = "fused"):
+    def __init__(self, device: str = "auto", batch_size: int = 64, image_features: str = "fused",
+                 text_model: str = "transformer"):
         if image_features not in IMAGE_FEATURES:
             raise VLKGEError(f"unknown offline image features {image_features!r}: use "
                              f"{' or '.join(IMAGE_FEATURES)}")
+        if text_model not in TEXT_MODELS:
+            raise VLKGEError(f"unknown offline text model {text_model!r}: use {' or '.join(TEXT_MODELS)}")
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.model_dir = minilm_dir()
-        self.image_features = image_features
-        sources = [self.model_dir / "config.json", Path(__file__)]
+        self.image_features, self.text_model = image_features, text_model
+        # each variant its own name: their features are different spaces and never mix in a cache
+        text_name = "minilm" if text_model == "transformer" else "minilm-static"
+        # The encoders' own sources are part of the revision so editing them invalidates caches.
+        sources = [self.model_dir / "config.json", Path(__file__), Path(text.__file__)]
         self._effnet = None
         if image_features == "fused":
             from . import effnet
             self._effnet = effnet.EffNetLite0Encoder(device=self.device, batch_size=batch_size)
-            self.name = f"offline:minilm+effnet-lite0+{DESCRIPTOR_VERSION}"
+            self.name = f"offline:{text_name}+effnet-lite0+{DESCRIPTOR_VERSION}"
             self.image_dim = self._effnet.image_dim + DESCRIPTOR_DIM
             sources.append(Path(effnet.__file__))
         else:
-            self.name = f"offline:minilm+{DESCRIPTOR_VERSION}"
+            self.name = f"offline:{text_name}+{DESCRIPTOR_VERSION}"
             self.image_dim = DESCRIPTOR_DIM
-        # The encoders' own sources are part of the revision so editing them invalidates caches.
         self.revision = _source_revision(sources)
+        if text_model == "static":
+            self.revision += "-" + model_revision(self.model_dir)
         self.text_dim = 384
-        self._text_model = None
+        self._text = (StaticText(self.model_dir, self.device) if text_model == "static"
+                      else TransformerText(self.model_dir, self.device, batch_size))
 
     def info(self) -> dict:
-        return {**super().info(), "description": describe_offline(self.image_features)}
-    def _model(self):
-        if self._text_model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-            try:
-                with quiet_weight_loading():
-                    self._text_model = SentenceTransformer(str(self.model_dir), device=self.device,
-                                                           local_files_only=True)
-            except Exception as e:  # a broken install should read as one line, not a traceback
-                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise VLKGEError(f"cannot load MiniLM from {self.model_dir}: {msg}") from None
-        return self._text_model
+        return {**super().info(), "description": describe_offline(self.image_features, self.text_model)}
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         if not texts:
             return torch.zeros(0, self.text_dim)
-        emb = self._model().encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
-                                   normalize_embeddings=True, show_progress_bar=False)
-        return l2_normalise(emb.cpu())
+        return self._text.encode(texts)
 
     def encode_pil(self, images: list[Image.Image]) -> torch.Tensor:
         if not images:

@@ -161,7 +161,7 @@ class FeatureStore:
 
 
 def extract_features(graph: Graph, encoder: Encoder | str, modality: str,
-                     store: FeatureStore | None = None, batch_size: int = 64,
+                     store: FeatureStore | None = None, batch_size: int | None = None,
                      progress: bool = True,
                      callback: Callable[[int, int], None] | None = None) -> Features:
     """Per-entity features for one modality, computing only what the store lacks.
@@ -171,7 +171,8 @@ def extract_features(graph: Graph, encoder: Encoder | str, modality: str,
     get a zero row and mask False, and are reported in ``.warnings`` (also sent to logging).
     ``encoder`` may be the string ``imported:NAME`` to load features written by
     :func:`vlkge.encoders.import_features.import_features`. ``callback(done, total)`` is
-    called after each batch with counts of distinct items.
+    called after each batch with counts of distinct items. ``batch_size`` (items per encoder
+    call and per shard) defaults to 64 images or 512 texts.
     """
     if isinstance(encoder, str):
         if imported_name(encoder) is not None:
@@ -219,13 +220,18 @@ def extract_features(graph: Graph, encoder: Encoder | str, modality: str,
     unique = list(sources)
     have = store.lookup(folder, unique)
     missing = [k for k in unique if k not in have]
+    if not visual:
+        # neighbours in length share a batch: a transformer pads each batch to its longest text
+        missing.sort(key=lambda k: len(sources[k]))
+    batch_size = batch_size or (64 if visual else 512)
     total, done = len(unique), len(unique) - len(missing)
     if callback:
         callback(done, total)
     bar = None
     if progress and missing:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(missing), desc=f"{modality} features ({encoder.name})", unit="item")
+        bar = tqdm(total=len(missing), desc=f"{modality} features ({encoder.name})",
+                   unit="image" if visual else "text")
     try:
         for s in range(0, len(missing), batch_size):
             batch = missing[s:s + batch_size]

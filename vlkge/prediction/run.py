@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data.graph import Graph, vocabulary_difference
+from ..data.graph import SPLITS, Graph, vocabulary_difference
 from ..data.readers import absolute, load_graph, spec_path
 from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
-from ..evaluation.ranking import candidate_mask, default_protocol, evaluate_model
+from ..evaluation.ranking import KnownIndex, candidate_mask, default_protocol, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import TrainConfig
@@ -107,13 +107,23 @@ class Run:
         return candidate_mask(self.graph)
 
     @cached_property
-    def _known_answers(self) -> dict[tuple[str, int, int], dict[int, str]]:
-        """(direction, anchor, relation) -> {known answer: the split it is known in}."""
-        out: dict[tuple[str, int, int], dict[int, str]] = {}
-        if self.graph is not None:
-            for (h, r, t), split in self.graph.known_split().items():
-                out.setdefault(("tail", h, r), {})[t] = split
-                out.setdefault(("head", t, r), {})[h] = split
+    def _known_index(self) -> tuple[dict[str, KnownIndex], Tensor]:
+        """Sorted indexes of the graph's triples per direction, and each triple's split."""
+        parts = [self.graph.split(s) for s in SPLITS]
+        triples = torch.cat(parts)
+        split_of = torch.cat([torch.full((len(p),), i) for i, p in enumerate(parts)])
+        return {d: KnownIndex(triples, self.graph.num_relations, d) for d in ("tail", "head")}, split_of
+
+    def known_answers(self, direction: str, anchor: int, relation: int) -> dict[int, str]:
+        """{known answer: the split it is first known in} of one (anchor, relation) query."""
+        if self.graph is None:
+            return {}
+        indexes, split_of = self._known_index
+        index = indexes[direction]
+        span = index.span(anchor, relation)
+        out: dict[int, str] = {}
+        for a, s in zip(index.answers[span].tolist(), split_of[index.rows[span]].tolist()):
+            out.setdefault(a, SPLITS[s])
         return out
 
     # ------------------------------------------------------------ scoring
@@ -131,8 +141,16 @@ class Run:
 
     def predict_tails(self, head: str, relation: str, k: int | None = 10,
                       filter_known: bool = True) -> list[Prediction]:
-        scores = self.score_tails([head], relation)[0]
-        return self._rank(scores, self.entity_index(head), self.relation_index(relation), "tail", k, filter_known)
+        h, r = self.entity_index(head), self.relation_index(relation)
+        if self.candidate_pools is None:
+            scores = self.score_tails([head], relation)[0]
+        else:  # only the relation's pool can be an answer: score it alone (1,118 artists, not 81k)
+            pool = torch.nonzero(self.candidate_pools[r]).squeeze(1)
+            with torch.no_grad():
+                pooled = self.model.score_tails(torch.tensor([h]), torch.tensor([r]), self.entity_vectors, pool)[0]
+            scores = torch.full((len(self.entities),), float("-inf"))
+            scores[pool] = pooled.float().cpu()
+        return self._rank(scores, h, r, "tail", k, filter_known)
 
     def predict_heads(self, tail: str, relation: str, k: int | None = 10,
                       filter_known: bool = True) -> list[Prediction]:
@@ -193,7 +211,7 @@ class Run:
         scores = scores.clone().float()
         idx = torch.nonzero(self.candidates(r, direction, anchor)).squeeze(1)
         probs = torch.softmax(scores[idx] / self.temperature, 0)  # before anything is hidden
-        known = self._known_answers.get((direction, anchor, r), {}) if anchor is not None else {}
+        known = self.known_answers(direction, anchor, r) if anchor is not None else {}
         if filter_known and known:
             shown = ~torch.isin(idx, torch.tensor(list(known)))
             idx, probs = idx[shown], probs[shown]
