@@ -98,7 +98,7 @@ with st.expander("Import your own catalogue (a CSV, Excel or JSON export, one ro
         try:
             uses = column_table(up.getvalue(), up.name, *picked_columns(up))
         except VLKGEError as e:  # e.g. no title column yet: the curator picks one above
-            st.warning(str(e).replace(TITLE_HINT, "pick the Title column"))
+            st.warning(md(str(e).replace(TITLE_HINT, "pick the Title column")))
         else:
             st.caption("What each column will become:")
             st.dataframe(pd.DataFrame([{"column": u.column, "becomes": u.becomes, "as / why": u.detail}
