@@ -59,6 +59,9 @@ class TrainConfig:
     # See EntityRepresentation.forward; None: structural_dropout_for(model, graph).
     structural_dropout: float | None = None
     device: str = "auto"
+    # after training, mix the relation's tail frequencies into tail scores with a weight fitted on
+    # validation (models.prior, evaluation.prior): skewed collections' "most works are by A"
+    frequency_prior: bool = True
 
     def __post_init__(self) -> None:
         for name, value in {**SHARED_DEFAULTS, **SCORER_DEFAULTS.get(self.model, {})}.items():
@@ -106,4 +109,4 @@ def structural_dropout_for(model: str, every_entity_trained: bool) -> float:
 
 
 # What training did before a field existed, for configs saved by older versions.
-PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False}
+PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False}
