@@ -31,7 +31,7 @@ class TrainConfig:
     # seeds 0-2 with 64 negatives (0.629 with 256; ComplEx 0.581, seed 0); the demo graph 0.678 (0.661).
     model: str = "rotate"
     dim: int | None = None
-    epochs: int = 300
+    epochs: int | None = None  # None: training.budget.default_epochs(training triples)
     batch_size: int = 1024
     negatives: int | None = None  # None: negatives_for(typed sampling or not), TransE 256
     negative_sampling: str = "auto"  # uniform | typed (corrupt within the relation's domain/range) | auto
@@ -49,7 +49,7 @@ class TrainConfig:
     p: int = 1  # TransE norm
     seed: int = 0
     patience: int = 5  # evaluations without improvement before stopping
-    eval_every: int = 10  # epochs
+    eval_every: int | None = None  # epochs; None: training.budget.default_eval_every(epochs)
     eval_protocol: str = "auto"  # auto | both | tail-candidates
     eval_filter: str = "directed"  # directed | undirected (see evaluation.ranking.FILTERS)
     eval_max_queries: int = 5000  # validation subset size used for early stopping
@@ -62,6 +62,7 @@ class TrainConfig:
     # after training, mix the relation's tail frequencies into tail scores with a weight fitted on
     # validation (models.prior, evaluation.prior): skewed collections' "most works are by A"
     frequency_prior: bool = True
+    time_budget_s: float | None = None  # wall-clock limit of the training loop (None: epochs decide)
 
     def __post_init__(self) -> None:
         for name, value in {**SHARED_DEFAULTS, **SCORER_DEFAULTS.get(self.model, {})}.items():

@@ -26,6 +26,7 @@ from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
 from ..version import __version__
+from .budget import checkpoint_due, default_epochs, default_eval_every, out_of_time
 from .config import TrainConfig, negatives_for, structural_dropout_for
 from .negatives import NegativeSampler
 
@@ -160,6 +161,10 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     typed = cfg.negative_sampling == "typed" or (cfg.negative_sampling == "auto" and protocol == "tail-candidates")
     if cfg.negatives is None:
         cfg.negatives = negatives_for(typed)
+    if cfg.epochs is None:
+        cfg.epochs = default_epochs(len(graph.split("train")))
+    if cfg.eval_every is None:
+        cfg.eval_every = default_eval_every(cfg.epochs)
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     rows_per_step = 2 * cfg.batch_size + cfg.negatives
     model = make_model(graph, cfg, features,
@@ -197,8 +202,9 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
     steps = math.ceil(n / cfg.batch_size)
     bar = tqdm(range(start_epoch, cfg.epochs), desc="train", disable=not (progress and writer), initial=start_epoch,
                total=cfg.epochs, unit="epoch", dynamic_ncols=True)
-    t0 = time.time()
+    t0 = last_save = time.time()
     for epoch in bar:
+        t_epoch = time.time()
         model.train()
         perm = torch.randperm(n, generator=gen)
         total = 0.0
@@ -214,8 +220,9 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
             loss.backward()
             opt.step()
             total += float(loss.detach())
-        info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": time.time() - t0}
-        last = epoch + 1 == cfg.epochs
+        now = time.time()
+        info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": now - t0}
+        last = epoch + 1 == cfg.epochs or out_of_time(now - t0, now - t_epoch, cfg.time_budget_s)
         if (epoch + 1) % cfg.eval_every == 0 or last:
             if has_val and validate is not None:
                 model.eval()
@@ -233,13 +240,18 @@ def train(graph: Graph, cfg: TrainConfig, out: Path, features: Features | None =
                 opt.scale_lr(cfg.lr_decay)
             if writer:
                 _save_state(out, model, opt, gen, neg_gen, epoch + 1, best, bad, history)
+                last_save = time.time()
             bar.set_postfix(loss=f"{info['loss']:.4f}", val_mrr=f"{mrr:.4f}", best=f"{best:.4f}")
             if callback:
                 callback(epoch + 1, cfg.epochs, info)
-            if bad >= cfg.patience:
+            if bad >= cfg.patience or last:
                 break
-        elif callback:
-            callback(epoch + 1, cfg.epochs, info)
+        else:
+            if writer and checkpoint_due(now - last_save, now - t_epoch):
+                _save_state(out, model, opt, gen, neg_gen, epoch + 1, best, bad, history)
+                last_save = time.time()
+            if callback:
+                callback(epoch + 1, cfg.epochs, info)
     bar.close()
     if not writer:
         return {}
