@@ -29,7 +29,7 @@ def evaluate_prior(graph: Graph, split: str = "test", protocol: str = "both", fi
     tails = tail_log_prior(tr, graph.num_relations, graph.num_entities)
     heads = head_log_prior(tr, graph.num_relations, graph.num_entities)
     return evaluate_ranking(graph, lambda a, r: tails[r], lambda a, r: heads[r], split=split, protocol=protocol,
-                            filter=filter, score_tails_among=lambda a, r, c: tails[r][:, c])
+                            filter=filter, score_tails_among=lambda a, r, c: tails[:, c][r])
 
 
 @torch.no_grad()
