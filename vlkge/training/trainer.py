@@ -29,6 +29,7 @@ from ..version import __version__
 from .budget import checkpoint_due, default_epochs, default_eval_every, out_of_time
 from .config import TrainConfig, negatives_for, structural_dropout_for
 from .negatives import NegativeSampler
+from .optim import Adam
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
@@ -68,8 +69,8 @@ def distributed_context(device: torch.device) -> tuple[int, int]:
 
 
 class Optimizers:
-    """Adam for dense parameters plus SparseAdam for the sparse entity table (Adagrad handles
-    both itself), stepped together."""
+    """The optimizers of one model, stepped together (one, today: optim.Adam and Adagrad
+    each handle sparse and dense gradients)."""
 
     def __init__(self, opts: list[torch.optim.Optimizer]):
         self.opts = opts
@@ -96,7 +97,7 @@ class Optimizers:
 
 
 def sparse_entities(num_entities: int, rows_per_step: int) -> bool:
-    """Whether the entity table takes sparse gradients and SparseAdam.
+    """Whether the entity table takes sparse gradients (and sparse Adam updates).
 
     Sparse pays when a step touches few of the table's rows. When it touches about as many rows
     as the table has (UMLS: 135 entities, 513 rows a step at batch 256), the sparse bookkeeping
@@ -107,16 +108,10 @@ def sparse_entities(num_entities: int, rows_per_step: int) -> bool:
 
 
 def make_optimizer(model: KGEModel, cfg: TrainConfig) -> Optimizers:
-    sparse = [model.entity.structural.weight]
-    dense = [p for p in model.parameters() if p is not model.entity.structural.weight]
-    # fused: one kernel for all dense parameters instead of a dozen ops per parameter per step
-    fused = {"fused": True} if all(p.device.type in ("cpu", "cuda") for p in dense) else {}
-    if cfg.optimizer == "adam" and not model.entity.structural.sparse:
-        return Optimizers([torch.optim.Adam(model.parameters(), lr=cfg.lr, **fused)])
-    if cfg.optimizer == "adam":
-        return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr), torch.optim.Adam(dense, lr=cfg.lr, **fused)])
+    if cfg.optimizer == "adam":  # optim.Adam: sparse rows for a sparse entity table, dense for the rest
+        return Optimizers([Adam(model.parameters(), lr=cfg.lr)])
     if cfg.optimizer == "adagrad":
-        return Optimizers([torch.optim.Adagrad(sparse + dense, lr=cfg.lr)])
+        return Optimizers([torch.optim.Adagrad(list(model.parameters()), lr=cfg.lr)])
     raise VLKGEError(f"unknown optimizer {cfg.optimizer!r} (choose adam or adagrad)")
 
 
