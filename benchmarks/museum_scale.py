@@ -11,8 +11,9 @@ The catalogue (seeded, text only: no images) is shaped like a real export:
 * a date (``c. 1875`` style years) around each artist's active decade; a medium, favoured per
   artist; a categorical ``Subject`` column imported as ``relation:hasSubject``;
 * titles come from subject templates with places and sitters (``View of Leiden``, ``Portrait of
-  Anna Smit``), and the archive's titles are formulaic (``Negative 12345: Harbour, Leiden``): the
-  text says something about subject and artist, never the answer outright.
+  Anna Smit``), an artist's places mostly their home town and sitters often their circle, and the
+  archive's titles are formulaic (``Negative 12345: View of Leiden``): the text says something
+  about subject and artist, never the answer outright.
 
     python benchmarks/museum_scale.py                                   # generate + default train, cold cache
     python benchmarks/museum_scale.py --train-args "--modalities structural,textual" --cache DIR
@@ -114,9 +115,13 @@ def write_catalogue(path: Path, objects: int, seed: int = 0) -> dict:
             [rng.choice(MEDIA)] * 4 + [rng.choice(MEDIA), rng.choice(MEDIA)]
         favoured = (["landscape", "cityscape", "architecture", "marine"] if archive else
                     rng.choices(subjects, weights=SUBJECT_WEIGHTS, k=3))
+        # and works around a home town, with a circle of sitters: local artists, local subjects
+        home = rng.choice(PLACES)
+        sitters = [f"{rng.choice(FIRST)} {rng.choice(LAST)}" for _ in range(3)]
         for _ in range(c):
             subject = rng.choice(favoured) if rng.random() < 0.8 else rng.choices(subjects, weights=SUBJECT_WEIGHTS)[0]
-            fill = {"place": rng.choice(PLACES), "person": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            fill = {"place": home if rng.random() < 0.6 else rng.choice(PLACES),
+                    "person": rng.choice(sitters) if rng.random() < 0.5 else f"{rng.choice(FIRST)} {rng.choice(LAST)}",
                     "role": rng.choice(ROLES), "thing": rng.choice(THINGS), "thing2": rng.choice(THINGS),
                     "saint": rng.choice(SAINTS), "animal": rng.choice(ANIMALS), "flower": rng.choice(FLOWERS),
                     "flower2": rng.choice(FLOWERS), "tree": rng.choice(TREES)}

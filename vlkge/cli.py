@@ -203,7 +203,10 @@ def cmd_train(args) -> int:
     if test:
         print("test: " + "  ".join(f"{k} {test[k]:.4f}" for k in ("mrr", "hits@1", "hits@3", "hits@10")) +
               f"  mr {test['mr']:.1f}  ({test['protocol']})")
-        _print_per_relation(test, (metrics.get("prior") or {}).get("test"))
+        if len(test["per_relation"]) <= 20:
+            _print_per_relation(test, (metrics.get("prior") or {}).get("test"))
+        else:
+            print(f"per relation, beside the frequency prior: vlkge evaluate {out}")
     return 0
 
 
