@@ -12,14 +12,14 @@ import torch
 from conftest import write_graph
 from vlkge.cli import main
 from vlkge.data.readers import load_graph
-from vlkge.evaluation.prior import evaluate_prior
+from vlkge.evaluation.prior import evaluate_prior, smallest_within_one_se
 from vlkge.models.prior import tail_log_prior
 from vlkge.prediction.run import load_run
 
 REL = "isCreatedByArtist"
 
 
-def skewed_graph(folder, top_works: int = 120, others: int = 10, per_other: int = 5, seed: int = 0):
+def skewed_graph(folder, top_works: int = 240, others: int = 20, per_other: int = 5, seed: int = 0):
     """Artworks by artist_A (most of them) and a tail of small artists; untitled, so nothing but
     popularity tells an unseen artwork's artist. Val/test artworks are never in train."""
     rng = random.Random(seed)
@@ -91,3 +91,14 @@ def test_prediction_uses_the_prior(run_dir):
     assert run.predict_tails(run.entities[int(by_other[0, 0])], REL, k=1)[0].entity == "artist_A"
     # a new entity placed anywhere: popularity still speaks
     assert run.rank_new(torch.zeros(1, 16), REL, k=1)[0].entity == "artist_A"
+
+
+def test_the_weight_is_the_smallest_within_noise_of_the_best():
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(100, generator=g) * 0.1
+    shuffled = noise[torch.randperm(100, generator=g)]
+    rr = torch.stack([0.30 + noise, 0.30 + shuffled + 0.002, 0.60 + noise])  # only the last gain is real
+    assert smallest_within_one_se(rr) == 2
+    assert smallest_within_one_se(rr[:2]) == 0  # 0.002 on query-to-query noise of ±0.05: keep the first
+    assert smallest_within_one_se(torch.stack([0.30 + noise, 0.31 + noise])) == 1  # small, but on every query
+    assert smallest_within_one_se(torch.tensor([[0.2], [0.5]])) == 1  # one query: the best
