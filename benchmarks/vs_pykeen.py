@@ -23,8 +23,10 @@ Caveats printed with the table:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +34,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_rev, load_avg, machine, md_table, uptime  # noqa: E402
+from common import ROOT, git_rev, load_avg, machine, md_table, uptime  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -125,35 +127,91 @@ def run_ours(p: dict, seed: int) -> dict:
             "mrr": float(metrics["test"]["mrr"]), "hits@10": float(metrics["test"]["hits@10"])}
 
 
-def compare(p: dict, repeat: int) -> dict:
-    """Alternate the order (ours first on odd repeats) so slow drift in machine load hits both."""
+def compare(p: dict, repeat: int, processes: bool = False) -> dict:
+    """Alternate the order (ours first on odd repeats) so slow drift in machine load hits both.
+    ``processes``: each run is a fresh interpreter (start-up and imports count, as for a user)."""
     runs = {"pykeen": [], "vlkge": []}
+    fns = ({"pykeen": process_pykeen, "vlkge": process_vlkge} if processes else
+           {"pykeen": run_pykeen, "vlkge": run_ours})
     for i in range(repeat):
         order = ("pykeen", "vlkge") if i % 2 == 0 else ("vlkge", "pykeen")
         for lib in order:
-            r = (run_pykeen if lib == "pykeen" else run_ours)(p, seed=i)
+            r = fns[lib](p, seed=i)
             r["load"] = load_avg()
             runs[lib].append(r)
             print(f"  [{p['dataset']} rep {i + 1}/{repeat}] {lib:7s} wall {r['wall_s']:7.2f}s  train {r['train_s']:7.2f}s "
                   f"({r['tps']:9,.0f} triples/s)  eval+rest {r['eval_s']:6.2f}s  MRR {r['mrr']:.4f}  "
-                  f"H@10 {r['hits@10']:.4f}  load {r['load']}", flush=True)
+                  f"H@10 {r['hits@10']:.4f}  cpu {r.get('cpu_s', float('nan')):6.2f}s  load {r['load']}", flush=True)
     return runs
+
+
+PYKEEN_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import vs_pykeen as v
+v.quiet_pykeen()
+print("RESULT " + json.dumps(v.run_pykeen(json.loads(sys.argv[2]), int(sys.argv[3]))))
+"""
+
+
+def run_process(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
+    """(finished process, wall s, CPU s of it and its children)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return proc, wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def process_pykeen(p: dict, seed: int) -> dict:
+    proc, wall, cpu = run_process([sys.executable, "-c", PYKEEN_CHILD, str(Path(__file__).resolve().parent),
+                                   json.dumps(p), str(seed)])
+    r = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    return {**r, "wall_s": wall, "cpu_s": cpu, "eval_s": wall - r["train_s"]}
+
+
+def process_vlkge(p: dict, seed: int) -> dict:
+    """``vlkge train`` as a user runs it: one process that loads, trains, evaluates, calibrates and
+    prints the test metrics (no second process to evaluate)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "run"
+        _, wall, cpu = run_process([
+            sys.executable, "-m", "vlkge", "train", "--data", f"pykeen:{p['dataset']}", "--out", str(out),
+            "--model", p["model"], "--dim", str(p["dim"]), "--epochs", str(p["epochs"]),
+            "--batch-size", str(p["batch_size"]), "--negatives", str(p["negatives"]),
+            "--negative-sampling", "uniform", "--optimizer", "adam", "--lr", str(p["lr"]),
+            "--modalities", "structural", "--eval-every", str(p["epochs"]), "--patience", str(10**9),
+            "--eval-protocol", "both", "--seed", str(seed), "--device", "cpu", "--quiet"])
+        m = json.loads((out / "metrics.json").read_text())
+    train_s = m["history"][-1]["elapsed_s"]
+    n_train = p["n_train"]
+    return {"wall_s": wall, "cpu_s": cpu, "train_s": train_s, "eval_s": wall - train_s,
+            "tps": n_train * p["epochs"] / train_s, "mrr": float(m["test"]["mrr"]),
+            "hits@10": float(m["test"]["hits@10"])}
 
 
 def summary_rows(p: dict, runs: dict) -> list[list]:
     med = {lib: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "train_s", "eval_s", "tps", "mrr", "hits@10")}
            for lib, rs in runs.items()}
     ratios = [pk["wall_s"] / us["wall_s"] for pk, us in zip(runs["pykeen"], runs["vlkge"])]
+    cpu_ratios = [pk["cpu_s"] / us["cpu_s"] for pk, us in zip(runs["pykeen"], runs["vlkge"]) if "cpu_s" in us]
     rows = []
     for lib in ("pykeen", "vlkge"):
         m = med[lib]
         rows.append([p["dataset"], lib, m["wall_s"], m["train_s"], m["eval_s"], round(m["tps"]), m["mrr"], m["hits@10"],
-                     f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})" if lib == "vlkge" else "1×"])
+                     f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})" if lib == "vlkge" else "1×",
+                     statistics.median(r["cpu_s"] for r in runs[lib]) if cpu_ratios else "-",
+                     (f"{statistics.median(cpu_ratios):.2f}× ({min(cpu_ratios):.2f}–{max(cpu_ratios):.2f})"
+                      if lib == "vlkge" else "1×") if cpu_ratios else "-"])
     return rows
 
 
 HEADER = ["dataset", "library", "wall s", "train s", "eval+rest s", "train triples/s", "test MRR (both, filt.)",
-          "H@10", "end-to-end speed vs PyKEEN"]
+          "H@10", "end-to-end speed vs PyKEEN (median, min–max of pairs)", "CPU s", "CPU ratio"]
 
 
 # --------------------------------------------------------------------------- evaluator cross-check
@@ -221,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads for both libraries (0: torch default)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per library (order alternates); medians reported")
     ap.add_argument("--cross-check", action="store_true", help="only run the evaluator cross-check")
+    ap.add_argument("--processes", action="store_true",
+                    help="each run a fresh process (vlkge: `python -m vlkge train`; start-up and imports count)")
+    ap.add_argument("--no-cross-check", action="store_true", help="skip the evaluator cross-check")
     ap.add_argument("--write-results", action="store_true", help=f"write the table into {RESULTS.name} '{SECTION}'")
     a = ap.parse_args(argv)
     quiet_pykeen()
@@ -238,12 +299,13 @@ def main(argv: list[str] | None = None) -> None:
         p = dict(dataset=ds, model=a.model, dim=a.dim, epochs=a.epochs, batch_size=a.batch_size,
                  negatives=a.negatives, lr=a.lr, eval_batch_size=a.eval_batch_size)
         counts[ds] = check_same_data(ds)
+        p["n_train"] = counts[ds]["train"]
         print(f"{ds}: same triples in both libraries: {counts[ds]}")
-        runs = compare(p, a.repeat)
+        runs = compare(p, a.repeat, processes=a.processes)
         all_rows += summary_rows(p, runs)
     table = md_table(HEADER, all_rows)
-    xc = cross_check_eval()
-    xc_line = (f"Evaluator cross-check (UMLS test, fixed random DistMult dim 32, same scores into both): "
+    xc = cross_check_eval() if not a.no_cross_check else None
+    xc_line = "" if xc is None else (f"Evaluator cross-check (UMLS test, fixed random DistMult dim 32, same scores into both): "
                f"PyKEEN both/tail/head realistic MRR {xc['both']['pykeen']:.6f}/{xc['tail']['pykeen']:.6f}/"
                f"{xc['head']['pykeen']:.6f}, vlkge {xc['both']['vlkge']:.6f}/{xc['tail']['vlkge']:.6f}/"
                f"{xc['head']['vlkge']:.6f}.")

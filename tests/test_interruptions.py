@@ -127,6 +127,26 @@ def test_killed_right_after_a_checkpoint_resumes_to_the_same_parameters(graph, r
     assert not list(out.glob(".*.tmp"))  # a kill between checkpoints leaves no temp file
 
 
+def test_default_budget_run_killed_after_its_first_checkpoint_resumes(graph, tmp_path):
+    """No --epochs, no --eval-every: the budget decides both; the first checkpoint (the first
+    validation) already leaves a usable run, and --resume finishes it."""
+    from vlkge.prediction.run import load_run
+    from vlkge.training.budget import default_eval_every
+    out = tmp_path / "run"
+    flags = ["--dim", "16", "--modalities", "structural", "--batch-size", "32", "--quiet"]
+    args = ["train", "--data", graph, "--out", out, *flags]
+    p = subprocess.run([sys.executable, "-c", KILLER, "after-checkpoint", "10", *map(str, args)], capture_output=True,
+                       text=True, timeout=120, env=_env(tmp_path), cwd=REPO)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    cfg_epochs = json.loads((out / "config.json").read_text())["train"]["epochs"]
+    assert state_epoch(out) == 10 == default_eval_every(cfg_epochs)
+    assert load_run(out).evaluate("test")["count"] > 0
+    assert main(["train", "--data", str(graph), "--out", str(out), "--resume", *flags]) == 0
+    epochs = [h["epoch"] for h in state_meta(out)["history"]]
+    assert epochs[0] == 10 and epochs == sorted(set(epochs)) and epochs[-1] <= cfg_epochs
+    assert json.loads((out / "metrics.json").read_text())["test"]["count"] > 0
+
+
 def test_killed_before_the_first_config_leaves_no_run(graph, tmp_path, capsys):
     from vlkge.errors import VLKGEError
     from vlkge.prediction.run import load_run

@@ -244,7 +244,20 @@ def cmd_train(args) -> int:
     if test:
         print("test: " + "  ".join(f"{k} {test[k]:.4f}" for k in ("mrr", "hits@1", "hits@3", "hits@10")) +
               f"  mr {test['mr']:.1f}  ({test['protocol']})")
+        if len(test["per_relation"]) <= 20:
+            _print_per_relation(test, (metrics.get("prior") or {}).get("test"))
+        else:
+            print(f"per relation, beside the frequency prior: vlkge evaluate {out}")
     return 0
+
+
+def _print_per_relation(res: dict, prior: dict | None) -> None:
+    """One line per relation, with the frequency prior's MRR beside the model's when given."""
+    base = (prior or {}).get("per_relation", {})
+    for rel, m in res["per_relation"].items():
+        p = f"  prior mrr {base[rel]['mrr']:.4f}" if rel in base else ""
+        print(f"  {rel:<32} n={m['count']:<6} mrr {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  "
+              f"hits@10 {m['hits@10']:.4f}{p}")
 
 
 def cmd_evaluate(args) -> int:
@@ -255,13 +268,17 @@ def cmd_evaluate(args) -> int:
         res = zero_shot(run, split=args.split)
     else:
         res = run.evaluate(args.split, args.protocol, args.filter)
+        from .evaluation.prior import evaluate_prior
+        res["prior"] = evaluate_prior(run.graph, args.split, res["protocol"], res["filter"])
     if args.json:
         print(json.dumps(res))
         return 0
     print(f"{args.split} ({res['protocol']}, {res['filter']} filter, {res['count']} queries): " +
           "  ".join(f"{k} {res[k]:.4f}" for k in ("mrr", "hits@1", "hits@3", "hits@10")) + f"  mr {res['mr']:.1f}")
-    for rel, m in res["per_relation"].items():
-        print(f"  {rel:<32} n={m['count']:<6} mrr {m['mrr']:.4f}  hits@1 {m['hits@1']:.4f}  hits@10 {m['hits@10']:.4f}")
+    if "prior" in res:
+        p = res["prior"]
+        print(f"frequency prior: mrr {p['mrr']:.4f}  hits@1 {p['hits@1']:.4f}  hits@10 {p['hits@10']:.4f}")
+    _print_per_relation(res, res.get("prior"))
     return 0
 
 

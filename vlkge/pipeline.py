@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,10 +17,11 @@ from .device import resolve_device
 from .encoders import extract_features, load_encoder
 from .encoders.info import imported_name
 from .errors import VLKGEError
+from .evaluation.prior import evaluate_prior, fit_tail_prior
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
 from .prediction.run import Run, load_run
-from .runs import CONFIG_FILE, METRICS_FILE, atomic_write_json, read_json
+from .runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, atomic_save_tensors, atomic_write_json, read_json
 from .training.config import ResolvedConfig, TrainConfig, resolve
 from .training.trainer import Features, ProgressFn, Validate, distributed_context, train
 
@@ -84,14 +86,21 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     if verdicts is not None:  # accepted links join the training triples before any default is decided
         graph, negatives, verdict_record = apply_verdicts(graph, verdicts)
     cfg = resolve(cfg, graph)
+    t0 = time.perf_counter()
     features, encoder = prepare_features(graph, cfg.modalities, cfg.encoder, cfg.device, progress, feature_callback)
+    t1 = time.perf_counter()
     extra = {"encoder_used": encoder, "modalities_used": cfg.modalities}
     if verdict_record is not None:
         extra["verdicts"] = verdict_record
     metrics = train_and_evaluate(graph, cfg, out, features=features, progress=progress, callback=callback,
                                  resume=resume, extra_config=extra, extra_negatives=negatives)
     if metrics:  # empty on ranks other than 0 under torchrun
+        t2 = time.perf_counter()
         calibrate(out, graph)
+        history = metrics.get("history") or [{}]
+        metrics["timing"] = {"features_s": t1 - t0, "train_s": history[-1].get("elapsed_s"),
+                             "train_and_evaluate_s": t2 - t1, "calibrate_s": time.perf_counter() - t2}
+        atomic_write_json(out / METRICS_FILE, metrics)
         if verdicts is not None:
             record_mrr_change(out, metrics, previous)
     return metrics
@@ -169,18 +178,40 @@ def train_and_evaluate(graph: Graph, cfg: TrainConfig | ResolvedConfig, out: Pat
                     resume=resume, extra_config=extra_config, validate=validation_mrr(cfg.eval_filter),
                     extra_negatives=extra_negatives)
     if metrics:
+        if cfg.frequency_prior:
+            fit_prior(Path(out), graph)
         metrics = finish_run(Path(out), graph)
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # the other ranks wait for rank 0 to evaluate and write the run
     return metrics
 
 
+def fit_prior(out: Path, graph: Graph) -> dict[str, float]:
+    """Fit the frequency prior's weight per relation on validation (evaluation.prior) into the
+    run's model; the weights are recorded in config.json. Relations whose best weight is 0 leave
+    the model's scores untouched; with none left, the model has no prior at all."""
+    run = load_run(out, graph=graph)
+    prior = fit_tail_prior(run.model, graph, run.protocol, run.train_config.eval_filter,
+                           entity_vectors=run.entity_vectors)
+    run.model.tail_prior = prior if bool(prior.weight.any()) else None
+    atomic_save_tensors(out / MODEL_FILE, run.model.state_dict(), metadata={"format": "vlkge-run/1"})
+    weights = {graph.relations[i]: float(w) for i, w in enumerate(prior.weight.tolist())}
+    config = read_json(out / CONFIG_FILE)
+    config["prior"] = {"weights": weights, "fitted_on": "val tail queries"}
+    atomic_write_json(out / CONFIG_FILE, config)
+    return weights
+
+
 def finish_run(out: Path, graph: Graph) -> dict:
-    """Evaluate the best checkpoint on val and test and write metrics.json."""
+    """Evaluate the best checkpoint on val and test, and the frequency prior on test, and write
+    metrics.json."""
     run = load_run(out, graph=graph)
     metrics = {"val": run.evaluate("val") if len(graph.split("val")) else None,
                "test": run.evaluate("test") if len(graph.split("test")) else None,
                "history": read_json(out / METRICS_FILE).get("history", []) if (out / METRICS_FILE).exists() else []}
+    if metrics["test"]:  # the baseline a skewed collection's model must beat, beside it
+        metrics["prior"] = {"test": evaluate_prior(graph, "test", metrics["test"]["protocol"],
+                                                   metrics["test"]["filter"])}
     atomic_write_json(out / METRICS_FILE, metrics)
     return metrics
 

@@ -93,12 +93,12 @@ def _load_pykeen(name: str) -> Graph:
     name = name.lower()
     if name not in PYKEEN_DATASETS:
         raise DataError(f"pykeen:{name}", f"unknown dataset (choose from {', '.join(PYKEEN_DATASETS)})")
-    try:
-        import pykeen.datasets as pd  # noqa: F401
-    except ImportError:
-        raise DataError(f"pykeen:{name}", "pykeen is not installed (pip install pykeen)") from None
-    import pykeen.datasets as nat
-    folder = Path(nat.__file__).parent / name
+    # The bundled files are found without importing pykeen: ``pykeen.datasets`` costs seconds.
+    import importlib.util
+    spec = importlib.util.find_spec("pykeen")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"pykeen:{name}", "pykeen is not installed (pip install pykeen)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / name
     if not folder.is_dir():
         raise DataError(folder, "pykeen does not ship this dataset in its wheel")
     g = read_split_folder(folder)

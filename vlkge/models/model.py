@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from .fusion import FUSIONS, make_fusion  # noqa: F401  (FUSIONS: the choices, re-exported)
 from .scorers import Scorer, make_scorer, relation_dim, scorer_class
+from .prior import TailPrior
 
 MODALITIES = ("structural", "visual", "textual")
 # Where each feature modality's frozen rows are kept (the buffer names of saved models).
@@ -112,16 +113,20 @@ class Relations(nn.Embedding):
         self.invert = scorer.inverse
         self.register_buffer("source", torch.arange(num_relations), persistent=False)
         self.register_buffer("inverted", torch.zeros(num_relations, dtype=torch.bool), persistent=False)
+        self.tied = False  # nothing tied: a plain lookup (the common case, and training's hot path)
 
     def tie(self, inverse_of: dict[int, int]) -> None:
         """Make each relation ``r`` of ``inverse_of`` the inverse of relation ``inverse_of[r]``."""
         for r, other in inverse_of.items():
             self.source[r], self.inverted[r] = other, True
+        self.tied = bool(self.inverted.any())
 
     def ties(self) -> dict[int, int]:
         return {int(r): int(self.source[r]) for r in self.inverted.nonzero().flatten()}
 
     def forward(self, r: Tensor) -> Tensor:
+        if not self.tied:
+            return super().forward(r)
         source = self.source[r]
         v = super().forward(source)
         inv = self.invert(v)
@@ -143,6 +148,8 @@ class KGEModel(nn.Module):
         # scorers (TransE, RotatE) are never positive, so without it a true triple could never be
         # judged likely and training collapses the relations (RotatE's margin gamma, learned).
         self.offset = nn.Parameter(torch.zeros(()))
+        # Fitted after training (prior.TailPrior): popularity added to tail queries' scores.
+        self.tail_prior: TailPrior | None = None
         scorer.init_relations(self.relation.weight, entity.dim)
 
     def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -154,7 +161,15 @@ class KGEModel(nn.Module):
         (or [B, len(candidates)]); ``entities`` are precomputed entity vectors."""
         E = self.entity() if entities is None else entities
         h, r = h.to(E.device), r.to(E.device)  # queries are often built on the CPU; a GPU model scores there
-        return self.scorer.tails(E[h], self.relation(r), E if candidates is None else E[candidates.to(E.device)])
+        return self.score_tails_of(E[h], r, E, candidates)
+
+    def score_tails_of(self, heads: Tensor, r: Tensor, entities: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """``score_tails`` for head vectors [B, dim] (an entity outside the graph, placed from
+        its features), against ``entities`` (or their ``candidates`` rows)."""
+        r = r.to(entities.device)
+        s = self.scorer.tails(heads, self.relation(r),
+                              entities if candidates is None else entities[candidates.to(entities.device)])
+        return s if self.tail_prior is None else s + self.tail_prior(r, candidates)
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         E = self.entity() if entities is None else entities

@@ -15,6 +15,7 @@ from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
 from ..evaluation.ranking import KnownIndex, candidate_mask, default_protocol, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
+from ..models.prior import TailPrior
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import TrainConfig
 
@@ -168,7 +169,7 @@ class Run:
         (from :meth:`embed_new`), so one placement is embedded once for many relations."""
         r = torch.tensor([self.relation_index(relation)])
         with torch.no_grad():
-            scores = self.model.scorer.tails(vector, self.model.relation(r), self.entity_vectors)[0]
+            scores = self.model.score_tails_of(vector, r, self.entity_vectors)[0]
         return self._rank(scores, None, int(r), "tail", k, False)
 
     def embed_new(self, image=None, text: str | None = None, encoder=None) -> Tensor:
@@ -275,6 +276,8 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     tensors.setdefault("offset", torch.zeros(()))  # runs written before the learned loss offset
+    if "tail_prior.weight" in tensors:  # a popularity prior fitted on validation (models.prior)
+        model.tail_prior = TailPrior(tensors["tail_prior.log_prior"], tensors["tail_prior.weight"])
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:

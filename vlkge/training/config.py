@@ -14,6 +14,7 @@ from ..data.graph import Graph, default_protocol
 from ..errors import VLKGEError
 from ..models.fusion import FUSIONS
 from ..models.scorers import SCORERS, scorer_class
+from .budget import default_epochs, default_eval_every
 
 # What a field left unset becomes when the scorer has no default of its own (Scorer.defaults).
 SHARED_DEFAULTS = {"lr": 0.005, "dim": 256, "adversarial_temperature": 0.0, "tie_inverse_relations": False}
@@ -36,7 +37,8 @@ class TrainConfig:
     # seeds 0-2 with 64 negatives (0.629 with 256; ComplEx 0.581, seed 0); the demo graph 0.678 (0.661).
     model: str = setting("rotate", "scoring function", choices=list(SCORERS))
     dim: int | None = setting(None, "embedding dimension")
-    epochs: int = setting(300, "most training epochs (early stopping may end sooner)")
+    epochs: int | None = setting(None, "most training epochs (early stopping may end sooner)",
+                                 default_text="4M / training triples, within 10-300 (training.budget)")
     batch_size: int = setting(1024, "positive triples per step")
     negatives: int | None = setting(None, "negatives per positive (>= #entities: all)",
                                     default_text="64, or 256 with typed negatives")
@@ -61,7 +63,8 @@ class TrainConfig:
     p: int = setting(1, "TransE norm", choices=[1, 2])
     seed: int = setting(0, "random seed")
     patience: int = setting(5, "evaluations without improvement before stopping")
-    eval_every: int = setting(10, "epochs between validation evaluations")
+    eval_every: int | None = setting(None, "epochs between validation evaluations",
+                                     default_text="min(10, epochs / 10)")
     eval_protocol: str = setting("auto", "ranking protocol (auto: tail-candidates for a typed or visual graph, else both)",
                                  choices=["auto", "both", "tail-candidates"])
     # see evaluation.ranking.FILTERS
@@ -79,6 +82,12 @@ class TrainConfig:
         "without training triples can be placed from features",
         default_text="0.5; 0 for transe when every entity has training triples")
     device: str = setting("auto", "auto, cpu or cuda")
+    # after training, mix the relation's tail frequencies into tail scores with a weight fitted on
+    # validation (models.prior, evaluation.prior): skewed collections' "most works are by A"
+    frequency_prior: bool = setting(True, "mix each relation's tail frequencies into tail scores, weighted as "
+                                    "validation says", flag="on-off")
+    time_budget_s: float | None = setting(None, "wall-clock limit of the training loop in seconds",
+                                          default_text="none: the epochs decide")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,6 +131,10 @@ def resolve(cfg: TrainConfig, graph: Graph) -> ResolvedConfig:
     if values["structural_dropout"] is None:
         values["structural_dropout"] = structural_dropout_for(cfg.model, bool(graph.train_entities.all()))
     values["modalities"] = resolve_modalities(graph, cfg.modalities)
+    if values["epochs"] is None:
+        values["epochs"] = default_epochs(len(graph.split("train")))
+    if values["eval_every"] is None:
+        values["eval_every"] = default_eval_every(values["epochs"])
     return ResolvedConfig(**values, eval_protocol_used=protocol,
                           negative_sampling_used="typed" if typed else "uniform")
 
@@ -181,4 +194,4 @@ def resolve_modalities(graph: Graph, requested: list[str]) -> list[str]:
 
 
 # What training did before a field existed, for configs saved by older versions.
-PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False}
+PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False}

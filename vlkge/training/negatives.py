@@ -22,6 +22,7 @@ class NegativeSampler:
         self.n, self.R, self.k, self.typed, self.gen = num_entities, num_relations, k, typed, generator
         self.anchor_relations = (torch.zeros(num_relations, dtype=torch.bool) if anchor_relations is None
                                  else anchor_relations)
+        self.any_anchor = bool(self.anchor_relations.any())
         if typed:
             self.domain = _mask(triples[:, 1], triples[:, 0], num_relations, num_entities)
             self.range = _mask(triples[:, 1], triples[:, 2], num_relations, num_entities)
@@ -37,10 +38,11 @@ class NegativeSampler:
     def _keys(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return (h * self.R + r) * self.n + t
 
-    def sample(self, pos: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def sample(self, pos: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """pos [B, 3] -> (S [K] entity indices, tail_mask [B, K], head_mask [B, K], self_mask [B, 2]):
         which corruptions (h, r, S_j) and (S_j, r, t) count as negatives for each positive, and
-        whether its own anchors as answers, (h, r, h) and (t, r, t), do."""
+        whether its own anchors as answers, (h, r, h) and (t, r, t), do (None when no relation's
+        anchors count, so the loss skips them)."""
         B = pos.shape[0]
         if self.k >= self.n:
             S = torch.arange(self.n)
@@ -55,12 +57,12 @@ class NegativeSampler:
         h, r, t = pos[:, 0:1], pos[:, 1], pos[:, 2:3]
         tail_mask = S[None, :] != t
         head_mask = S[None, :] != h
-        self_mask = ((h != t) & self.anchor_relations[r][:, None]).expand(B, 2).clone()
+        self_mask = ((h != t) & self.anchor_relations[r][:, None]).expand(B, 2).clone() if self.any_anchor else None
         if self.typed:
             tail_mask &= self.range[r[:, None], S[None, :]]
             head_mask &= self.domain[r[:, None], S[None, :]]
-            # an anchor outside the relation's range is never a candidate answer
-            self_mask &= torch.stack([self.range[r, h[:, 0]], self.domain[r, t[:, 0]]], dim=1)
+            if self_mask is not None:  # an anchor outside the relation's range is never a candidate answer
+                self_mask &= torch.stack([self.range[r, h[:, 0]], self.domain[r, t[:, 0]]], dim=1)
         if self.known is not None:
             tail_mask &= ~self._is_known(h.expand(B, len(S)), r[:, None].expand(B, len(S)), S.expand(B, -1))
             head_mask &= ~self._is_known(S.expand(B, -1), r[:, None].expand(B, len(S)), t.expand(B, len(S)))

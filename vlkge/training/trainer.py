@@ -26,8 +26,10 @@ from ..models.model import KGEModel, build_model
 from ..runs import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, atomic_save_tensors,
                     atomic_write_json, load_tensors, read_json)
 from ..version import __version__
+from .budget import checkpoint_due, out_of_time
 from .config import ResolvedConfig
 from .negatives import NegativeSampler
+from .optim import Adam
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
@@ -65,7 +67,7 @@ class TrainingLoss(nn.Module):
 EXPLICIT_NEGATIVES_PER_STEP = 1024
 
 
-def explicit_negative_loss(model: KGEModel, triples: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def explicit_negative_loss(model: KGEModel, triples: torch.Tensor, cfg: ResolvedConfig) -> torch.Tensor:
     """softplus(score) averaged over triples known to be false (curators' rejected links), so the
     model learns to score them low whatever the sampler draws; the same term for either loss."""
     if len(triples) > EXPLICIT_NEGATIVES_PER_STEP:
@@ -87,8 +89,8 @@ def distributed_context(device: torch.device) -> tuple[int, int]:
 
 
 class Optimizers:
-    """Adam for dense parameters plus SparseAdam for the sparse entity table (Adagrad handles
-    both itself), stepped together."""
+    """The optimizers of one model, stepped together (one, today: optim.Adam and Adagrad
+    each handle sparse and dense gradients)."""
 
     def __init__(self, opts: list[torch.optim.Optimizer]):
         self.opts = opts
@@ -114,15 +116,22 @@ class Optimizers:
             o.load_state_dict(s)
 
 
+def sparse_entities(num_entities: int, rows_per_step: int) -> bool:
+    """Whether the entity table takes sparse gradients (and sparse Adam updates).
+
+    Sparse pays when a step touches few of the table's rows. When it touches about as many rows
+    as the table has (UMLS: 135 entities, 513 rows a step at batch 256), the sparse bookkeeping
+    (coalescing, per-row gathers) is most of a step's time and a dense fused Adam does the same
+    work in one kernel.
+    """
+    return num_entities > rows_per_step
+
+
 def make_optimizer(model: KGEModel, cfg: ResolvedConfig) -> Optimizers:
-    sparse = [model.entity.structural.weight]
-    dense = [p for p in model.parameters() if p is not model.entity.structural.weight]
-    if cfg.optimizer == "adam" and not model.entity.structural.sparse:
-        return Optimizers([torch.optim.Adam(model.parameters(), lr=cfg.lr)])
-    if cfg.optimizer == "adam":
-        return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr), torch.optim.Adam(dense, lr=cfg.lr)])
+    if cfg.optimizer == "adam":  # optim.Adam: sparse rows for a sparse entity table, dense for the rest
+        return Optimizers([Adam(model.parameters(), lr=cfg.lr)])
     if cfg.optimizer == "adagrad":
-        return Optimizers([torch.optim.Adagrad(sparse + dense, lr=cfg.lr)])
+        return Optimizers([torch.optim.Adagrad(list(model.parameters()), lr=cfg.lr)])
     raise VLKGEError(f"unknown optimizer {cfg.optimizer!r} (choose adam or adagrad)")
 
 
@@ -170,7 +179,9 @@ def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | Non
     neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # negatives: per rank
     protocol, typed = cfg.eval_protocol_used, cfg.negative_sampling_used == "typed"
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
-    model = make_model(graph, cfg, features, sparse=world == 1).to(device)
+    rows_per_step = 2 * cfg.batch_size + cfg.negatives
+    model = make_model(graph, cfg, features,
+                       sparse=world == 1 and sparse_entities(graph.num_entities, rows_per_step)).to(device)
     step_loss = TrainingLoss(model, cfg, None if extra_negatives is None else extra_negatives.to(device))
     if world > 1:
         step_loss = DistributedDataParallel(step_loss, device_ids=[device.index] if device.type == "cuda" else None)
@@ -202,21 +213,27 @@ def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | Non
     steps = math.ceil(n / cfg.batch_size)
     bar = tqdm(range(start_epoch, cfg.epochs), desc="train", disable=not (progress and writer), initial=start_epoch,
                total=cfg.epochs, unit="epoch", dynamic_ncols=True)
-    t0 = time.time()
+    t0 = last_save = time.time()
     for epoch in bar:
+        t_epoch = time.time()
         model.train()
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(steps):
-            pos = train_triples[perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]][rank::world]
-            batch = [x.to(device) for x in (pos, *sampler.sample(pos))]
+            pos = train_triples[perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+            if world > 1:
+                pos = pos[rank::world]
+            batch = (pos, *sampler.sample(pos))
+            if device.type != "cpu":
+                batch = [None if x is None else x.to(device) for x in batch]
             loss = step_loss(*batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach())
-        info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": time.time() - t0}
-        last = epoch + 1 == cfg.epochs
+        now = time.time()
+        info = {"epoch": epoch + 1, "loss": total / steps, "elapsed_s": now - t0}
+        last = epoch + 1 == cfg.epochs or out_of_time(now - t0, now - t_epoch, cfg.time_budget_s)
         if (epoch + 1) % cfg.eval_every == 0 or last:
             if has_val and validate is not None:
                 model.eval()
@@ -234,13 +251,18 @@ def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | Non
                 opt.scale_lr(cfg.lr_decay)
             if writer:
                 _save_state(out, model, opt, gen, neg_gen, epoch + 1, best, bad, history)
+                last_save = time.time()
             bar.set_postfix(loss=f"{info['loss']:.4f}", val_mrr=f"{mrr:.4f}", best=f"{best:.4f}")
             if callback:
                 callback(epoch + 1, cfg.epochs, info)
-            if bad >= cfg.patience:
+            if bad >= cfg.patience or last:
                 break
-        elif callback:
-            callback(epoch + 1, cfg.epochs, info)
+        else:
+            if writer and checkpoint_due(now - last_save, now - t_epoch):
+                _save_state(out, model, opt, gen, neg_gen, epoch + 1, best, bad, history)
+                last_save = time.time()
+            if callback:
+                callback(epoch + 1, cfg.epochs, info)
     bar.close()
     if not writer:
         return {}
@@ -286,24 +308,28 @@ def negative_weights(neg_scores: torch.Tensor, mask: torch.Tensor, temperature: 
 
 
 def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.Tensor,
-          head_mask: torch.Tensor, self_mask: torch.Tensor, cfg: ResolvedConfig) -> torch.Tensor:
+          head_mask: torch.Tensor, self_mask: torch.Tensor | None, cfg: ResolvedConfig) -> torch.Tensor:
+    # Few tensor ops: on small graphs a step is dispatch overhead, not arithmetic.
     B = pos.shape[0]
     vecs = model.entity(torch.cat([pos[:, 0], pos[:, 2], S]), cfg.structural_dropout)  # one lookup, one sparse gradient
-    h, t, E = vecs[:B], vecs[B:2 * B], vecs[2 * B:]
+    h, t, E = vecs.split([B, B, len(S)])
     r = model.relation(pos[:, 1])
     sc = model.scorer
     pos_s = sc.triples(h, r, t) + model.offset
-    # Besides the sampled corruptions, each positive's own anchors as answers (see anchor_relations).
-    self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
-    mask = torch.cat([tail_mask, head_mask], dim=1)
-    weights = negative_weights(neg_s, mask, cfg.adversarial_temperature)
-    loops = self_mask.float() / self_mask.sum().clamp_min(1)
+    weights = negative_weights(neg_s, torch.cat([tail_mask, head_mask], dim=1), cfg.adversarial_temperature)
     if cfg.loss == "margin":
-        loss = ((F.relu(cfg.margin - pos_s[:, None] + neg_s) * weights).sum()
-                + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum())
+        loss = (F.relu(cfg.margin - pos_s[:, None] + neg_s) * weights).sum()
     else:
-        loss = F.softplus(-pos_s).mean() + (F.softplus(neg_s) * weights).sum() + (F.softplus(self_s) * loops).sum()
+        loss = F.softplus(-pos_s).mean() + (F.softplus(neg_s) * weights).sum()
+    if self_mask is not None:
+        # Besides the sampled corruptions, each positive's own anchors as answers (see anchor_relations).
+        self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
+        loops = self_mask.float() / self_mask.sum().clamp_min(1)
+        if cfg.loss == "margin":
+            loss = loss + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum()
+        else:
+            loss = loss + (F.softplus(self_s) * loops).sum()
     if cfg.reg:
         loss = loss + cfg.reg * (h.pow(2).sum(-1).mean() + t.pow(2).sum(-1).mean() + r.pow(2).sum(-1).mean())
     return loss
