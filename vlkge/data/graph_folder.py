@@ -115,7 +115,7 @@ def write_graph_folder(out: Path, entities: list[dict[str, str]], triples: list[
         for name, text in (texts or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
         (tmp / MARKER).write_text(json.dumps({"written_by": "vlkge", **(meta or {})}, indent=1) + "\n")
-        load_graph(tmp)  # a graph we cannot read back never replaces anything
+        load_graph(tmp, cache=False)  # a graph we cannot read back never replaces anything (a temp folder: no cache entry)
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,10 +19,11 @@ from .tables import (absolute, build_graph, check_images, find_file, read_entiti
 PYKEEN_DATASETS = ("umls", "kinships", "nations")
 
 
-def load_graph(spec: str | os.PathLike) -> Graph:
+def load_graph(spec: str | os.PathLike, cache: bool = True) -> Graph:
     """Load a graph from ``spec``: a graph folder, a triples CSV, a folder of
     train/valid/test .txt files, ``pykeen:<name>``, or a published benchmark (WikiArt-MKG-v1/v2,
-    WN9-IMG; detected, or forced with ``wikiart-mkg:``/``wn9-img:``/``ikrl:``)."""
+    WN9-IMG; detected, or forced with ``wikiart-mkg:``/``wn9-img:``/``ikrl:``). ``cache=False``
+    reads the CSVs without the parsed-graph cache (a graph about to be renamed or deleted)."""
     s = str(spec)
     if s.startswith("pykeen:"):
         return _load_pykeen(s.split(":", 1)[1])
@@ -35,12 +36,12 @@ def load_graph(spec: str | os.PathLike) -> Graph:
         return published.load_published(path)
     if path.is_dir():
         if find_file(path, "triples.csv"):
-            return read_graph_folder(path)
+            return read_graph_folder(path, cache)
         if find_file(path, "train.txt") or find_file(path, "train"):
             return read_split_folder(path)
         raise DataError(path, "not a graph folder: expected triples.csv (+ entities.csv) "
                               "or train.txt/valid.txt/test.txt")
-    return read_triples_csv(path)
+    return read_triples_csv(path, cache)
 
 
 def spec_path(spec: str) -> tuple[str, str]:
@@ -57,11 +58,13 @@ def spec_path(spec: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- graph folder
 
 
-def read_graph_folder(folder: Path) -> Graph:
+def read_graph_folder(folder: Path, cache: bool = True) -> Graph:
     tpath = find_file(folder, "triples.csv")
     epath = find_file(folder, "entities.csv")
     assert tpath is not None
     files = [p for p in (epath, tpath) if p is not None]
+    if not cache:
+        return _parse_graph_folder(folder, tpath, epath, files).graph
     return cached_graph(files, folder, str(folder), lambda: _parse_graph_folder(folder, tpath, epath, files),
                         check_images)
 
@@ -79,7 +82,9 @@ def _parse_graph_folder(folder: Path, tpath: Path, epath: Path | None, files: li
     return CacheEntry(g, ents["image_cells"] if ents else [], epath.name if epath else "", image_warnings)
 
 
-def read_triples_csv(path: Path) -> Graph:
+def read_triples_csv(path: Path, cache: bool = True) -> Graph:
+    if not cache:
+        return _parse_triples_csv(path).graph
     return cached_graph([path], path.parent, str(path), lambda: _parse_triples_csv(path), check_images)
 
 
