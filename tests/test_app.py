@@ -175,7 +175,8 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     next(t for t in at.toggle if t.label == "Set hyperparameters by hand").set_value(True)
     ok(at.run())
     dim = next(n for n in at.number_input if n.label == "Dimension")
-    assert dim.value is None and dim.proto.placeholder == str(TrainConfig(model="complex").dim)  # shown, not set
+    complex_dim = resolve(TrainConfig(model="complex"), load_graph(g)).dim
+    assert dim.value is None and dim.proto.placeholder == str(complex_dim)  # shown, not set
     dim.set_value(24)
     next(n for n in at.number_input if n.label == "Seed").set_value(3)
     next(b for b in at.button if b.label == "Train a new run").click()
