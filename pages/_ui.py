@@ -13,6 +13,7 @@ from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
 from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
+from vlkge.paths import workspace
 from vlkge.app import (OFFLINE_BANNER, Adjacency, EntityIndex, RunInfo, discover_runs,
                            escape_markdown as md, is_offline, thumbnail, type_colours)
 from vlkge.app.jobs import current_job
@@ -125,7 +126,15 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
             qp["data"] = spec
         elif "data" in qp:
             del qp["data"]
-        runs = discover_runs(graph)
+        run_path = st.expander("Open a run by path").text_input("Run folder", key="run_path",
+                                 help="A run folder outside the workspace (e.g. one trained with --out). "
+                                      "Runs trained in the app or by `vlkge train` without --out are listed "
+                                      f"by themselves, from {md(workspace())}; $VLKGE_RUN names one too.").strip()
+        runs = discover_runs(graph, extra=[run_path] if run_path else None)
+        opened = next((r.name for r in runs if run_path and r.path == Path(run_path).expanduser().resolve()), None)
+        if run_path and opened is None:
+            st.warning(md(f"{run_path}: not a run of this graph (a run folder holds config.json and "
+                          "model.safetensors, trained on the graph shown)."))
         job = current_job(graph)
         training = job is not None and job.status()
         run_info, run, err = None, None, ""
@@ -138,6 +147,8 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
             want = next((r.name for r in runs if want in (r.name, str(r.path))), None) if want else None
             if want and want != st.session_state.get("_run_synced"):
                 st.session_state[key] = want
+            if opened and st.session_state.get("_run_path_seen") != run_path:  # a path just typed
+                st.session_state["_run_path_seen"] = st.session_state[key] = opened
             if st.session_state.get(key) not in by_name:
                 st.session_state[key] = want or runs[0].name
             choice = st.selectbox("Trained run", list(by_name), key=key,

@@ -17,6 +17,15 @@ def shared(name: str) -> Path:
     return p
 
 
+@pytest.fixture(autouse=True)
+def workspace(tmp_path_factory, monkeypatch):
+    """Every test gets its own $VLKGE_HOME (runs, verdicts, imports), never the user's; servers and
+    CLIs started by a test inherit it."""
+    home = tmp_path_factory.mktemp("vlkge-home")
+    monkeypatch.setenv("VLKGE_HOME", str(home))
+    return home
+
+
 def write_graph(folder: Path, entities: list[tuple], triples: list[tuple]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "entities.csv", "w", newline="", encoding="utf-8") as f:

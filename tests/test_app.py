@@ -225,10 +225,11 @@ def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monk
     assert any(b.label == "Train a run now" for b in at.button) and not at.error
 
 
-def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
+def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path, monkeypatch):
     import csv
 
     from PIL import Image
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(tmp_path / "scans"))
     scans = tmp_path / "scans"
     scans.mkdir()
     rows = [("Object Number", "Title", "Artist", "Date", "Genre", "Filename")]
@@ -274,6 +275,24 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     assert at.error[0].value == escape_markdown("Cannot import: bad.csv:1: no title or image column found "
                                                 "(columns: Foo, Bar); pick the Title column")
     assert not (tmp_path / "other").exists()
+
+
+def test_the_images_folder_of_an_import_must_be_inside_an_allowed_root(env, tmp_path, monkeypatch):
+    """A web user names a folder on the server: /etc, or any folder outside the workspace and
+    $VLKGE_IMAGE_ROOTS, is refused in one line and nothing is imported from it."""
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(tmp_path / "scans"))
+    (tmp_path / "scans").mkdir()
+    at = ok(app("home"))
+    assert "VLKGE_IMAGE_ROOTS" in at.text_input(key="import_images").help
+    for folder in ("/etc", str(tmp_path / "scans" / ".." / "elsewhere")):
+        at.file_uploader(key="import_csv").set_value(("c.csv", b"Title,Filename\nA,passwd\n", "text/csv"))
+        at.text_input(key="import_images").set_value(folder)
+        at.text_input(key="import_dest").set_value(str(tmp_path / "g"))
+        ok(at.run())
+        next(b for b in at.button if b.label == "Import").click()
+        ok(at.run())
+        assert "not a folder the app may read images from" in at.error[0].value, folder
+        assert not (tmp_path / "g").exists()
 
 
 def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):

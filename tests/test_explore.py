@@ -195,25 +195,34 @@ def test_thumbnail_contained_and_placeholder(small, tmp_path):
 
 
 # ------------------------------------------------------------------ runs
-def test_runs_dir_and_discovery(small, small_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+def test_runs_dir_is_in_the_workspace_and_old_runs_beside_the_graph_are_still_found(small, small_run, workspace,
+                                                                                      monkeypatch):
     monkeypatch.delenv("VLKGE_RUN", raising=False)
-    assert runs_dir(small.root) == small.root.resolve() / "runs"
-    found = discover_runs(small)
+    d = runs_dir(small.root)
+    assert d.parent == workspace / "runs" and d.name.startswith("graph-")
+    found = discover_runs(small)  # small_run lives in GRAPH/runs: read-only compatibility
     assert [r.name for r in found] == ["tiny"] and found[0].source == "graph"
     monkeypatch.setenv("VLKGE_RUN", str(small_run.path))
     assert len(discover_runs(small)) == 1 and discover_runs(small)[0].source == "env"
 
 
-def test_runs_dir_for_read_only_graph(small, tmp_path, monkeypatch):
+def test_a_run_elsewhere_opens_by_path(small, small_run, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    elsewhere = shutil.copytree(small_run.path, tmp_path / "my-runs" / "mini")
+    found = discover_runs(small, extra=[elsewhere])
+    assert found[0].path == elsewhere.resolve() and found[0].source == "env"
+    assert [r.name for r in found] == ["mini", "tiny"]
+
+
+def test_runs_dir_for_read_only_graph(small, tmp_path, workspace):
     import shutil
     ro = tmp_path / "ro"
     shutil.copytree(small.root, ro, ignore=shutil.ignore_patterns("runs", "*.sqlite*"))
-    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     os.chmod(ro, 0o555)
     try:
         d = runs_dir(ro)
-        assert d.is_relative_to(tmp_path / "cache" / "runs") and d.name.startswith("ro-")
+        assert d.is_relative_to(workspace / "runs") and d.name.startswith("ro-")
         g = load_graph(ro)
         assert merge_status(g) == (False, "the graph folder is read-only")
         assert discover_runs(g) == []
@@ -394,13 +403,13 @@ def test_neighbourhood_html_cannot_be_broken_by_labels(small):
     assert "<script>alert(1)" not in html and "</script><script>alert" not in html
 
 
-def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch):
+def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch, workspace):
     from vlkge.app import new_run_path, train_for_app
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("VLKGE_RUN", raising=False)
     g = load_graph(make_app_graph(tmp_path / "g", per_artist=3))
     out = new_run_path(g.root)
-    assert out.parent == g.root.resolve() / "runs" and out.name.endswith("-rotate")  # the default scorer
+    assert out.parent.parent == workspace / "runs" and out.name.startswith("g-rotate-")  # graph, default scorer
     seen = []
     metrics = train_for_app(g, out, epochs=2, on_update=lambda p: seen.append((p.fraction, p.message)),
                             modalities=["structural"])
@@ -442,6 +451,40 @@ def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypa
     assert current_job(g).status()["state"] == "done"  # shown until dismissed
     job.dismiss()
     assert current_job(g) is None and len(discover_runs(g)) == 1
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_nothing_is_written_inside_a_writable_data_folder(tmp_path, monkeypatch, workspace, capsys):
+    """Permission bits say the data folder is writable (and root may write anywhere): training from
+    the CLI without --out, the audit store and a projection still leave it as it was given."""
+    from vlkge.cli import main
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    from vlkge.prediction.run import load_run
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    root = make_app_graph(tmp_path / "data", per_artist=3)
+    root.chmod(0o777)
+    before = _tree(root)
+    assert main(["train", "--data", str(root), "--epochs", "2", "--modalities", "structural", "--quiet"]) == 0
+    out = Path(capsys.readouterr().out.split("run written to ", 1)[1].splitlines()[0])
+    assert out.is_relative_to(workspace / "runs") and out.name.startswith("data-")
+    g = load_graph(root)
+    assert [r.path for r in discover_runs(g)] == [out.resolve()]  # the app lists it
+    with AuditStore(default_audit_path(root)) as store:
+        store.record("a", "r", "b", "plausible", "ann")
+    assert default_audit_path(root).is_relative_to(workspace / "audit")
+    projection(load_run(out, graph=g), method="pca")
+    assert _tree(root) == before
+
+
+def test_an_audit_database_beside_the_graph_from_before_is_kept(tmp_path):
+    from vlkge.curation.audit import default_audit_path
+    root = make_app_graph(tmp_path / "data", per_artist=2)
+    assert not default_audit_path(root).is_relative_to(root)
+    (root / "vlkge-audit.sqlite").write_bytes(b"")  # curators' verdicts: never orphaned
+    assert default_audit_path(root) == root.resolve() / "vlkge-audit.sqlite"
 
 
 def test_background_training_failures_are_reported(tmp_path, monkeypatch):

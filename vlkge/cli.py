@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model and write a run directory")
     _data_arg(p)
-    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--out", help="run directory to write (default: a new folder named by graph, scorer and time "
+                                 "in the workspace, $VLKGE_HOME/runs, where the app lists it)")
     p.add_argument("--model", choices=["transe", "distmult", "complex", "rotate"])
     p.add_argument("--dim", type=int)
     p.add_argument("--epochs", type=int)
@@ -187,7 +188,10 @@ def cmd_train(args) -> int:
         "device") if getattr(args, k, None) is not None}
     if args.modalities:
         overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
-    out = Path(args.out)
+    if args.out is None and args.resume:
+        print("vlkge train: --resume needs --out (the run to continue)", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out is not None else None
     if args.resume:
         from .runs import CONFIG_FILE, read_json
         if (out / CONFIG_FILE).exists():
@@ -195,6 +199,12 @@ def cmd_train(args) -> int:
             base.update(overrides)
             overrides = base
     cfg = TrainConfig(**overrides)
+    if out is None:
+        if graph.root is None:
+            print("vlkge train: this graph has no folder to name a workspace run after: give --out", file=sys.stderr)
+            return 2
+        from .paths import new_run_dir
+        out = new_run_dir(graph.root, cfg.model)
     metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet)
     if not metrics:  # a torchrun rank other than 0: rank 0 reports
         return 0

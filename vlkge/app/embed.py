@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..data.graph import Graph
-from ..paths import cache_root, folder_key, writable_dir
+from ..paths import cache_root, folder_key, in_workspace
 from ..spreadsheet import spreadsheet_csv
 
 SPACES = ("fused", "structural", "visual", "textual")
@@ -120,10 +120,10 @@ def stratified_sample(types: list[str], max_points: int, seed: int = 0,
 
 # ---------------------------------------------------------------- projection with disk cache
 def projection_dir(run_path: Path) -> Path:
-    """``RUN/projections`` when the run folder is writable, else a cache folder keyed by the run
-    path (shared, read-only run folders)."""
+    """``RUN/projections`` for a run in the workspace, else a cache folder keyed by the run path
+    (a run elsewhere, perhaps inside a data folder, is left as it is)."""
     run_path = Path(run_path).resolve()
-    if writable_dir(run_path):
+    if in_workspace(run_path):
         return run_path / "projections"
     return cache_root() / "projections" / folder_key(run_path)
 
