@@ -18,14 +18,14 @@ if eid and i is None:
 
 if i is None:
     st.title("Browse the collection")
-    q = st.text_input("Search by name", key="browse_q", placeholder="e.g. Monet, Hokusai, Impressionism…")
-    f1, f2, f3, f4 = st.columns([2, 2, 3, 1])
-    types = f1.multiselect("Type", c.index.type_names, key="browse_types",
-                           default=["artwork"] if "artwork" in c.index.type_names and not q else None)
+    q = st.text_input("Search", key="browse_q", placeholder="e.g. Monet, Hokusai, Impressionism, portrait, 1880s…",
+                      help="Names of artworks, artists, styles, genres, movements…; an artist, style or genre "
+                           "brings its works (through the graph's links). Accents and typos are fine.")
+    f2, f3, f4 = st.columns([2, 3, 1])
     rel = f2.selectbox("Related through", ["(any)"] + g.relations, key="browse_rel")
     related = None
     if rel != "(any)":
-        vals = c.index.relation_values(rel, types or None)
+        vals = c.index.relation_values(rel)
         if vals:
             # the option list is capped: a relation to 10k distinct entities needs search instead
             related = f3.selectbox("…to", [v for v, _ in vals[:2000]], key="browse_related",
@@ -33,24 +33,34 @@ if i is None:
         else:
             f3.caption("No values.")
     with_img = f4.toggle("With image", key="browse_img", value=False)
-    if q.strip():
-        best = c.index.search(q, limit=6)
-        if best:
-            # the name may be an artist or a style while the grid is filtered to artworks
-            st.caption("Best matches of any type:")
-            bcols = st.columns(len(best))
-            for col, h in zip(bcols, best):
-                with col:
-                    _ui.entity_link(c, h.index, f"{c.label(h.index)} ({g.types[h.index]})")
-    hits = c.index.filter(types=types or None, relation=None if rel == "(any)" else rel, related=related,
-                          query=q, with_image=with_img)
+    facet_keys = {f: f"browse_facet_{f}" for f in ["type", *c.index.facet_types()]}
+    chosen = {f: st.session_state.get(k) or [] for f, k in facet_keys.items()}
+    found = c.index.find(q, facets=chosen, relation=None if rel == "(any)" else rel, related=related,
+                         with_image=with_img)
+    if found.suggestions:
+        # every match of any type, each saying how many of the results below it brought
+        st.caption("Best matches:" if found.total else "No name has every word; closest names:")
+        bcols = st.columns(len(found.suggestions))
+        for col, s in zip(bcols, found.suggestions):
+            with col:
+                extra = f" · {s.works:,} works" if s.works else ""
+                _ui.entity_link(c, s.index, f"{c.label(s.index)} ({g.types[s.index]}){extra}")
+    with st.container(key="browse_facets"):
+        for f, values in found.facets.items():
+            if not values:
+                continue
+            counts = {v.value: v for v in values}
+            # chip labels are Markdown: the value's name is catalogue text
+            st.pills(f.capitalize(), list(counts), selection_mode="multi", key=facet_keys[f],
+                     format_func=lambda v, d=counts: f"{md(d[v].label)} ({d[v].count:,})")
     size = 24
-    st.caption(f"{len(hits):,} match{'es' if len(hits) != 1 else ''}" + (" (first 5,000)" if len(hits) >= 5000 else ""))
-    if not hits:
-        st.info("Nothing matches all the filters" + (" (the best matches of other types are listed above)"
-                                                      if q.strip() else "") + ".")
+    st.caption(f"{found.total:,} match{'es' if found.total != 1 else ''}"
+               + (" (first 5,000 shown)" if found.total > 5000 else ""))
+    if not found.items:
+        st.info("Nothing matches all the filters" + (" (the closest names are listed above)"
+                                                      if found.suggestions else "") + ".")
         st.stop()
-    page = paginate(hits, _ui.pager(len(hits), size, "browse_page"), size)
+    page = paginate(found.items, _ui.pager(len(found.items), size, "browse_page"), size)
     _ui.gallery(c, page.items, cols=6, key="browse")
     st.stop()
 

@@ -69,18 +69,64 @@ def test_home_shows_run_card(env):
 
 def test_browse_search_filter_and_entity_page(env):
     at = ok(app("browse"))
-    at.text_input(key="browse_q").input("monnet")
-    at.multiselect(key="browse_types").set_value(["artist"]).run()
+    at.text_input(key="browse_q").input("monnet").run()
     ok(at)
     links = [p.label for p in at.get("page_link")]
-    assert links[0] == "Claude Monet (artist)", links  # best match of any type
-    assert "Claude Monet" in links[1:], links  # the filtered grid
+    assert links[0] == escape_markdown("Claude Monet (artist) · 6 works"), links  # best match of any type
+    assert "Claude Monet" in links[1:], links  # the grid: the artist, then his works
+    at.pills(key="browse_facet_type").set_value(["artist"]).run()
+    assert [p.label for p in ok(at).get("page_link")][1:] == ["Claude Monet"]
     # the entity page (deep link) lists facts as links and nearest neighbours
     at = ok(app("browse", entity="artist_claude-monet"))
     assert at.title[0].value == "Claude Monet"
     labels = [p.label for p in at.get("page_link")]
     assert any(lbl.startswith("Stormy sea at night") for lbl in labels)
     assert any("Nearest neighbours" in s.value for s in at.subheader)
+
+
+def _results(at: AppTest) -> int:
+    cap = next(c.value for c in at.caption if c.value.split()[1:2] in (["match"], ["matches"]))
+    return int(cap.split()[0].replace(",", ""))
+
+
+def test_searching_an_artist_on_the_demo_finds_his_works(env):
+    from vlkge.data.demo import default_data
+    from vlkge.data.readers import load_graph
+    demo = load_graph(str(default_data()))
+    monet = demo.entity_index["artist_claude-monet"] if "artist_claude-monet" in demo.entity_index else \
+        next(i for i, lbl in enumerate(demo.labels) if lbl == "Claude Monet")
+    works = {h for h, r, t in demo.all_triples().tolist() if t == monet and demo.types[h] == "artwork"}
+    at = ok(app("browse", data=str(default_data())))
+    at.text_input(key="browse_q").input("Monet").run()
+    ok(at)
+    links = [p.label for p in at.get("page_link")]
+    assert links[0] == escape_markdown(f"Claude Monet (artist) · {len(works)} works"), links
+    assert _results(at) >= len(works) + 1 > 1  # was "0 matches" beside a suggestion
+
+
+def test_searching_an_artist_on_wikiart_mini_gives_his_works_and_facets(env):
+    from conftest import shared
+    from vlkge.data.readers import load_graph
+    data = shared("wikiart-mini")
+    g = load_graph(data)
+    monet = next(i for i, lbl in enumerate(g.labels) if lbl == "Claude Monet")
+    by = g.relation_index["isCreatedByArtist"]
+    works = {h for h, r, t in g.all_triples().tolist() if r == by and t == monet}
+    at = ok(app("browse", data=str(data)))
+    at.text_input(key="browse_q").input("Monet").run()
+    ok(at)
+    links = [p.label for p in at.get("page_link")]
+    assert links[0] == escape_markdown(f"Claude Monet (artist) · {len(works)} works")
+    assert _results(at) == len(works) + 1  # the artist and his works, no unrelated "Beachmont"
+    assert not any("Beachmont" in x or "Balmont" in x for x in links)
+    # a genre chip counts his landscapes, and choosing it shows exactly those
+    landscape = next(o for o in at.pills(key="browse_facet_genre").options if o.startswith("Landscape"))
+    n = int(landscape.split("(")[1].rstrip(")"))
+    genre = g.relation_index["belongsToGenre"]
+    value = next(i for i, lbl in enumerate(g.labels) if lbl == "Landscape" and g.types[i] == "genre")
+    assert n == len({h for h, r, t in g.all_triples().tolist() if r == genre and t == value and h in works})
+    at.pills(key="browse_facet_genre").set_value([value]).run()
+    assert _results(ok(at)) == n < len(works)
 
 
 def test_browse_related_filter(env):

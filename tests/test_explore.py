@@ -562,3 +562,33 @@ def test_app_training_settings_override_the_defaults_and_bad_ones_are_refused(tm
     assert d == {"dim": TrainConfig(model="complex").dim, "negatives": 256, "lr": TrainConfig(model="complex").lr,
                  "batch_size": TrainConfig().batch_size, "seed": 0}
     assert app_setting_defaults(g, "transe")["dim"] == TrainConfig(model="transe").dim != d["dim"]
+
+
+def test_find_brings_an_artists_works_and_facets_agree_with_the_grid(small):
+    ix = EntityIndex(small)
+    monet = idx(small, "artist_claude-monet")
+    found = ix.find("Monet")
+    assert found.suggestions[0].index == monet and found.items[0] == monet
+    works = {idx(small, f"artwork_claude-monet_{k}") for k in range(6)}
+    assert set(found.items[1:]) == works and found.suggestions[0].works == 6
+    # the grid never contradicts the suggestions: what a suggestion says it brought is there
+    for s in found.suggestions:
+        assert len(set(ix.works_of(s.index).tolist()) & set(found.items)) >= s.works
+    genre = {v.label: v for v in found.facets["genre"]}
+    narrowed = ix.find("Monet", facets={"genre": [genre["Landscape"].value]})
+    assert len(narrowed.items) == genre["Landscape"].count and set(narrowed.items) < works
+    # counts of a facet ignore its own choice, so the other chips stay visible with their counts
+    assert {v.label for v in narrowed.facets["genre"]} == set(genre)
+    assert ix.find("Monet", facets={"type": ["artist"]}).items == [monet]
+
+
+def test_find_a_style_a_movement_and_nothing_unrelated(small):
+    ix = EntityIndex(small)
+    style = idx(small, "style_impressionism")
+    found = ix.find("impressionism")
+    # the style entity, its works, and (artists linked to it) the works of artists of that movement
+    assert found.items[0] == style
+    assert {small.types[i] for i in found.items[1:]} == {"artwork"}
+    assert all(style in ix.adjacency.neighbours(i) for i in found.items[1:])
+    assert ix.find("zzzz").items == []
+    assert ix.find("").items == ix.filter(types=["artwork"])  # no query: the collection's works

@@ -1,7 +1,8 @@
 """Everything the curator app shows, computed outside Streamlit so it can be tested.
 
 * ``runs``: run discovery (``runs_dir``, ``discover_runs``), run cards, training with progress;
-* ``search``: accent/typo-tolerant entity search, filters, paging;
+* ``search``: accent/typo-tolerant entity search, a search that knows art (works through links,
+  facet counts), filters, paging;
 * ``facts``: facts per entity, neighbourhood graphs (networkx + pyvis), short paths;
 * ``embed``: nearest neighbours, cached UMAP projections, attributes for colouring;
 * ``predict``: predictions with evidence, metrics tables, audit queue, new-artwork placement,
@@ -19,6 +20,6 @@ from .predict import (audit_queue, can_place, describe_mode, describe_search, ev
                       similar_with_link)
 from .runs import (OFFLINE_BANNER, RunInfo, TrainProgress, discover_runs, fmt_eta, has_joint_space,
                    is_offline, merge_status, new_run_path, run_card, runs_dir, train_for_app)
-from .search import EntityIndex, Hit, Page, normalise, paginate
+from .search import EntityIndex, FacetValue, Found, Hit, Page, Suggestion, normalise, paginate
 
 __all__ = [n for n in dir() if not n.startswith("_")]
