@@ -228,33 +228,54 @@ def demo_notice(c: Ctx) -> None:
         st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
 
 
+# Streamlit draws a page link on one line and cuts it with an ellipsis at the card's width, so a
+# title lost its end and a caption its score ("Alfred Sisley · 0.7"). Cards wrap instead. Our own
+# constant CSS, scoped to galleries and facet chips (containers keyed gallery_… / facets_…).
+_WRAP_CSS = """<style>
+[class*="st-key-gallery_"] [data-testid="stPageLink"] *,
+[class*="st-key-gallery_"] [data-testid="stCaptionContainer"] {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: break-word; }
+[class*="st-key-facets_"] [data-testid="stButtonGroup"] div { flex-wrap: wrap; }
+</style>"""
+
+
+def wrap_css() -> None:
+    st.html(_WRAP_CSS)
+
+
 def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: int = 6,
             key: str = "g", link: bool = True) -> None:
-    """A grid of thumbnails, each with a link to its entity page."""
+    """A grid of thumbnails, each with a link to its entity page; captions wrap (whole, score
+    included) and the full name and type show on hover."""
     if not items:
         st.caption("Nothing to show.")
         return
+    wrap_css()
     adj = c.adjacency()
+    box = st.container(key=f"gallery_{key}")
     if not any(adj.representative(i) is not None for i in items):
         # a graph without images: a compact list, not a wall of placeholders
-        columns = st.columns(3)
+        columns = box.columns(3)
         for n, i in enumerate(items):
             with columns[n % 3]:
                 cap = captions[n] if captions else f"{c.label(i)} ({c.graph.types[i]})"
                 if link and "browse" in c.pages:
-                    st.page_link(c.pages["browse"], label=md(_short(cap, 60)),
-                                 query_params={"entity": c.graph.entities[i]})
+                    st.page_link(c.pages["browse"], label=md(_short(cap, 200)),
+                                 query_params={"entity": c.graph.entities[i]}, help=md(cap))
                 else:
                     st.caption(md(cap))
         return
-    columns = st.columns(cols)
     for n, i in enumerate(items):
+        if n % cols == 0:  # a row at a time: wrapped captions keep the next row's pictures aligned
+            columns = box.columns(cols)
         with columns[n % cols]:
             st.image(thumb_for(c, i), width=THUMB)
             cap = captions[n] if captions else c.label(i)
             if link and "browse" in c.pages:
-                st.page_link(c.pages["browse"], label=md(_short(cap, 40)), query_params={"entity": c.graph.entities[i]},
-                             help=md(f"{c.label(i)} ({c.graph.types[i]})"))
+                st.page_link(c.pages["browse"], label=md(_short(cap, 200)),
+                             query_params={"entity": c.graph.entities[i]},
+                             help=md(f"{cap} ({c.graph.types[i]})"))
             else:
                 st.caption(md(cap))
     demo_notice(c)

@@ -40,19 +40,19 @@ if i is None:
     if found.suggestions:
         # every match of any type, each saying how many of the results below it brought
         st.caption("Best matches:" if found.total else "No name has every word; closest names:")
-        bcols = st.columns(len(found.suggestions))
+        _ui.wrap_css()
+        bcols = st.container(key="gallery_suggestions").columns(len(found.suggestions))
         for col, s in zip(bcols, found.suggestions):
             with col:
                 extra = f" · {s.works:,} works" if s.works else ""
                 _ui.entity_link(c, s.index, f"{c.label(s.index)} ({g.types[s.index]}){extra}")
-    with st.container(key="browse_facets"):
-        for f, values in found.facets.items():
-            if not values:
-                continue
-            counts = {v.value: v for v in values}
-            # chip labels are Markdown: the value's name is catalogue text
-            st.pills(f.capitalize(), list(counts), selection_mode="multi", key=facet_keys[f],
-                     format_func=lambda v, d=counts: f"{md(d[v].label)} ({d[v].count:,})")
+    shown = [(f, values) for f, values in found.facets.items() if values]
+    fcols = st.container(key="facets_browse").columns(3) if shown else []
+    for n, (f, values) in enumerate(shown):
+        counts = {v.value: v for v in values}
+        # chip labels are Markdown: the value's name is catalogue text
+        fcols[n % 3].pills(f.capitalize(), list(counts), selection_mode="multi", key=facet_keys[f],
+                           format_func=lambda v, d=counts: f"{md(d[v].label)} ({d[v].count:,})")
     size = 24
     st.caption(f"{found.total:,} match{'es' if found.total != 1 else ''}"
                + (" (first 5,000 shown)" if found.total > 5000 else ""))

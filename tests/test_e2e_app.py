@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The first request to the fresh server is a deep link: Streamlit then runs the page file before
 # app.py has ever set up st.navigation, which must still work.
 PAGES = [("08-entity", "browse?entity=artist_claude-monet", None),
-         ("01-home", "", None), ("02-browse", "browse", ("fill", "Search by name", "bridge")),
+         ("01-home", "", None), ("02-browse", "browse", ("fill", "Search", "bridge")),
          ("03-map", "map", None), ("04-predictions", "predictions?entity=artist_claude-monet", None),
          ("05-audit", "audit", None), ("06-new-artwork", "new", ("upload", None, None)),
          ("07-describe", "describe", ("fill", "Describe what you are looking for", "a stormy sea at night"))]
@@ -111,7 +111,7 @@ def test_every_page_in_chromium(server, tmp_path):
                 page.goto(f"{server}/{path}")
                 _settle(page)
                 if action and action[0] == "fill":
-                    box = page.get_by_label(action[1])
+                    box = page.get_by_role("textbox", name=action[1], exact=True)
                     box.fill(action[2])
                     box.press("Enter")
                     time.sleep(1.5)
@@ -192,5 +192,35 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             assert later.get_by_role("textbox", name="Graph folder").input_value() == str(dest)
             assert f"{g.num_entities:,} entities" in sidebar.inner_text()
             assert later.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def _clipped_links(page) -> list[str]:
+    """Gallery captions the browser cuts (wider than their box, or ellipsised)."""
+    return page.evaluate("""() => [...document.querySelectorAll('[class*="st-key-gallery_"] [data-testid="stPageLink"]')]
+        .flatMap(pl => [...pl.querySelectorAll('span, p')]
+          .filter(e => e.scrollWidth > e.clientWidth + 1)
+          .map(e => pl.innerText))""")
+
+
+def test_gallery_captions_are_whole_and_keep_the_score(server):
+    """Nearest neighbours show "title · score": the whole caption is on the card (wrapped), never
+    cut to "Stormy sea at ni…" or to a score without its last digit."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1600})
+            page.goto(f"{server}/browse?entity=artwork_claude-monet_2")
+            _settle(page)
+            page.get_by_text("Nearest neighbours in embedding space").scroll_into_view_if_needed()
+            _settle(page)
+            links = page.locator('[class*="st-key-gallery_nn"] [data-testid="stPageLink"]')
+            assert links.count() >= 6
+            import re
+            assert all(re.search(r" · -?\d\.\d\d$", links.nth(k).inner_text().strip().replace("\n", " "))
+                       for k in range(links.count()))
+            assert _clipped_links(page) == []
         finally:
             browser.close()
