@@ -224,6 +224,8 @@ def need_run(c: Ctx) -> bool:
 
 
 def demo_notice(c: Ctx) -> None:
+    """The demo's "pictures are illustrations" notice (once per page: a page with several galleries
+    tells the others ``notice=False``)."""
     if c.is_demo:
         st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
 
@@ -245,9 +247,10 @@ def wrap_css() -> None:
 
 
 def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: int = 6,
-            key: str = "g", link: bool = True) -> None:
+            key: str = "g", link: bool = True, notice: bool = True) -> None:
     """A grid of thumbnails, each with a link to its entity page; captions wrap (whole, score
-    included) and the full name and type show on hover."""
+    included) and the full name and type show on hover. ``notice``: say under it that the demo's
+    pictures are illustrations."""
     if not items:
         st.caption("Nothing to show.")
         return
@@ -278,7 +281,8 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
                              help=md(f"{cap} ({c.graph.types[i]})"))
             else:
                 st.caption(md(cap))
-    demo_notice(c)
+    if notice:
+        demo_notice(c)
 
 
 def entity_link(c: Ctx, i: int, label: str | None = None) -> None:

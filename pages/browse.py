@@ -4,7 +4,6 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pages import _ui
-from vlkge.data.demo import DEMO_IMAGE_NOTICE
 from vlkge.app import (available_spaces, entity_neighbours, escape_markdown as md, markdown_code,
                            neighbourhood_html, paginate)
 
@@ -78,8 +77,8 @@ with left:
         _ui.gallery(c, linked[:6], cols=3, key="linked")
     else:
         st.image(_ui.thumb(c.root, g.images[i], 360 if g.images[i] else 160), width=360 if g.images[i] else 160)
-        if g.images[i] and c.is_demo:
-            st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
+        if g.images[i]:
+            _ui.demo_notice(c)
     if g.descriptions[i]:
         st.text(g.descriptions[i])
     if "predictions" in c.pages and c.run is not None:
@@ -126,6 +125,7 @@ else:
     space = st.radio("Space", spaces, horizontal=True, key="nb_space")
     nbrs = entity_neighbours(c.run, i, k=12, space=space)
     if nbrs:
-        _ui.gallery(c, [j for j, _ in nbrs], [f"{c.label(j)} · {s:.2f}" for j, s in nbrs], key="nn")
+        _ui.gallery(c, [j for j, _ in nbrs], [f"{c.label(j)} · {s:.2f}" for j, s in nbrs], key="nn",
+                    notice=False)  # said once, under the entity's own picture or works
     else:
         st.caption(f"This entity has no {space} vector.")

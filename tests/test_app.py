@@ -71,11 +71,11 @@ def test_browse_search_filter_and_entity_page(env):
     at = ok(app("browse"))
     at.text_input(key="browse_q").input("monnet").run()
     ok(at)
-    links = [p.label for p in at.get("page_link")]
+    links = [p.label for p in at.main.get("page_link")]
     assert links[0] == escape_markdown("Claude Monet (artist) · 6 works"), links  # best match of any type
     assert "Claude Monet" in links[1:], links  # the grid: the artist, then his works
     at.pills(key="browse_facet_type").set_value(["artist"]).run()
-    assert [p.label for p in ok(at).get("page_link")][1:] == ["Claude Monet"]
+    assert [p.label for p in ok(at).main.get("page_link")][1:] == ["Claude Monet"]
     # the entity page (deep link) lists facts as links and nearest neighbours
     at = ok(app("browse", entity="artist_claude-monet"))
     assert at.title[0].value == "Claude Monet"
@@ -90,16 +90,16 @@ def _results(at: AppTest) -> int:
 
 
 def test_searching_an_artist_on_the_demo_finds_his_works(env):
-    from vlkge.data.demo import default_data
+    from vlkge.data.demo import demo_graph_path
     from vlkge.data.readers import load_graph
-    demo = load_graph(str(default_data()))
+    demo = load_graph(str(demo_graph_path()))
     monet = demo.entity_index["artist_claude-monet"] if "artist_claude-monet" in demo.entity_index else \
         next(i for i, lbl in enumerate(demo.labels) if lbl == "Claude Monet")
     works = {h for h, r, t in demo.all_triples().tolist() if t == monet and demo.types[h] == "artwork"}
-    at = ok(app("browse", data=str(default_data())))
+    at = ok(app("browse", data=str(demo_graph_path())))
     at.text_input(key="browse_q").input("Monet").run()
     ok(at)
-    links = [p.label for p in at.get("page_link")]
+    links = [p.label for p in at.main.get("page_link")]
     assert links[0] == escape_markdown(f"Claude Monet (artist) · {len(works)} works"), links
     assert _results(at) >= len(works) + 1 > 1  # was "0 matches" beside a suggestion
 
@@ -115,7 +115,7 @@ def test_searching_an_artist_on_wikiart_mini_gives_his_works_and_facets(env):
     at = ok(app("browse", data=str(data)))
     at.text_input(key="browse_q").input("Monet").run()
     ok(at)
-    links = [p.label for p in at.get("page_link")]
+    links = [p.label for p in at.main.get("page_link")]
     assert links[0] == escape_markdown(f"Claude Monet (artist) · {len(works)} works")
     assert _results(at) == len(works) + 1  # the artist and his works, no unrelated "Beachmont"
     assert not any("Beachmont" in x or "Balmont" in x for x in links)
@@ -449,3 +449,22 @@ def test_after_a_reimport_the_old_run_is_kept_but_not_offered_and_a_broken_run_o
     at = ok(app("home", data=str(g)))
     assert any("after" in e.value for e in at.error)
     assert any(b.label == "Train a new run" for b in at.button)
+
+
+def test_the_demo_artwork_page_says_once_that_pictures_are_illustrations(env, tmp_path, monkeypatch):
+    from vlkge.data.demo import DEMO_IMAGE_NOTICE, demo_graph_path
+    from vlkge.data.readers import load_graph
+    demo = load_graph(str(demo_graph_path()))
+    run = train_tiny(demo, tmp_path / "demo-run", epochs=1)
+    monkeypatch.setenv("VLKGE_RUN", str(run))
+    art = next(e for e, t, img in zip(demo.entities, demo.types, demo.images) if t == "artwork" and img)
+    at = ok(app("browse", data=str(demo_graph_path()), entity=art))
+    assert any("Nearest neighbours" in s.value for s in at.subheader) and at.main.get("page_link")
+    notices = [c.value for c in at.caption if DEMO_IMAGE_NOTICE in c.value]
+    assert len(notices) == 1, notices  # the picture and the neighbours' gallery said it twice
+
+
+def test_the_sidebar_lists_the_apps_pages_not_the_pages_folder(env):
+    at = ok(app("home"))
+    assert [p.label for p in at.sidebar.get("page_link")][:7] == [
+        "Home", "Browse", "Embedding map", "Predictions", "Audit", "New artwork", "Search by description"]

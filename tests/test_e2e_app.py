@@ -104,6 +104,11 @@ def test_every_page_in_chromium(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # every page menu the browser ever draws, from the very first paint of a fresh server
+            # (Streamlit's own menu of the pages/ folder listed "ui", the shared helper)
+            page.add_init_script("""window.__menus = [];
+                new MutationObserver(() => document.querySelectorAll('[data-testid="stSidebarNav"]')
+                  .forEach(n => window.__menus.push(n.innerText))).observe(document, {childList: true, subtree: true});""")
             upload = tmp_path / "upload.png"
             from PIL import Image
             Image.new("RGB", (120, 90), (70, 110, 160)).save(upload)
@@ -126,6 +131,9 @@ def test_every_page_in_chromium(server, tmp_path):
                 errors = page.locator('[data-testid="stException"]')
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()[:500]}"
                 assert page.locator("h1").count() >= 1, f"{path}: no title"
+                assert page.evaluate("window.__menus") == [], path  # only the app's own page links
+                sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+                assert "Embedding map" in sidebar and "_ui" not in sidebar and "\nui\n" not in sidebar
         finally:
             browser.close()
     assert len(list(tmp_path.glob("0*.png"))) == len(PAGES)
