@@ -109,12 +109,17 @@ h1.markdown("  \n".join(f"<span style='color:{colours[t]}'>●</span> {md(t)}" f
             unsafe_allow_html=True)
 with h2:
     nx_graph = adj.neighbourhood(i, hops=hops, max_nodes=cap_nodes)
-    page_html = neighbourhood_html(nx_graph, colours, i, height=460)
+    # artworks drawn as their pictures (small, inlined: the frame fetches nothing)
+    pictures = {n: _ui.thumb(c.root, g.images[n], 64) for n in nx_graph.nodes
+                if isinstance(n, int) and g.images[n]}
+    page_html = neighbourhood_html(nx_graph, colours, i, height=460 if hops == 1 else 640, thumbnails=pictures)
     if hasattr(st, "iframe"):  # st.components.v1.html is deprecated in newer Streamlit
-        st.iframe(page_html, height=480)
+        st.iframe(page_html, height=480 if hops == 1 else 660)
     else:
-        components.html(page_html, height=480)
+        components.html(page_html, height=480 if hops == 1 else 660)
+    grouped = sum(d.get("more", 0) for _, d in nx_graph.nodes(data=True))
     st.caption(f"{nx_graph.number_of_nodes()} nodes, {nx_graph.number_of_edges()} links"
+               + (f" · {grouped:,} more grouped (at most 8 per relation)" if grouped else "")
                + (" (capped)" if nx_graph.number_of_nodes() >= cap_nodes else ""))
 
 st.subheader("Nearest neighbours in embedding space")

@@ -230,5 +230,16 @@ def test_gallery_captions_are_whole_and_keep_the_score(server):
             assert all(re.search(r" · -?\d\.\d\d$", links.nth(k).inner_text().strip().replace("\n", " "))
                        for k in range(links.count()))
             assert _clipped_links(page) == []
+            # the neighbourhood: pictures inlined, the layout settled and fitted, nothing fetched
+            frame = page.locator("iframe").first.element_handle().content_frame()
+            frame.wait_for_selector("body[data-settled='1']", state="attached", timeout=60000)
+            assert frame.locator("canvas").count() == 1
+            requested = []
+            page.on("request", lambda r: requested.append(r.url))
+            page.get_by_text("2", exact=True).first.click()
+            _settle(page)
+            frame = page.locator("iframe").first.element_handle().content_frame()
+            frame.wait_for_selector("body[data-settled='1']", state="attached", timeout=60000)
+            assert [u for u in requested if not u.startswith(server) and u.split(":")[0] not in ("data", "blob", "about")] == []
         finally:
             browser.close()

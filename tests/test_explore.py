@@ -592,3 +592,31 @@ def test_find_a_style_a_movement_and_nothing_unrelated(small):
     assert all(style in ix.adjacency.neighbours(i) for i in found.items[1:])
     assert ix.find("zzzz").items == []
     assert ix.find("").items == ix.filter(types=["artwork"])  # no query: the collection's works
+
+
+def test_neighbourhood_groups_what_passes_the_cap_per_relation(small):
+    adj = Adjacency(small)
+    style = idx(small, "style_impressionism")  # 18 artworks have it
+    g = adj.neighbourhood(style, hops=1, max_nodes=100, per_relation=5)
+    works = [n for n, d in g.nodes(data=True) if d["type"] == "artwork"]
+    more = [d for _, d in g.nodes(data=True) if d["type"] == "more"]
+    assert len(works) == 5 and [d["label"] for d in more] == ["+ 13 more artworks"] and more[0]["more"] == 13
+    full = adj.neighbourhood(style, hops=1, max_nodes=100, per_relation=100)
+    assert not any(d["type"] == "more" for _, d in full.nodes(data=True))
+    assert len(works) + more[0]["more"] == sum(1 for _, d in full.nodes(data=True) if d["type"] == "artwork")
+
+
+def test_neighbourhood_draws_artworks_as_their_pictures_inline(small):
+    import json
+    import re
+    adj = Adjacency(small)
+    art = idx(small, "artwork_rembrandt_2")
+    g = adj.neighbourhood(art, hops=1)
+    png, _ = thumbnail(small.root, small.images[art], 64)
+    html = neighbourhood_html(g, type_colours(small.types), art, thumbnails={art: png})
+    nodes = json.loads(re.search(r"new vis\.DataSet\((\[.*?\])\), edges", html).group(1))
+    me = next(n for n in nodes if n["id"] == art)
+    assert me["shape"] == "circularImage" and me["image"].startswith("data:image/png;base64,")
+    assert all(n["shape"] == "dot" for n in nodes if n["id"] != art)
+    csp = re.search(r'Content-Security-Policy" content="([^"]+)"', html).group(1)
+    assert "default-src 'none'" in csp and "img-src data:" in csp and "http" not in csp
