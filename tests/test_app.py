@@ -180,6 +180,39 @@ def test_map_pca_and_selection_gallery(env):
     assert at.get("plotly_chart")
 
 
+def _figure(at: AppTest) -> dict:
+    import json
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _points(trace: dict) -> int:
+    x = trace["x"]  # a list, or Plotly's typed array {"dtype", "bdata": base64}
+    if isinstance(x, dict):
+        import base64
+        import numpy as np
+        return len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]))
+    return len(x)
+
+
+def test_map_draws_every_entity_in_distinct_colours_and_highlights_a_search(env):
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    at = ok(app("embedding_map"))
+    at.radio(key="map_method_fused").set_value("pca").run()
+    at.selectbox(key="map_colour").set_value("belongsToGenre").run()
+    traces = _figure(ok(at))["data"]
+    assert sum(_points(t) for t in traces) == g.num_entities  # every entity, no sample
+    colours = [t["marker"]["color"] for t in traces]
+    assert len(set(colours)) == len(colours)  # one colour per category
+    at.text_input(key="map_q").input("Monet").run()
+    top = _figure(ok(at))["data"][-1]
+    assert top["name"].startswith("“Monet”") and _points(top) == 7  # the artist and his 6 works
+    at.multiselect(key="map_only_belongsToGenre").set_value(["(none)"]).run()
+    traces = _figure(ok(at))["data"]
+    assert [t["name"].split(" (")[0] for t in traces] == ["(none)", "“Monet”"]
+    assert _points(traces[-1]) == 1  # only the artist has no genre
+
+
 def test_structural_run_new_artwork_and_describe(env):
     at = ok(app("new_artwork"))
     assert any("visual/textual" in w.value for w in at.warning)

@@ -317,25 +317,32 @@ def test_attribute_and_stratified_sample(small):
     assert len(stratified_sample(types, 5000)) == 1010
 
 
-def test_projection_cached_on_disk_and_reused(small_run, tmp_path):
-    cache = tmp_path / "proj"
-    assert not projection_cached(small_run, "fused", "pca", cache=cache)
-    p1 = projection(small_run, "fused", method="pca", cache=cache)
-    assert not p1["cached"] and p1["xy"].shape == (len(small_run.entities), 2)
-    files = sorted(x.name for x in cache.iterdir())
-    assert files == ["fused-pca-20000-s0.json", "fused-pca-20000-s0.npy"]  # no pickle
-    assert json.loads((cache / files[0]).read_text())["points"] == len(small_run.entities)
-    assert projection_cached(small_run, "fused", "pca", cache=cache)
-    p2 = projection(small_run, "fused", method="pca", cache=cache)
-    assert p2["cached"] and np.allclose(p1["xy"], p2["xy"]) and (p1["index"] == p2["index"]).all()
-    p3 = projection(small_run, "fused", method="pca", cache=cache, max_points=20)
-    assert p3["sampled"] and len(p3["index"]) <= 20
+def test_projection_precomputed_at_training_for_every_entity(small_run):
+    files = sorted(x.name for x in (small_run.path / "projections").iterdir())
+    assert files == ["fused-pca-all-s0.json", "fused-pca-all-s0.npy"]  # no pickle; UMAP on request (small graph)
+    assert projection_cached(small_run, "fused", "pca") and not projection_cached(small_run, "fused", "umap")
+    p = projection(small_run, "fused", method="pca")
+    assert p["cached"] and not p["sampled"] and p["xy"].shape == (len(small_run.entities), 2)
+    assert sorted(p["index"].tolist()) == list(range(len(small_run.entities)))  # every entity, no sample
+
+
+def test_projection_of_a_run_elsewhere_goes_to_the_cache(small_run, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    run_dir = shutil.copytree(small_run.path, tmp_path / "data" / "runs" / "r", ignore=shutil.ignore_patterns("projections"))
+    from vlkge.prediction.run import load_run
+    run = load_run(run_dir, graph=small_run.graph)
+    before = sorted(p.name for p in run_dir.iterdir())
+    p1 = projection(run, "structural", method="pca")
+    assert not p1["cached"] and sorted(p.name for p in run_dir.iterdir()) == before
+    assert projection_cached(run, "structural", "pca") and projection(run, "structural", method="pca")["cached"]
+    assert any((tmp_path / "cache" / "projections").rglob("structural-pca-all-s0.npy"))
 
 
 @pytest.mark.slow  # numba compiles UMAP once: ~20-90 s on a busy 2-core box
 def test_umap_projection_small(small_run, tmp_path):
     pytest.importorskip("umap")
-    p = projection(small_run, "structural", method="umap", cache=tmp_path)
+    p = projection(small_run, "structural", method="umap")
     assert p["xy"].shape[1] == 2 and np.isfinite(p["xy"]).all()
 
 
@@ -620,3 +627,14 @@ def test_neighbourhood_draws_artworks_as_their_pictures_inline(small):
     assert all(n["shape"] == "dot" for n in nodes if n["id"] != art)
     csp = re.search(r'Content-Security-Policy" content="([^"]+)"', html).group(1)
     assert "default-src 'none'" in csp and "img-src data:" in csp and "http" not in csp
+
+
+def test_map_categories_get_distinct_colours_up_to_a_cap():
+    from vlkge.app import MAP_PALETTE, map_categories
+    values = [f"style {k}" for k in range(30) for _ in range(30 - k)] + [""] * 3
+    v, colours = map_categories(values[:sum(30 - k for k in range(12))])  # 12 categories: no repeat
+    assert len(colours) == 12 and len(set(colours.values())) == 12
+    v, colours = map_categories(values)
+    assert len(colours) == len(MAP_PALETTE) + 1 and len(set(colours.values())) == len(colours)
+    assert list(colours)[:2] == ["style 0", "style 1"] and "(other)" in colours  # most frequent first
+    assert set(v) == set(colours) and (v == "(other)").sum() == sum(30 - k for k in range(24, 30)) + 3

@@ -18,6 +18,7 @@ from .errors import VLKGEError
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
 from .prediction.run import Run, load_run
+from .prediction.projection import precompute as precompute_projections
 from .runs import CONFIG_FILE, METRICS_FILE, atomic_write_json, read_json
 from .training.config import TrainConfig
 from .training.trainer import Features, ProgressFn, Validate, distributed_context, train
@@ -105,6 +106,8 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
                                  resume=resume, extra_config=extra)
     if metrics:  # empty on ranks other than 0 under torchrun
         calibrate(out, graph)
+        # the map opens at once, with no projection to wait for (see prediction.projection)
+        precompute_projections(load_run(out, graph=graph))
     return metrics
 
 

@@ -10,7 +10,8 @@
 * ``images``: thumbnails contained in the graph folder, placeholder;
 * ``display``: catalogue text made inert for Markdown, Plotly and inline scripts.
 """
-from .embed import (SPACES, attribute, available_spaces, entity_neighbours, nearest, projection,
+from .embed import (MAP_PALETTE, SPACES, attribute, available_spaces, entity_neighbours, map_categories,
+                    nearest, projection,
                     projection_cached, projection_dir, selection_csv, stratified_sample, unit_vectors)
 from .display import escape_markdown, markdown_code, plotly_text, script_json
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
