@@ -501,3 +501,18 @@ def test_the_sidebar_lists_the_apps_pages_not_the_pages_folder(env):
     at = ok(app("home"))
     assert [p.label for p in at.sidebar.get("page_link")][:7] == [
         "Home", "Browse", "Embedding map", "Predictions", "Audit", "New artwork", "Search by description"]
+
+
+def test_a_run_elsewhere_opens_by_path_in_the_sidebar(env, monkeypatch):
+    monkeypatch.delenv("VLKGE_RUN")
+    at = ok(app("home"))
+    assert any("No trained run" in i.value for i in at.sidebar.info)  # trained with --out elsewhere: not found
+    for typed, shown in ((str(env["run"]), True), (str(env["root"]), False)):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["run_path"] = typed  # the sidebar's field (AppTest reruns only pages)
+        ok(at.run())
+        runs = [s.value for s in at.sidebar.selectbox if s.label == "Trained run"]
+        if shown:
+            assert runs == [Path(env["run"]).name]
+        else:
+            assert runs == [] and any("not a run of this graph" in w.value for w in at.sidebar.warning)
