@@ -64,7 +64,7 @@ def test_home_shows_run_card(env):
     labels = [m.label for m in at.metric]
     assert "Entities" in labels
     card = " ".join(m.value for m in at.markdown)
-    assert "Encoder actually used" in card and "none (structure only)" in card
+    assert "Encoder actually used" in card and escape_markdown("none (structure only)") in card
 
 
 def test_browse_search_filter_and_entity_page(env):
@@ -147,7 +147,7 @@ def test_predictions_flow(env):
     at.selectbox(key="pred_rel").set_value("hasStyle").run()
     ok(at)
     labels = [p.label for p in at.get("page_link")]
-    assert any(lbl.startswith("#1 ") for lbl in labels)
+    assert any(lbl.startswith(escape_markdown("#1 ")) for lbl in labels)
     assert "style_baroque" not in " ".join(labels)  # known link filtered
     at.toggle(key="pred_filter").set_value(False).run()
     ok(at)
@@ -250,7 +250,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     assert current_job(load_graph(g)) is None
     assert any("| Test MRR |" in m.value for m in at.markdown)
     # a second run beside it, with another scorer and structure only
-    form = at.expander[-1]
+    form = at.main.expander[-1]
     assert "Train a new run" in form.label
     next(s for s in at.selectbox if s.label == "Scorer").set_value("complex")
     next(m for m in at.multiselect if m.label == "Modalities").set_value(["structural"])
@@ -269,7 +269,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
         assert time.time() < deadline
         time.sleep(0.5)
     s = job.status()
-    assert s["state"] == "done" and s["run"].endswith("-complex"), s
+    assert s["state"] == "done" and "-complex-" in Path(s["run"]).name  # graph-scorer-time, s
     import json
     cfg = json.loads((Path(s["run"]) / "config.json").read_text())
     assert cfg["train"]["model"] == "complex" and cfg["modalities_used"] == ["structural"]
@@ -413,10 +413,10 @@ def test_import_an_excel_workbook(env, tmp_path):
     assert at.success[0].value.startswith("Imported 8 artworks by 2 artists"), [e.value for e in at.error]
 
 
-def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch):
+def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch, workspace):
     from test_collection import _write_catalogue
-    monkeypatch.chdir(tmp_path)  # the app saves imports in ./graphs
-    monkeypatch.delenv("VLKGE_IMPORTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VLKGE_IMPORTS", raising=False)  # the app saves imports in the workspace
     at = ok(app("home"))
     assert not at.sidebar.get("button_group")  # nothing imported here yet
     cat, _ = _write_catalogue(tmp_path)
@@ -424,8 +424,8 @@ def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monk
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
-    dest = str((tmp_path / "graphs" / "sammlung").resolve())
-    assert at.session_state["graph_spec"] == dest
+    dest = str((workspace / "graphs" / "sammlung").resolve())
+    assert at.session_state["graph_spec"] == dest and not (tmp_path / "graphs").exists()
     # another session (a new tab, the next day) starts on the default graph and offers the import
     later = ok(app("home"))
     assert later.session_state["graph_spec"] != dest
