@@ -638,3 +638,12 @@ def test_map_categories_get_distinct_colours_up_to_a_cap():
     assert len(colours) == len(MAP_PALETTE) + 1 and len(set(colours.values())) == len(colours)
     assert list(colours)[:2] == ["style 0", "style 1"] and "(other)" in colours  # most frequent first
     assert set(v) == set(colours) and (v == "(other)").sum() == sum(30 - k for k in range(24, 30)) + 3
+
+
+def test_browsing_without_a_query_shows_the_works_and_every_type_to_pick(small):
+    ix = EntityIndex(small)
+    found = ix.find("")
+    assert found.items == ix.filter(types=["artwork"])
+    types = {v.value: v.count for v in found.facets["type"]}
+    assert types["artist"] == 6 and types["artwork"] == 36  # other types stay pickable, with counts
+    assert {small.types[i] for i in ix.find("", facets={"type": ["artist"]}).items} == {"artist"}

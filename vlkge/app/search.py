@@ -238,7 +238,7 @@ class EntityIndex:
                 brought[h.index] = len(ws)
             sugg = [Suggestion(h.index, h.score, brought.get(h.index, 0)) for h in hits[:suggestions]]
         else:
-            score[np.isin(self.types, self.work_types())] = 0.0
+            score[:] = 0.0
         base = np.isfinite(score)
         if relation is not None and related is not None:
             r = self.graph.relation_index.get(relation)
@@ -249,6 +249,8 @@ class EntityIndex:
         if with_image:
             base &= self.graph.has_image.numpy()
         masks = {f: self._facet_mask(f, v) for f, v in chosen.items()}
+        if not normalise(query) and "type" not in masks:  # browsing: the works, until a type is picked
+            masks["type"] = self._facet_mask("type", self.work_types())
         items = base.copy()
         for m in masks.values():
             items &= m
@@ -260,7 +262,7 @@ class EntityIndex:
             for g, m in masks.items():
                 if g != f:
                     within &= m
-            facet_counts[f] = self._facet_values(f, within, chosen.get(f, []), top_values)
+            facet_counts[f] = self._facet_values(f, within, chosen.get(f, []), top_values if f != "type" else 50)
         return Found(order[:limit].tolist(), sugg, facet_counts, len(order))
 
     def _facets(self, within: np.ndarray, chosen: dict, top: int) -> dict[str, list[FacetValue]]:
