@@ -17,9 +17,9 @@ if eid and i is None:
 
 if i is None:
     st.title("Browse the collection")
-    q = st.text_input("Search", key="browse_q", placeholder="e.g. Monet, Hokusai, Impressionism, portrait, 1880s…",
-                      help="Names of artworks, artists, styles, genres, movements…; an artist, style or genre "
-                           "brings its works (through the graph's links). Accents and typos are fine.")
+    # names of artworks, artists, styles, genres, movements…; an artist, style or genre brings its works
+    q = st.text_input("Search by name", key="browse_q",
+                      placeholder="e.g. Monet, Hokusai, Impressionism, portrait, 1880s… (accents and typos are fine)")
     f2, f3, f4 = st.columns([2, 3, 1])
     rel = f2.selectbox("Related through", ["(any)"] + g.relations, key="browse_rel")
     related = None
@@ -38,7 +38,7 @@ if i is None:
                          with_image=with_img)
     if found.suggestions:
         # every match of any type, each saying how many of the results below it brought
-        st.caption("Best matches:" if found.total else "No name has every word; closest names:")
+        st.caption("Best matches of any type:" if found.total else "No name has every word; closest names:")
         _ui.wrap_css()
         bcols = st.container(key="gallery_suggestions").columns(len(found.suggestions))
         for col, s in zip(bcols, found.suggestions):

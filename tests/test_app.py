@@ -85,7 +85,8 @@ def test_browse_search_filter_and_entity_page(env):
 
 
 def _results(at: AppTest) -> int:
-    cap = next(c.value for c in at.caption if c.value.split()[1:2] in (["match"], ["matches"]))
+    import re
+    cap = next(c.value for c in at.caption if re.match(r"[\d,]+ match(es)?\b", c.value))
     return int(cap.split()[0].replace(",", ""))
 
 

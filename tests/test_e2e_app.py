@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The first request to the fresh server is a deep link: Streamlit then runs the page file before
 # app.py has ever set up st.navigation, which must still work.
 PAGES = [("08-entity", "browse?entity=artist_claude-monet", None),
-         ("01-home", "", None), ("02-browse", "browse", ("fill", "Search", "bridge")),
+         ("01-home", "", None), ("02-browse", "browse", ("fill", "Search by name", "bridge")),
          ("03-map", "map", None), ("04-predictions", "predictions?entity=artist_claude-monet", None),
          ("05-audit", "audit", None), ("06-new-artwork", "new", ("upload", None, None)),
          ("07-describe", "describe", ("fill", "Describe what you are looking for", "a stormy sea at night"))]
