@@ -29,7 +29,14 @@ PAGES = [
 ]
 pages = {key: st.Page(str(HERE / "pages" / f), title=t, icon=i, url_path=key, default=(key == "home"))
          for key, t, i, f in PAGES}
-nav = st.navigation(list(pages.values()))
+# Our own links, not Streamlit's sidebar menu: with client.showSidebarNavigation off (config.toml)
+# the browser never draws the menu Streamlit builds from the pages/ folder on a server's first
+# load (it listed _ui, the shared helper, until st.navigation replaced it).
+nav = st.navigation(list(pages.values()), position="hidden")
+with st.sidebar:
+    for page in pages.values():
+        st.page_link(page)
+    st.divider()
 st.session_state["_ctx"] = _ui.sidebar_context(pages)
 link = st.session_state.pop("_deeplink", None)  # see _ui._enter_through_app
 if link:

@@ -14,6 +14,7 @@ from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
 from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
+from vlkge.paths import workspace
 from vlkge.app import (Adjacency, EntityIndex, RunInfo, discover_runs, encoder_notice,
                        escape_markdown as md, thumbnail,
                        type_colours)
@@ -127,7 +128,15 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
             qp["data"] = spec
         elif "data" in qp:
             del qp["data"]
-        runs = discover_runs(graph)
+        run_path = st.expander("Open a run by path").text_input("Run folder", key="run_path",
+                                 help="A run folder outside the workspace (e.g. one trained with --out). "
+                                      "Runs trained in the app or by `vlkge train` without --out are listed "
+                                      f"by themselves, from {md(workspace())}; $VLKGE_RUN names one too.").strip()
+        runs = discover_runs(graph, extra=[run_path] if run_path else None)
+        opened = next((r.name for r in runs if run_path and r.path == Path(run_path).expanduser().resolve()), None)
+        if run_path and opened is None:
+            st.warning(md(f"{run_path}: not a run of this graph (a run folder holds config.json and "
+                          "model.safetensors, trained on the graph shown)."))
         job = current_job(graph)
         training = job is not None and job.status()
         run_info, run, err = None, None, ""
@@ -140,6 +149,8 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
             want = next((r.name for r in runs if want in (r.name, str(r.path))), None) if want else None
             if want and want != st.session_state.get("_run_synced"):
                 st.session_state[key] = want
+            if opened and st.session_state.get("_run_path_seen") != run_path:  # a path just typed
+                st.session_state["_run_path_seen"] = st.session_state[key] = opened
             if st.session_state.get(key) not in by_name:
                 st.session_state[key] = want or runs[0].name
             choice = st.selectbox("Trained run", list(by_name), key=key,
@@ -216,40 +227,65 @@ def need_run(c: Ctx) -> bool:
 
 
 def demo_notice(c: Ctx) -> None:
+    """The demo's "pictures are illustrations" notice (once per page: a page with several galleries
+    tells the others ``notice=False``)."""
     if c.is_demo:
         st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
 
 
+# Streamlit draws a page link on one line and cuts it with an ellipsis at the card's width, so a
+# title lost its end and a caption its score ("Alfred Sisley · 0.7"). Cards wrap instead. Our own
+# constant CSS, scoped to galleries and facet chips (containers keyed gallery_… / facets_…).
+_WRAP_CSS = """<style>
+[class*="st-key-gallery_"] [data-testid="stPageLink"] *,
+[class*="st-key-gallery_"] [data-testid="stCaptionContainer"] {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: break-word; }
+[class*="st-key-facets_"] [data-testid="stButtonGroup"] div { flex-wrap: wrap; }
+</style>"""
+
+
+def wrap_css() -> None:
+    st.html(_WRAP_CSS)
+
+
 def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: int = 6,
-            key: str = "g", link: bool = True) -> None:
-    """A grid of thumbnails, each with a link to its entity page."""
+            key: str = "g", link: bool = True, notice: bool = True) -> None:
+    """A grid of thumbnails, each with a link to its entity page; captions wrap (whole, score
+    included) and the full name and type show on hover. ``notice``: say under it that the demo's
+    pictures are illustrations."""
     if not items:
         st.caption("Nothing to show.")
         return
+    wrap_css()
     adj = c.adjacency()
+    box = st.container(key=f"gallery_{key}")
     if not any(adj.representative(i) is not None for i in items):
         # a graph without images: a compact list, not a wall of placeholders
-        columns = st.columns(3)
+        columns = box.columns(3)
         for n, i in enumerate(items):
             with columns[n % 3]:
                 cap = captions[n] if captions else f"{c.label(i)} ({c.graph.types[i]})"
                 if link and "browse" in c.pages:
-                    st.page_link(c.pages["browse"], label=md(_short(cap, 60)),
-                                 query_params={"entity": c.graph.entities[i]})
+                    st.page_link(c.pages["browse"], label=md(_short(cap, 200)),
+                                 query_params={"entity": c.graph.entities[i]}, help=md(cap))
                 else:
                     st.caption(md(cap))
         return
-    columns = st.columns(cols)
     for n, i in enumerate(items):
+        if n % cols == 0:  # a row at a time: wrapped captions keep the next row's pictures aligned
+            columns = box.columns(cols)
         with columns[n % cols]:
             st.image(thumb_for(c, i), width=THUMB)
             cap = captions[n] if captions else c.label(i)
             if link and "browse" in c.pages:
-                st.page_link(c.pages["browse"], label=md(_short(cap, 40)), query_params={"entity": c.graph.entities[i]},
-                             help=md(f"{c.label(i)} ({c.graph.types[i]})"))
+                st.page_link(c.pages["browse"], label=md(_short(cap, 200)),
+                             query_params={"entity": c.graph.entities[i]},
+                             help=md(f"{cap} ({c.graph.types[i]})"))
             else:
                 st.caption(md(cap))
-    demo_notice(c)
+    if notice:
+        demo_notice(c)
 
 
 def entity_link(c: Ctx, i: int, label: str | None = None) -> None:

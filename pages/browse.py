@@ -4,7 +4,6 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pages import _ui
-from vlkge.data.demo import DEMO_IMAGE_NOTICE
 from vlkge.app import (available_spaces, entity_neighbours, escape_markdown as md, markdown_code,
                            neighbourhood_html, paginate)
 
@@ -18,14 +17,14 @@ if eid and i is None:
 
 if i is None:
     st.title("Browse the collection")
-    q = st.text_input("Search by name", key="browse_q", placeholder="e.g. Monet, Hokusai, Impressionism…")
-    f1, f2, f3, f4 = st.columns([2, 2, 3, 1])
-    types = f1.multiselect("Type", c.index.type_names, key="browse_types",
-                           default=["artwork"] if "artwork" in c.index.type_names and not q else None)
+    # names of artworks, artists, styles, genres, movements…; an artist, style or genre brings its works
+    q = st.text_input("Search by name", key="browse_q",
+                      placeholder="e.g. Monet, Hokusai, Impressionism, portrait, 1880s… (accents and typos are fine)")
+    f2, f3, f4 = st.columns([2, 3, 1])
     rel = f2.selectbox("Related through", ["(any)"] + g.relations, key="browse_rel")
     related = None
     if rel != "(any)":
-        vals = c.index.relation_values(rel, types or None)
+        vals = c.index.relation_values(rel)
         if vals:
             # the option list is capped: a relation to 10k distinct entities needs search instead
             related = f3.selectbox("…to", [v for v, _ in vals[:2000]], key="browse_related",
@@ -33,24 +32,34 @@ if i is None:
         else:
             f3.caption("No values.")
     with_img = f4.toggle("With image", key="browse_img", value=False)
-    if q.strip():
-        best = c.index.search(q, limit=6)
-        if best:
-            # the name may be an artist or a style while the grid is filtered to artworks
-            st.caption("Best matches of any type:")
-            bcols = st.columns(len(best))
-            for col, h in zip(bcols, best):
-                with col:
-                    _ui.entity_link(c, h.index, f"{c.label(h.index)} ({g.types[h.index]})")
-    hits = c.index.filter(types=types or None, relation=None if rel == "(any)" else rel, related=related,
-                          query=q, with_image=with_img)
+    facet_keys = {f: f"browse_facet_{f}" for f in ["type", *c.index.facet_types()]}
+    chosen = {f: st.session_state.get(k) or [] for f, k in facet_keys.items()}
+    found = c.index.find(q, facets=chosen, relation=None if rel == "(any)" else rel, related=related,
+                         with_image=with_img)
+    if found.suggestions:
+        # every match of any type, each saying how many of the results below it brought
+        st.caption("Best matches of any type:" if found.total else "No name has every word; closest names:")
+        _ui.wrap_css()
+        bcols = st.container(key="gallery_suggestions").columns(len(found.suggestions))
+        for col, s in zip(bcols, found.suggestions):
+            with col:
+                extra = f" · {s.works:,} works" if s.works else ""
+                _ui.entity_link(c, s.index, f"{c.label(s.index)} ({g.types[s.index]}){extra}")
+    shown = [(f, values) for f, values in found.facets.items() if values]
+    fcols = st.container(key="facets_browse").columns(3) if shown else []
+    for n, (f, values) in enumerate(shown):
+        counts = {v.value: v for v in values}
+        # chip labels are Markdown: the value's name is catalogue text
+        fcols[n % 3].pills(f.capitalize(), list(counts), selection_mode="multi", key=facet_keys[f],
+                           format_func=lambda v, d=counts: f"{md(d[v].label)} ({d[v].count:,})")
     size = 24
-    st.caption(f"{len(hits):,} match{'es' if len(hits) != 1 else ''}" + (" (first 5,000)" if len(hits) >= 5000 else ""))
-    if not hits:
-        st.info("Nothing matches all the filters" + (" (the best matches of other types are listed above)"
-                                                      if q.strip() else "") + ".")
+    st.caption(f"{found.total:,} match{'es' if found.total != 1 else ''}"
+               + (" (first 5,000 shown)" if found.total > 5000 else ""))
+    if not found.items:
+        st.info("Nothing matches all the filters" + (" (the closest names are listed above)"
+                                                      if found.suggestions else "") + ".")
         st.stop()
-    page = paginate(hits, _ui.pager(len(hits), size, "browse_page"), size)
+    page = paginate(found.items, _ui.pager(len(found.items), size, "browse_page"), size)
     _ui.gallery(c, page.items, cols=6, key="browse")
     st.stop()
 
@@ -68,8 +77,8 @@ with left:
         _ui.gallery(c, linked[:6], cols=3, key="linked")
     else:
         st.image(_ui.thumb(c.root, g.images[i], 360 if g.images[i] else 160), width=360 if g.images[i] else 160)
-        if g.images[i] and c.is_demo:
-            st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
+        if g.images[i]:
+            _ui.demo_notice(c)
     if g.descriptions[i]:
         st.text(g.descriptions[i])
     if "predictions" in c.pages and c.run is not None:
@@ -100,12 +109,17 @@ h1.markdown("  \n".join(f"<span style='color:{colours[t]}'>●</span> {md(t)}" f
             unsafe_allow_html=True)
 with h2:
     nx_graph = adj.neighbourhood(i, hops=hops, max_nodes=cap_nodes)
-    page_html = neighbourhood_html(nx_graph, colours, i, height=460)
+    # artworks drawn as their pictures (small, inlined: the frame fetches nothing)
+    pictures = {n: _ui.thumb(c.root, g.images[n], 64) for n in nx_graph.nodes
+                if isinstance(n, int) and g.images[n]}
+    page_html = neighbourhood_html(nx_graph, colours, i, height=460 if hops == 1 else 640, thumbnails=pictures)
     if hasattr(st, "iframe"):  # st.components.v1.html is deprecated in newer Streamlit
-        st.iframe(page_html, height=480)
+        st.iframe(page_html, height=480 if hops == 1 else 660)
     else:
-        components.html(page_html, height=480)
+        components.html(page_html, height=480 if hops == 1 else 660)
+    grouped = sum(d.get("more", 0) for _, d in nx_graph.nodes(data=True))
     st.caption(f"{nx_graph.number_of_nodes()} nodes, {nx_graph.number_of_edges()} links"
+               + (f" · {grouped:,} more grouped (at most 8 per relation)" if grouped else "")
                + (" (capped)" if nx_graph.number_of_nodes() >= cap_nodes else ""))
 
 st.subheader("Nearest neighbours in embedding space")
@@ -116,6 +130,7 @@ else:
     space = st.radio("Space", spaces, horizontal=True, key="nb_space")
     nbrs = entity_neighbours(c.run, i, k=12, space=space)
     if nbrs:
-        _ui.gallery(c, [j for j, _ in nbrs], [f"{c.label(j)} · {s:.2f}" for j, s in nbrs], key="nn")
+        _ui.gallery(c, [j for j, _ in nbrs], [f"{c.label(j)} · {s:.2f}" for j, s in nbrs], key="nn",
+                    notice=False)  # said once, under the entity's own picture or works
     else:
         st.caption(f"This entity has no {space} vector.")

@@ -9,6 +9,7 @@ from pages import _ui
 from vlkge.data.collection import (FIELD_LABELS, FIELDS, IMPORT_REPORT, TITLE_HINT, catalogue_columns, column_table,
                                    import_uploaded_catalogue, imports_dir, slug)
 from vlkge.errors import VLKGEError
+from vlkge.paths import image_roots
 from vlkge.app import escape_markdown as md, markdown_code, run_card, verdicts_text
 from vlkge.app.training import APP_SETTINGS, app_setting_defaults
 from vlkge.app.jobs import TrainingJob, current_job, start_training
@@ -105,7 +106,9 @@ with st.expander("Import your own catalogue (a CSV, Excel or JSON export, one ro
                                        for u in uses]), hide_index=True, width="stretch")
     a, b = st.columns(2)
     a.text_input("Its images: a folder on this machine (optional)", key="import_images",
-                 help="Matched by the image/filename column, or by object number.")
+                 help="Matched by the image/filename column, or by object number. Only folders inside "
+                      + md(", ".join(str(r) for r in image_roots()))
+                      + " can be read (the workspace, and those listed in $VLKGE_IMAGE_ROOTS).")
     b.file_uploader("… or a ZIP of the image files", type=["zip"], key="import_zip",
                     help="Matched as from a folder; other files in the archive are ignored.")
     st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),

@@ -68,18 +68,65 @@ def test_home_shows_run_card(env):
 
 def test_browse_search_filter_and_entity_page(env):
     at = ok(app("browse"))
-    at.text_input(key="browse_q").input("monnet")
-    at.multiselect(key="browse_types").set_value(["artist"]).run()
+    at.text_input(key="browse_q").input("monnet").run()
     ok(at)
-    links = [p.label for p in at.get("page_link")]
-    assert links[0] == escape_markdown("Claude Monet (artist)"), links  # best match of any type
-    assert "Claude Monet" in links[1:], links  # the filtered grid
+    links = [p.label for p in at.main.get("page_link")]
+    assert links[0] == escape_markdown("Claude Monet (artist) · 6 works"), links  # best match of any type
+    assert "Claude Monet" in links[1:], links  # the grid: the artist, then his works
+    at.pills(key="browse_facet_type").set_value(["artist"]).run()
+    assert [p.label for p in ok(at).main.get("page_link")][1:] == ["Claude Monet"]
     # the entity page (deep link) lists facts as links and nearest neighbours
     at = ok(app("browse", entity="artist_claude-monet"))
     assert at.title[0].value == "Claude Monet"
     labels = [p.label for p in at.get("page_link")]
     assert any(lbl.startswith("Stormy sea at night") for lbl in labels)
     assert any("Nearest neighbours" in s.value for s in at.subheader)
+
+
+def _results(at: AppTest) -> int:
+    import re
+    cap = next(c.value for c in at.caption if re.match(r"[\d,]+ match(es)?\b", c.value))
+    return int(cap.split()[0].replace(",", ""))
+
+
+def test_searching_an_artist_on_the_demo_finds_his_works(env):
+    from vlkge.data.demo import demo_graph_path
+    from vlkge.data.readers import load_graph
+    demo = load_graph(str(demo_graph_path()))
+    monet = demo.entity_index["artist_claude-monet"] if "artist_claude-monet" in demo.entity_index else \
+        next(i for i, lbl in enumerate(demo.labels) if lbl == "Claude Monet")
+    works = {h for h, r, t in demo.all_triples().tolist() if t == monet and demo.types[h] == "artwork"}
+    at = ok(app("browse", data=str(demo_graph_path())))
+    at.text_input(key="browse_q").input("Monet").run()
+    ok(at)
+    links = [p.label for p in at.main.get("page_link")]
+    assert links[0] == escape_markdown(f"Claude Monet (artist) · {len(works)} works"), links
+    assert _results(at) >= len(works) + 1 > 1  # was "0 matches" beside a suggestion
+
+
+def test_searching_an_artist_on_wikiart_mini_gives_his_works_and_facets(env):
+    from helpers import shared
+    from vlkge.data.readers import load_graph
+    data = shared("wikiart-mini")
+    g = load_graph(data)
+    monet = next(i for i, lbl in enumerate(g.labels) if lbl == "Claude Monet")
+    by = g.relation_index["isCreatedByArtist"]
+    works = {h for h, r, t in g.all_triples().tolist() if r == by and t == monet}
+    at = ok(app("browse", data=str(data)))
+    at.text_input(key="browse_q").input("Monet").run()
+    ok(at)
+    links = [p.label for p in at.main.get("page_link")]
+    assert links[0] == escape_markdown(f"Claude Monet (artist) · {len(works)} works")
+    assert _results(at) == len(works) + 1  # the artist and his works, no unrelated "Beachmont"
+    assert not any("Beachmont" in x or "Balmont" in x for x in links)
+    # a genre chip counts his landscapes, and choosing it shows exactly those
+    landscape = next(o for o in at.pills(key="browse_facet_genre").options if o.startswith("Landscape"))
+    n = int(landscape.split("(")[1].rstrip(")"))
+    genre = g.relation_index["belongsToGenre"]
+    value = next(i for i, lbl in enumerate(g.labels) if lbl == "Landscape" and g.types[i] == "genre")
+    assert n == len({h for h, r, t in g.all_triples().tolist() if r == genre and t == value and h in works})
+    at.pills(key="browse_facet_genre").set_value([value]).run()
+    assert _results(ok(at)) == n < len(works)
 
 
 def test_browse_related_filter(env):
@@ -133,6 +180,39 @@ def test_map_pca_and_selection_gallery(env):
     assert at.get("plotly_chart")
 
 
+def _figure(at: AppTest) -> dict:
+    import json
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _points(trace: dict) -> int:
+    x = trace["x"]  # a list, or Plotly's typed array {"dtype", "bdata": base64}
+    if isinstance(x, dict):
+        import base64
+        import numpy as np
+        return len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]))
+    return len(x)
+
+
+def test_map_draws_every_entity_in_distinct_colours_and_highlights_a_search(env):
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    at = ok(app("embedding_map"))
+    at.radio(key="map_method_fused").set_value("pca").run()
+    at.selectbox(key="map_colour").set_value("belongsToGenre").run()
+    traces = _figure(ok(at))["data"]
+    assert sum(_points(t) for t in traces) == g.num_entities  # every entity, no sample
+    colours = [t["marker"]["color"] for t in traces]
+    assert len(set(colours)) == len(colours)  # one colour per category
+    at.text_input(key="map_q").input("Monet").run()
+    top = _figure(ok(at))["data"][-1]
+    assert top["name"].startswith("“Monet”") and _points(top) == 7  # the artist and his 6 works
+    at.multiselect(key="map_only_belongsToGenre").set_value(["(none)"]).run()
+    traces = _figure(ok(at))["data"]
+    assert [t["name"].split(" (")[0] for t in traces] == ["(none)", "“Monet”"]
+    assert _points(traces[-1]) == 1  # only the artist has no genre
+
+
 def test_structural_run_new_artwork_and_describe(env):
     at = ok(app("new_artwork"))
     assert any("visual/textual" in w.value for w in at.warning)
@@ -167,7 +247,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     assert current_job(load_graph(g)) is None
     assert any("| Test MRR |" in m.value for m in at.markdown)
     # a second run beside it, with another scorer and structure only
-    form = at.expander[-1]
+    form = at.main.expander[-1]
     assert "Train a new run" in form.label
     next(s for s in at.selectbox if s.label == "Scorer").set_value("complex")
     next(m for m in at.multiselect if m.label == "Modalities").set_value(["structural"])
@@ -184,7 +264,7 @@ def test_no_run_offers_training(env, tmp_path, monkeypatch):
     job = current_job(load_graph(g))
     wait_until(lambda: job.status()["state"] != "running", 180, "the background training to end", every=0.2)
     s = job.status()
-    assert s["state"] == "done" and s["run"].endswith("-complex"), s
+    assert s["state"] == "done" and "-complex-" in Path(s["run"]).name  # graph-scorer-time, s
     import json
     cfg = json.loads((Path(s["run"]) / "config.json").read_text())
     assert cfg["train"]["model"] == "complex" and cfg["modalities_used"] == ["structural"]
@@ -220,10 +300,11 @@ def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monk
     assert any(b.label == "Train a run now" for b in at.button) and not at.error
 
 
-def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
+def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path, monkeypatch):
     import csv
 
     from PIL import Image
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(tmp_path / "scans"))
     scans = tmp_path / "scans"
     scans.mkdir()
     rows = [("Object Number", "Title", "Artist", "Date", "Genre", "Filename")]
@@ -271,6 +352,24 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+def test_the_images_folder_of_an_import_must_be_inside_an_allowed_root(env, tmp_path, monkeypatch):
+    """A web user names a folder on the server: /etc, or any folder outside the workspace and
+    $VLKGE_IMAGE_ROOTS, is refused in one line and nothing is imported from it."""
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(tmp_path / "scans"))
+    (tmp_path / "scans").mkdir()
+    at = ok(app("home"))
+    assert "VLKGE_IMAGE_ROOTS" in at.text_input(key="import_images").help
+    for folder in ("/etc", str(tmp_path / "scans" / ".." / "elsewhere")):
+        at.file_uploader(key="import_csv").set_value(("c.csv", b"Title,Filename\nA,passwd\n", "text/csv"))
+        at.text_input(key="import_images").set_value(folder)
+        at.text_input(key="import_dest").set_value(str(tmp_path / "g"))
+        ok(at.run())
+        next(b for b in at.button if b.label == "Import").click()
+        ok(at.run())
+        assert "not a folder the app may read images from" in at.error[0].value, folder
+        assert not (tmp_path / "g").exists()
+
+
 def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):
     cat, imgs = write_catalogue(tmp_path)
     at = ok(app("home"))
@@ -309,9 +408,9 @@ def test_import_an_excel_workbook(env, tmp_path):
     assert at.success[0].value.startswith("Imported 8 artworks by 2 artists"), [e.value for e in at.error]
 
 
-def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the app saves imports in ./graphs
-    monkeypatch.delenv("VLKGE_IMPORTS", raising=False)
+def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monkeypatch, workspace):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VLKGE_IMPORTS", raising=False)  # the app saves imports in the workspace
     at = ok(app("home"))
     assert not at.sidebar.get("button_group")  # nothing imported here yet
     cat, _ = write_catalogue(tmp_path)
@@ -319,8 +418,8 @@ def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monk
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
-    dest = str((tmp_path / "graphs" / "sammlung").resolve())
-    assert at.session_state["graph_spec"] == dest
+    dest = str((workspace / "graphs" / "sammlung").resolve())
+    assert at.session_state["graph_spec"] == dest and not (tmp_path / "graphs").exists()
     # another session (a new tab, the next day) starts on the default graph and offers the import
     later = ok(app("home"))
     assert later.session_state["graph_spec"] != dest
@@ -514,3 +613,37 @@ def test_audit_bulk_accept_previews_then_records_every_link_above_the_threshold(
     mine = [d for d in store.decisions(curator="Cy")]
     assert len(mine) == n and all(d.verdict == "plausible" and d.relation == "belongsToGenre" for d in mine)
     assert at.query_params["above"] == "1" and at.query_params["relation"] == "belongsToGenre"
+
+
+def test_the_demo_artwork_page_says_once_that_pictures_are_illustrations(env, tmp_path, monkeypatch):
+    from vlkge.data.demo import DEMO_IMAGE_NOTICE, demo_graph_path
+    from vlkge.data.readers import load_graph
+    demo = load_graph(str(demo_graph_path()))
+    run = train_tiny(demo, tmp_path / "demo-run", epochs=1)
+    monkeypatch.setenv("VLKGE_RUN", str(run))
+    art = next(e for e, t, img in zip(demo.entities, demo.types, demo.images) if t == "artwork" and img)
+    at = ok(app("browse", data=str(demo_graph_path()), entity=art))
+    assert any("Nearest neighbours" in s.value for s in at.subheader) and at.main.get("page_link")
+    notices = [c.value for c in at.caption if DEMO_IMAGE_NOTICE in c.value]
+    assert len(notices) == 1, notices  # the picture and the neighbours' gallery said it twice
+
+
+def test_the_sidebar_lists_the_apps_pages_not_the_pages_folder(env):
+    at = ok(app("home"))
+    assert [p.label for p in at.sidebar.get("page_link")][:7] == [
+        "Home", "Browse", "Embedding map", "Predictions", "Audit", "New artwork", "Search by description"]
+
+
+def test_a_run_elsewhere_opens_by_path_in_the_sidebar(env, monkeypatch):
+    monkeypatch.delenv("VLKGE_RUN")
+    at = ok(app("home"))
+    assert any("No trained run" in i.value for i in at.sidebar.info)  # trained with --out elsewhere: not found
+    for typed, shown in ((str(env["run"]), True), (str(env["root"]), False)):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["run_path"] = typed  # the sidebar's field (AppTest reruns only pages)
+        ok(at.run())
+        runs = [s.value for s in at.sidebar.selectbox if s.label == "Trained run"]
+        if shown:
+            assert runs == [Path(env["run"]).name]
+        else:
+            assert runs == [] and any("not a run of this graph" in w.value for w in at.sidebar.warning)

@@ -188,20 +188,19 @@ def test_merge_refuses_read_only_graph(store, tmp_path):
 # ------------------------------------------------------------ default path
 
 
-def test_default_path_beside_writable_graph(tmp_path):
-    assert default_audit_path(tmp_path) == tmp_path.resolve() / "vlkge-audit.sqlite"
-    assert [p.name for p in tmp_path.iterdir()] == []  # the writability probe cleaned up
+def test_default_path_is_in_the_workspace_even_for_a_writable_graph(tmp_path, workspace):
+    p = default_audit_path(tmp_path)
+    assert p.parent == workspace / "audit" and p.suffix == ".sqlite"
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
-def test_default_path_read_only_falls_back_to_cache(tmp_path, monkeypatch):
+def test_default_path_read_only_graph(tmp_path, workspace):
     # chmod works as a simulation even as root: the permission bits are honoured on purpose
     ro = make_graph(tmp_path / "ro")
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("VLKGE_CACHE", str(cache))
     ro.chmod(0o555)
     try:
         p = default_audit_path(ro)
-        assert p.parent == cache / "audit" and p.suffix == ".sqlite" and p.name.startswith("ro-")
+        assert p.parent == workspace / "audit" and p.suffix == ".sqlite" and p.name.startswith("ro-")
         assert default_audit_path(ro) == p  # stable across calls
         with AuditStore(p) as s:
             s.record("a", "r", "b", "plausible", "ann")
@@ -210,33 +209,31 @@ def test_default_path_read_only_falls_back_to_cache(tmp_path, monkeypatch):
         ro.chmod(0o755)
     other = tmp_path / "x" / "ro"  # same folder name, different graph: different database
     other.mkdir(parents=True)
-    other.chmod(0o555)
-    try:
-        assert default_audit_path(other) != p
-    finally:
-        other.chmod(0o755)
+    assert default_audit_path(other) != p
 
 
-def test_default_path_when_creating_a_file_fails(tmp_path, monkeypatch):
-    # A read-only mount: the bits say writable, but creating a file fails (even for root).
-    def refuse(*a, **k):
-        raise OSError(30, "Read-only file system")
-    monkeypatch.setattr("tempfile.mkstemp", refuse)
+def test_a_database_in_the_old_cache_is_still_used(tmp_path, monkeypatch):
+    from vlkge.paths import folder_key
     monkeypatch.delenv("VLKGE_CACHE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    p = default_audit_path(tmp_path)
-    assert p.parent == tmp_path / "home" / ".cache" / "vlkge" / "audit"
+    old = tmp_path / "home" / ".cache" / "vlkge" / "audit" / f"{folder_key(tmp_path / 'g')}.sqlite"
+    old.parent.mkdir(parents=True)
+    with AuditStore(old) as s:
+        s.record("a", "r", "b", "plausible", "ann")
+    assert default_audit_path(tmp_path / "g") == old
 
 
-def test_default_path_not_a_directory(tmp_path, monkeypatch):
-    (tmp_path / "file").write_text("")
-    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
-    assert default_audit_path(tmp_path / "file" / "g").parent == tmp_path / "cache" / "audit"
+def test_default_path_without_workspace_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLKGE_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_audit_path(tmp_path / "g").parent == tmp_path / "xdg" / "vlkge" / "audit"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_audit_path(tmp_path / "g").parent == tmp_path / "home" / ".local" / "share" / "vlkge" / "audit"
 
 
-def test_default_path_for_shared_read_only_data(tmp_path, monkeypatch):
-    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path))
-    assert default_audit_path(shared("wikiart-mini")).parent == tmp_path / "audit"
+def test_default_path_for_shared_read_only_data(workspace):
+    assert default_audit_path(shared("wikiart-mini")).parent == workspace / "audit"
 
 
 # ------------------------------------------------------------ concurrency

@@ -69,6 +69,11 @@ def test_every_page_in_chromium(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # every page menu the browser ever draws, from the very first paint of a fresh server
+            # (Streamlit's own menu of the pages/ folder listed "ui", the shared helper)
+            page.add_init_script("""window.__menus = [];
+                new MutationObserver(() => document.querySelectorAll('[data-testid="stSidebarNav"]')
+                  .forEach(n => window.__menus.push(n.innerText))).observe(document, {childList: true, subtree: true});""")
             upload = tmp_path / "upload.png"
             from PIL import Image
             Image.new("RGB", (120, 90), (70, 110, 160)).save(upload)
@@ -76,7 +81,7 @@ def test_every_page_in_chromium(server, tmp_path):
                 page.goto(f"{server}/{path}")
                 settle(page)
                 if action and action[0] == "fill":
-                    box = page.get_by_label(action[1])
+                    box = page.get_by_role("textbox", name=action[1], exact=True)
                     box.fill(action[2])
                     act(page, lambda: box.press("Enter"))
                 elif action and page.locator('input[type="file"]').count():
@@ -87,6 +92,9 @@ def test_every_page_in_chromium(server, tmp_path):
                 errors = page.locator('[data-testid="stException"]')
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()[:500]}"
                 assert page.locator("h1").count() >= 1, f"{path}: no title"
+                assert page.evaluate("window.__menus") == [], path  # only the app's own page links
+                sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+                assert "Embedding map" in sidebar and "_ui" not in sidebar and "\nui\n" not in sidebar
         finally:
             browser.close()
     assert len(list(tmp_path.glob("0*.png"))) == len(PAGES)
@@ -145,5 +153,46 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             assert later.get_by_role("textbox", name="Graph folder").input_value() == str(dest)
             assert f"{g.num_entities:,} entities" in sidebar.inner_text()
             assert later.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def _clipped_links(page) -> list[str]:
+    """Gallery captions the browser cuts (wider than their box, or ellipsised)."""
+    return page.evaluate("""() => [...document.querySelectorAll('[class*="st-key-gallery_"] [data-testid="stPageLink"]')]
+        .flatMap(pl => [...pl.querySelectorAll('span, p')]
+          .filter(e => e.scrollWidth > e.clientWidth + 1)
+          .map(e => pl.innerText))""")
+
+
+def test_gallery_captions_are_whole_and_keep_the_score(server):
+    """Nearest neighbours show "title · score": the whole caption is on the card (wrapped), never
+    cut to "Stormy sea at ni…" or to a score without its last digit."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1600})
+            page.goto(f"{server}/browse?entity=artwork_claude-monet_2")
+            settle(page)
+            page.get_by_text("Nearest neighbours in embedding space").scroll_into_view_if_needed()
+            settle(page)
+            links = page.locator('[class*="st-key-gallery_nn"] [data-testid="stPageLink"]')
+            assert links.count() >= 6
+            import re
+            assert all(re.search(r" · -?\d\.\d\d$", links.nth(k).inner_text().strip().replace("\n", " "))
+                       for k in range(links.count()))
+            assert _clipped_links(page) == []
+            # the neighbourhood: pictures inlined, the layout settled and fitted, nothing fetched
+            frame = page.locator("iframe").first.element_handle().content_frame()
+            frame.wait_for_selector("body[data-settled='1']", state="attached", timeout=60000)
+            assert frame.locator("canvas").count() == 1
+            requested = []
+            page.on("request", lambda r: requested.append(r.url))
+            page.get_by_text("2", exact=True).first.click()
+            settle(page)
+            frame = page.locator("iframe").first.element_handle().content_frame()
+            frame.wait_for_selector("body[data-settled='1']", state="attached", timeout=60000)
+            assert [u for u in requested if not u.startswith(server) and u.split(":")[0] not in ("data", "blob", "about")] == []
         finally:
             browser.close()

@@ -138,25 +138,34 @@ def test_thumbnail_contained_and_placeholder(small, tmp_path):
 
 
 # ------------------------------------------------------------------ runs
-def test_runs_dir_and_discovery(small, small_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+def test_runs_dir_is_in_the_workspace_and_old_runs_beside_the_graph_are_still_found(small, small_run, workspace,
+                                                                                      monkeypatch):
     monkeypatch.delenv("VLKGE_RUN", raising=False)
-    assert runs_dir(small.root) == small.root.resolve() / "runs"
-    found = discover_runs(small)
+    d = runs_dir(small.root)
+    assert d.parent == workspace / "runs" and d.name.startswith("graph-")
+    found = discover_runs(small)  # small_run lives in GRAPH/runs: read-only compatibility
     assert [r.name for r in found] == ["tiny"] and found[0].source == "graph"
     monkeypatch.setenv("VLKGE_RUN", str(small_run.path))
     assert len(discover_runs(small)) == 1 and discover_runs(small)[0].source == "env"
 
 
-def test_runs_dir_for_read_only_graph(small, tmp_path, monkeypatch):
+def test_a_run_elsewhere_opens_by_path(small, small_run, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    elsewhere = shutil.copytree(small_run.path, tmp_path / "my-runs" / "mini")
+    found = discover_runs(small, extra=[elsewhere])
+    assert found[0].path == elsewhere.resolve() and found[0].source == "env"
+    assert [r.name for r in found] == ["mini", "tiny"]
+
+
+def test_runs_dir_for_read_only_graph(small, tmp_path, workspace):
     import shutil
     ro = tmp_path / "ro"
     shutil.copytree(small.root, ro, ignore=shutil.ignore_patterns("runs", "*.sqlite*"))
-    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     os.chmod(ro, 0o555)
     try:
         d = runs_dir(ro)
-        assert d.is_relative_to(tmp_path / "cache" / "runs") and d.name.startswith("ro-")
+        assert d.is_relative_to(workspace / "runs") and d.name.startswith("ro-")
         g = load_graph(ro)
         assert merge_status(g) == (False, "the graph folder is read-only")
         assert discover_runs(g) == []
@@ -251,26 +260,33 @@ def test_attribute_and_stratified_sample(small):
     assert len(stratified_sample(types, 5000)) == 1010
 
 
-def test_projection_cached_on_disk_and_reused(small_run, tmp_path):
-    cache = tmp_path / "proj"
-    assert not projection_cached(small_run, "fused", "pca", cache=cache)
-    p1 = projection(small_run, "fused", method="pca", cache=cache)
-    assert not p1["cached"] and p1["xy"].shape == (len(small_run.entities), 2)
-    files = sorted(x.name for x in cache.iterdir())
-    assert files == ["fused-pca-20000-s0.json", "fused-pca-20000-s0.npy"]  # no pickle
-    assert json.loads((cache / files[0]).read_text())["points"] == len(small_run.entities)
-    assert projection_cached(small_run, "fused", "pca", cache=cache)
-    p2 = projection(small_run, "fused", method="pca", cache=cache)
-    assert p2["cached"] and np.allclose(p1["xy"], p2["xy"]) and (p1["index"] == p2["index"]).all()
-    p3 = projection(small_run, "fused", method="pca", cache=cache, max_points=20)
-    assert p3["sampled"] and len(p3["index"]) <= 20
+def test_projection_precomputed_at_training_for_every_entity(small_run):
+    files = sorted(x.name for x in (small_run.path / "projections").iterdir())
+    assert files == ["fused-pca-all-s0.json", "fused-pca-all-s0.npy"]  # no pickle; UMAP on request (small graph)
+    assert projection_cached(small_run, "fused", "pca") and not projection_cached(small_run, "fused", "umap")
+    p = projection(small_run, "fused", method="pca")
+    assert p["cached"] and not p["sampled"] and p["xy"].shape == (len(small_run.entities), 2)
+    assert sorted(p["index"].tolist()) == list(range(len(small_run.entities)))  # every entity, no sample
+
+
+def test_projection_of_a_run_elsewhere_goes_to_the_cache(small_run, tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
+    run_dir = shutil.copytree(small_run.path, tmp_path / "data" / "runs" / "r", ignore=shutil.ignore_patterns("projections"))
+    from vlkge.prediction.run import load_run
+    run = load_run(run_dir, graph=small_run.graph)
+    before = sorted(p.name for p in run_dir.iterdir())
+    p1 = projection(run, "structural", method="pca")
+    assert not p1["cached"] and sorted(p.name for p in run_dir.iterdir()) == before
+    assert projection_cached(run, "structural", "pca") and projection(run, "structural", method="pca")["cached"]
+    assert any((tmp_path / "cache" / "projections").rglob("structural-pca-all-s0.npy"))
 
 
 @pytest.mark.slow  # numba compiles UMAP once: ~20-90 s on a busy 2-core box
 @pytest.mark.slow  # UMAP's first run compiles with numba
 def test_umap_projection_small(small_run, tmp_path):
     pytest.importorskip("umap")
-    p = projection(small_run, "structural", method="umap", cache=tmp_path)
+    p = projection(small_run, "structural", method="umap")
     assert p["xy"].shape[1] == 2 and np.isfinite(p["xy"]).all()
 
 
@@ -334,13 +350,13 @@ def test_neighbourhood_html_cannot_be_broken_by_labels(small):
 
 
 @pytest.mark.slow  # trains in a background process
-def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch):
+def test_train_for_app_reports_progress_and_is_discovered(tmp_path, monkeypatch, workspace):
     from vlkge.app import new_run_path, train_for_app
     monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("VLKGE_RUN", raising=False)
     g = load_graph(make_app_graph(tmp_path / "g", per_artist=3))
     out = new_run_path(g.root)
-    assert out.parent == g.root.resolve() / "runs" and out.name.endswith("-rotate")  # the default scorer
+    assert out.parent.parent == workspace / "runs" and out.name.startswith("g-rotate-")  # graph, default scorer
     seen = []
     metrics = train_for_app(g, out, epochs=2, on_update=lambda p: seen.append((p.fraction, p.message)),
                             modalities=["structural"])
@@ -385,6 +401,40 @@ def test_background_training_lists_the_run_only_when_finished(tmp_path, monkeypa
     assert current_job(g).status()["state"] == "done"  # shown until dismissed
     job.dismiss()
     assert current_job(g) is None and len(discover_runs(g)) == 1
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_nothing_is_written_inside_a_writable_data_folder(tmp_path, monkeypatch, workspace, capsys):
+    """Permission bits say the data folder is writable (and root may write anywhere): training from
+    the CLI without --out, the audit store and a projection still leave it as it was given."""
+    from vlkge.cli import main
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    from vlkge.prediction.run import load_run
+    monkeypatch.delenv("VLKGE_RUN", raising=False)
+    root = make_app_graph(tmp_path / "data", per_artist=3)
+    root.chmod(0o777)
+    before = _tree(root)
+    assert main(["train", "--data", str(root), "--epochs", "2", "--modalities", "structural", "--quiet"]) == 0
+    out = Path(capsys.readouterr().out.split("run written to ", 1)[1].splitlines()[0])
+    assert out.is_relative_to(workspace / "runs") and out.name.startswith("data-")
+    g = load_graph(root)
+    assert [r.path for r in discover_runs(g)] == [out.resolve()]  # the app lists it
+    with AuditStore(default_audit_path(root)) as store:
+        store.record("a", "r", "b", "plausible", "ann")
+    assert default_audit_path(root).is_relative_to(workspace / "audit")
+    projection(load_run(out, graph=g), method="pca")
+    assert _tree(root) == before
+
+
+def test_an_audit_database_beside_the_graph_from_before_is_kept(tmp_path):
+    from vlkge.curation.audit import default_audit_path
+    root = make_app_graph(tmp_path / "data", per_artist=2)
+    assert not default_audit_path(root).is_relative_to(root)
+    (root / "vlkge-audit.sqlite").write_bytes(b"")  # curators' verdicts: never orphaned
+    assert default_audit_path(root) == root.resolve() / "vlkge-audit.sqlite"
 
 
 @pytest.mark.slow  # trains in a background process
@@ -518,3 +568,82 @@ def test_review_queue_puts_uncertain_high_impact_links_first_and_takes_placement
     assert audit_queue(small_run, "hasStyle", store, heads=10)[0].head != eid
     rows = decision_rows(small, store, store.current())
     assert rows[0]["head"] == "Water lilies" and rows[0]["tail"] == "Impressionism"
+
+
+
+def test_find_brings_an_artists_works_and_facets_agree_with_the_grid(small):
+    ix = EntityIndex(small)
+    monet = idx(small, "artist_claude-monet")
+    found = ix.find("Monet")
+    assert found.suggestions[0].index == monet and found.items[0] == monet
+    works = {idx(small, f"artwork_claude-monet_{k}") for k in range(6)}
+    assert set(found.items[1:]) == works and found.suggestions[0].works == 6
+    # the grid never contradicts the suggestions: what a suggestion says it brought is there
+    for s in found.suggestions:
+        assert len(set(ix.works_of(s.index).tolist()) & set(found.items)) >= s.works
+    genre = {v.label: v for v in found.facets["genre"]}
+    narrowed = ix.find("Monet", facets={"genre": [genre["Landscape"].value]})
+    assert len(narrowed.items) == genre["Landscape"].count and set(narrowed.items) < works
+    # counts of a facet ignore its own choice, so the other chips stay visible with their counts
+    assert {v.label for v in narrowed.facets["genre"]} == set(genre)
+    assert ix.find("Monet", facets={"type": ["artist"]}).items == [monet]
+
+
+def test_find_a_style_a_movement_and_nothing_unrelated(small):
+    ix = EntityIndex(small)
+    style = idx(small, "style_impressionism")
+    found = ix.find("impressionism")
+    # the style entity, its works, and (artists linked to it) the works of artists of that movement
+    assert found.items[0] == style
+    assert {small.types[i] for i in found.items[1:]} == {"artwork"}
+    assert all(style in ix.adjacency.neighbours(i) for i in found.items[1:])
+    assert ix.find("zzzz").items == []
+    assert ix.find("").items == ix.filter(types=["artwork"])  # no query: the collection's works
+
+
+def test_neighbourhood_groups_what_passes_the_cap_per_relation(small):
+    adj = Adjacency(small)
+    style = idx(small, "style_impressionism")  # 18 artworks have it
+    g = adj.neighbourhood(style, hops=1, max_nodes=100, per_relation=5)
+    works = [n for n, d in g.nodes(data=True) if d["type"] == "artwork"]
+    more = [d for _, d in g.nodes(data=True) if d["type"] == "more"]
+    assert len(works) == 5 and [d["label"] for d in more] == ["+ 13 more artworks"] and more[0]["more"] == 13
+    full = adj.neighbourhood(style, hops=1, max_nodes=100, per_relation=100)
+    assert not any(d["type"] == "more" for _, d in full.nodes(data=True))
+    assert len(works) + more[0]["more"] == sum(1 for _, d in full.nodes(data=True) if d["type"] == "artwork")
+
+
+def test_neighbourhood_draws_artworks_as_their_pictures_inline(small):
+    import json
+    import re
+    adj = Adjacency(small)
+    art = idx(small, "artwork_rembrandt_2")
+    g = adj.neighbourhood(art, hops=1)
+    png, _ = thumbnail(small.root, small.images[art], 64)
+    html = neighbourhood_html(g, type_colours(small.types), art, thumbnails={art: png})
+    nodes = json.loads(re.search(r"new vis\.DataSet\((\[.*?\])\), edges", html).group(1))
+    me = next(n for n in nodes if n["id"] == art)
+    assert me["shape"] == "circularImage" and me["image"].startswith("data:image/png;base64,")
+    assert all(n["shape"] == "dot" for n in nodes if n["id"] != art)
+    csp = re.search(r'Content-Security-Policy" content="([^"]+)"', html).group(1)
+    assert "default-src 'none'" in csp and "img-src data:" in csp and "http" not in csp
+
+
+def test_map_categories_get_distinct_colours_up_to_a_cap():
+    from vlkge.app import MAP_PALETTE, map_categories
+    values = [f"style {k}" for k in range(30) for _ in range(30 - k)] + [""] * 3
+    v, colours = map_categories(values[:sum(30 - k for k in range(12))])  # 12 categories: no repeat
+    assert len(colours) == 12 and len(set(colours.values())) == 12
+    v, colours = map_categories(values)
+    assert len(colours) == len(MAP_PALETTE) + 1 and len(set(colours.values())) == len(colours)
+    assert list(colours)[:2] == ["style 0", "style 1"] and "(other)" in colours  # most frequent first
+    assert set(v) == set(colours) and (v == "(other)").sum() == sum(30 - k for k in range(24, 30)) + 3
+
+
+def test_browsing_without_a_query_shows_the_works_and_every_type_to_pick(small):
+    ix = EntityIndex(small)
+    found = ix.find("")
+    assert found.items == ix.filter(types=["artwork"])
+    types = {v.value: v.count for v in found.facets["type"]}
+    assert types["artist"] == 6 and types["artwork"] == 36  # other types stay pickable, with counts
+    assert {small.types[i] for i in ix.find("", facets={"type": ["artist"]}).items} == {"artist"}

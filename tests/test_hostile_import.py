@@ -137,8 +137,9 @@ def test_cli_imports_a_hostile_catalogue_contained(hostile_folder, tmp_path):
     _assert_folder_outcome(out, h, problems, str(h["cat"]))
 
 
-def test_upload_imports_a_hostile_catalogue_contained(hostile_folder, tmp_path):
+def test_upload_imports_a_hostile_catalogue_contained(hostile_folder, tmp_path, monkeypatch):
     h, out = hostile_folder, tmp_path / "graphs" / "museum"
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(h["imgs"]))
     rep = import_uploaded_catalogue(h["cat"].read_bytes(), "hostile.csv", h["imgs"], out)
     assert rep.images == 3 and rep.artworks == 12 and rep.new_image_bytes == 0
     _assert_folder_outcome(out, h, rep.problems("hostile.csv"), "hostile.csv")

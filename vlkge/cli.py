@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_parser("train", help="train a model and write a run directory")
     _data_arg(p)
-    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--out", help="run directory to write (default: a new folder named by graph, scorer and time "
+                                 "in the workspace, $VLKGE_HOME/runs, where the app lists it)")
     add_config_flags(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--verdicts", help="an audit database (vlkge-audit.sqlite): accepted links are trained on, "
@@ -226,7 +227,10 @@ def cmd_train(args) -> int:
     from .pipeline import train_run
     graph = _load(args.data)
     overrides = config_overrides(args)
-    out = Path(args.out)
+    if args.out is None and args.resume:
+        print("vlkge train: --resume needs --out (the run to continue)", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out is not None else None
     if args.resume:
         from .runs import CONFIG_FILE, read_json
         if (out / CONFIG_FILE).exists():
@@ -234,6 +238,12 @@ def cmd_train(args) -> int:
             base.update(overrides)
             overrides = base
     cfg = TrainConfig(**overrides)
+    if out is None:
+        if graph.root is None:
+            print("vlkge train: this graph has no folder to name a workspace run after: give --out", file=sys.stderr)
+            return 2
+        from .paths import new_run_dir
+        out = new_run_dir(graph.root, cfg.model)
     metrics = train_run(graph, cfg, out, resume=args.resume, progress=not args.quiet,
                         verdicts=Path(args.verdicts) if args.verdicts else None,
                         previous=Path(args.previous) if args.previous else None)

@@ -21,6 +21,7 @@ from .evaluation.prior import evaluate_prior, fit_tail_prior
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
 from .prediction.run import Run, load_run
+from .prediction.projection import precompute as precompute_projections
 from .runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, atomic_save_tensors, atomic_write_json, read_json
 from .training.config import ResolvedConfig, TrainConfig, resolve
 from .training.trainer import Features, ProgressFn, Validate, distributed_context, train
@@ -103,6 +104,8 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
         atomic_write_json(out / METRICS_FILE, metrics)
         if verdicts is not None:
             record_mrr_change(out, metrics, previous)
+        # the map opens at once, with no projection to wait for (see prediction.projection)
+        precompute_projections(load_run(out, graph=graph))
     return metrics
 
 

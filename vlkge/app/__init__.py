@@ -2,7 +2,8 @@
 
 * ``runs``: run discovery (``runs_dir``, ``discover_runs``), run cards;
 * ``training``: the app's training settings, their defaults as resolved, progress with an ETA;
-* ``search``: accent/typo-tolerant entity search, filters, paging;
+* ``search``: accent/typo-tolerant entity search, a search that knows art (works through links,
+  facet counts), filters, paging;
 * ``facts``: facts per entity, neighbourhood graphs (networkx + pyvis), short paths;
 * ``embed``: nearest neighbours, cached UMAP projections, attributes for colouring;
 * ``predict``: predictions with evidence, metrics tables, audit queue, new-artwork placement,
@@ -10,7 +11,8 @@
 * ``images``: thumbnails contained in the graph folder, placeholder;
 * ``display``: catalogue text made inert for Markdown, Plotly and inline scripts.
 """
-from .embed import (SPACES, attribute, available_spaces, entity_neighbours, nearest, projection,
+from .embed import (MAP_PALETTE, SPACES, attribute, available_spaces, entity_neighbours, map_categories,
+                    nearest, projection,
                     projection_cached, projection_dir, selection_csv, stratified_sample, unit_vectors)
 from .display import escape_markdown, markdown_code, plotly_text, script_json
 from .facts import Adjacency, Fact, neighbourhood_html, path_text, type_colours
@@ -21,7 +23,7 @@ from .predict import (answer_text, audit_queue, bulk_preview, can_place, decisio
                       similar_with_link)
 from .runs import (RunInfo, discover_runs, encoder_notice, merge_status, new_run_path, run_card, runs_dir,
                    verdicts_text)
-from .search import EntityIndex, Hit, Page, normalise, paginate
+from .search import EntityIndex, FacetValue, Found, Hit, Page, Suggestion, normalise, paginate
 from .training import (APP_SETTINGS, TrainProgress, app_setting_defaults, default_train_config, fmt_eta,
                        train_for_app)
 

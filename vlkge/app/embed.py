@@ -1,8 +1,6 @@
 """Nearest neighbours in embedding space and cached 2-D projections (UMAP) of a run."""
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,11 +8,11 @@ import numpy as np
 import torch
 
 from ..data.graph import Graph
-from ..paths import cache_root, folder_key, writable_dir
+from ..paths import cache_root, folder_key, in_workspace
+from ..prediction.projection import compute_projection, read_projection, write_projection
 from ..spreadsheet import spreadsheet_csv
 
 SPACES = ("fused", "structural", "visual", "textual")
-PROJECTION_VERSION = 1
 
 
 def available_spaces(run: Any) -> list[str]:
@@ -120,98 +118,66 @@ def stratified_sample(types: list[str], max_points: int, seed: int = 0,
 
 # ---------------------------------------------------------------- projection with disk cache
 def projection_dir(run_path: Path) -> Path:
-    """``RUN/projections`` when the run folder is writable, else a cache folder keyed by the run
-    path (shared, read-only run folders)."""
+    """``RUN/projections`` for a run in the workspace, else a cache folder keyed by the run path
+    (a run elsewhere, perhaps inside a data folder, is left as it is)."""
     run_path = Path(run_path).resolve()
-    if writable_dir(run_path):
+    if in_workspace(run_path):
         return run_path / "projections"
     return cache_root() / "projections" / folder_key(run_path)
 
 
-def _model_stamp(run_path: Path) -> str:
-    st = (Path(run_path) / "model.safetensors").stat()
-    return f"{st.st_size}-{int(st.st_mtime)}"
+def _folders(run_path: Path) -> list[Path]:
+    # the run's own folder first (written at the end of training), then the app's
+    own = Path(run_path).resolve() / "projections"
+    return [own] + ([projection_dir(run_path)] if projection_dir(run_path) != own else [])
 
 
-def _cache_files(run_path: Path, space: str, method: str, max_points: int, seed: int,
-                 cache: Path | None) -> tuple[Path, Path]:
-    d = Path(cache) if cache is not None else projection_dir(run_path)
-    stem = f"{space}-{method}-{max_points}-s{seed}"
-    return d / f"{stem}.npy", d / f"{stem}.json"
-
-
-def projection_cached(run: Any, space: str = "fused", method: str = "umap", max_points: int = 20000,
-                      seed: int = 0, cache: Path | None = None) -> bool:
+def projection_cached(run: Any, space: str = "fused", method: str = "umap", seed: int = 0) -> bool:
     """Whether ``projection`` would read its result from disk (no computation)."""
-    npy, meta_path = _cache_files(run.path, space, method, max_points, seed, cache)
-    if not (npy.is_file() and meta_path.is_file()):
-        return False
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return False
-    return meta.get("model") == _model_stamp(run.path) and meta.get("version") == PROJECTION_VERSION
+    return any(read_projection(d, run.path, space, method, seed) is not None for d in _folders(run.path))
 
 
-def projection(run: Any, space: str = "fused", max_points: int = 20000, method: str = "umap",
-               seed: int = 0, cache: Path | None = None,
+def projection(run: Any, space: str = "fused", method: str = "umap", seed: int = 0,
                on_status: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """2-D coordinates of (a stratified sample of) the run's entities in ``space``.
+    """2-D coordinates of every entity of the run that has a vector in ``space``.
 
-    Computed once per run, space, method and sample size and stored as ``.npy`` + ``.json``
-    (never pickle); later calls, from any process, read the files. Returns
-    {"index": int array, "xy": float32 [n, 2], "sampled": bool, "total": int, "method", "seconds",
-    "cached": bool}."""
-    npy, meta_path = _cache_files(run.path, space, method, max_points, seed, cache)
-    d = npy.parent
-    stamp = _model_stamp(run.path)
-    if npy.is_file() and meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("model") == stamp and meta.get("version") == PROJECTION_VERSION:
-                arr = np.load(npy, allow_pickle=False)
-                return {"index": arr[:, 0].astype(np.int64), "xy": arr[:, 1:].astype(np.float32),
-                        "sampled": meta["sampled"], "total": meta["total"], "method": method,
-                        "seconds": meta.get("seconds", 0.0), "cached": True}
-        except (OSError, ValueError, KeyError):
-            pass  # recompute a damaged cache entry
-    vecs, mask = unit_vectors(run, space)
-    types = run.graph.types if run.graph is not None else ["entity"] * len(run.entities)
-    idx = stratified_sample(types, max_points, seed, mask.numpy())
-    x = vecs[torch.as_tensor(idx)].numpy().astype(np.float32)
-    t0 = time.monotonic()
+    Read from the run's ``projections`` folder (precomputed at the end of training) or the app's
+    (:func:`projection_dir`); else computed once and stored there for every later call, from any
+    process. Returns {"index": int array, "xy": float32 [n, 2], "total": int, "method",
+    "seconds", "cached": bool, "sampled": False}."""
+    for d in _folders(run.path):
+        p = read_projection(d, run.path, space, method, seed)
+        if p is not None:
+            return p
     if on_status:
-        on_status(f"projecting {len(idx):,} points with {method.upper()} (once per run and space)…")
-    xy = _project(x, method, seed)
-    secs = time.monotonic() - t0
-    d.mkdir(parents=True, exist_ok=True)
-    from ..runs import atomic_write_bytes, atomic_write_json
-    import io
-    buf = io.BytesIO()
-    np.save(buf, np.concatenate([idx[:, None].astype(np.float64), xy.astype(np.float64)], 1), allow_pickle=False)
-    atomic_write_bytes(npy, buf.getvalue())
-    meta = {"version": PROJECTION_VERSION, "model": stamp, "space": space, "method": method,
-            "max_points": max_points, "seed": seed, "sampled": bool(len(idx) < int(mask.sum())),
-            "total": int(mask.sum()), "points": int(len(idx)), "seconds": round(secs, 2)}
-    atomic_write_json(meta_path, meta)
-    return {"index": idx.astype(np.int64), "xy": xy.astype(np.float32), "sampled": meta["sampled"],
-            "total": meta["total"], "method": method, "seconds": secs, "cached": False}
+        on_status(f"projecting with {method.upper()} (once per run and space)…")
+    p = compute_projection(run, space, method, seed)
+    write_projection(projection_dir(run.path), run.path, space, p, seed)
+    return p
 
 
-def _project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
-    n = len(x)
-    if n == 0:
-        return np.zeros((0, 2), np.float32)
-    if n < 4 or method == "pca":
-        xc = x - x.mean(0, keepdims=True)
-        if n < 2:
-            return np.zeros((n, 2), np.float32)
-        u, s, _ = np.linalg.svd(xc, full_matrices=False)
-        out = u[:, :2] * s[:2]
-        if out.shape[1] < 2:
-            out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
-        return out.astype(np.float32)
-    import umap
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=seed,
-                        init="spectral" if n > 10 else "random", n_jobs=1)
-    return reducer.fit_transform(x).astype(np.float32)
+# ---------------------------------------------------------------- the map's colours
+# 24 distinct colours (Plotly's Dark24): beyond that a legend stops telling colours apart, and the
+# rarer categories share one grey "(other)". Plotly's default cycle repeats after 10 (Impressionism
+# and Rococo were both red).
+MAP_PALETTE = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
+               "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
+               "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038")
+OTHER, NONE = "(other)", "(none)"
+OTHER_COLOUR = "#c8c8c8"
+
+
+def map_categories(values: list[str] | np.ndarray, cap: int = len(MAP_PALETTE)) -> tuple[np.ndarray, dict[str, str]]:
+    """Each point's category for colouring ("" becomes "(none)"; beyond the ``cap`` most frequent,
+    "(other)") and a distinct colour per category, most frequent first."""
+    v = np.asarray(values, dtype=object)
+    v = np.where(v == "", NONE, v)
+    cats, counts = np.unique(v, return_counts=True)
+    order = [str(cats[k]) for k in np.lexsort((cats, -counts))]
+    kept = order[:cap] if len(order) > cap else order
+    if len(order) > cap:
+        v = np.where(np.isin(v, kept), v, OTHER)
+    colours = {c: MAP_PALETTE[k] for k, c in enumerate(kept)}
+    if len(order) > cap:
+        colours[OTHER] = OTHER_COLOUR
+    return v, colours

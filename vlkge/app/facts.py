@@ -1,11 +1,13 @@
 """An entity's facts, its neighbourhood graph and short paths between two entities."""
 from __future__ import annotations
 
+import base64
 import re
 from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -103,10 +105,13 @@ class Adjacency:
             v.sort(key=lambda f: (labels[f.other] or self.graph.entities[f.other]).lower())
         return dict(sorted(out.items(), key=lambda kv: (kv[0].endswith("(inverse)"), kv[0])))
 
-    def neighbourhood(self, i: int, hops: int = 1, max_nodes: int = 60) -> nx.MultiDiGraph:
+    def neighbourhood(self, i: int, hops: int = 1, max_nodes: int = 60,
+                      per_relation: int = 8) -> nx.MultiDiGraph:
         """A networkx graph of entity ``i`` and its neighbours up to ``hops`` away, breadth first,
         capped at ``max_nodes`` nodes (hubs such as a popular style would otherwise bring in
-        thousands). Node attributes: label, type, hop."""
+        thousands) and at ``per_relation`` neighbours per entity and relation: the rest of a
+        relation is one node, "+ 37 more artworks" (attribute ``more``: how many), so labels stay
+        legible. Node attributes: label, type, hop (and more)."""
         g = nx.MultiDiGraph()
         labels, types, rels = self.graph.labels, self.graph.types, self.graph.relations
         g.add_node(i, label=labels[i] or self.graph.entities[i], type=types[i], hop=0)
@@ -116,14 +121,28 @@ class Adjacency:
             if h >= hops:
                 continue
             a, b = self.ptr[u], self.ptr[u + 1]
+            groups: dict[tuple[int, int], list[int]] = {}
             for nb, r, d in zip(self.nbr[a:b].tolist(), self.rel[a:b].tolist(), self.dir[a:b].tolist()):
-                if nb not in g:
-                    if g.number_of_nodes() >= max_nodes:
-                        continue
-                    g.add_node(nb, label=labels[nb] or self.graph.entities[nb], type=types[nb], hop=h + 1)
-                    frontier.append((nb, h + 1))
-                s, t = (u, nb) if d == 0 else (nb, u)
-                if not g.has_edge(s, t, key=rels[r]):
+                groups.setdefault((r, d), []).append(nb)
+            for (r, d), nbs in groups.items():
+                shown = [nb for nb in dict.fromkeys(nbs) if nb in g][:per_relation]  # already drawn first
+                shown += [nb for nb in dict.fromkeys(nbs) if nb not in g][:per_relation - len(shown)]
+                for nb in shown:
+                    if nb not in g:
+                        if g.number_of_nodes() >= max_nodes:
+                            continue
+                        g.add_node(nb, label=labels[nb] or self.graph.entities[nb], type=types[nb], hop=h + 1)
+                        frontier.append((nb, h + 1))
+                    s, t = (u, nb) if d == 0 else (nb, u)
+                    if not g.has_edge(s, t, key=rels[r]):
+                        g.add_edge(s, t, key=rels[r], relation=rels[r])
+                rest = len(set(nbs)) - len(shown)
+                if rest > 0 and g.number_of_nodes() < max_nodes:
+                    kinds = sorted({types[nb] for nb in nbs if nb not in shown})
+                    kind = kinds[0] if len(kinds) == 1 else "entitie"  # plural below
+                    more = f"more:{u}:{r}:{d}"
+                    g.add_node(more, label=f"+ {rest:,} more {kind}s", type="more", hop=h + 1, more=rest)
+                    s, t = (u, more) if d == 0 else (more, u)
                     g.add_edge(s, t, key=rels[r], relation=rels[r])
         return g
 
@@ -200,26 +219,57 @@ _IFRAME_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
 
 
 def neighbourhood_html(g: nx.MultiDiGraph, colours: dict[str, str], centre: int,
-                       height: int = 480) -> str:
+                       height: int = 480, thumbnails: dict[Any, bytes] | None = None) -> str:
     """Self-contained vis-network page for ``g``: the library (shipped inside pyvis) is inlined
     and a Content-Security-Policy forbids every other request, so it works offline and contacts
-    no third party. Labels and tooltips are plain text to vis-network (canvas text, innerText)."""
-    nodes = [{"id": int(n), "label": _short(d["label"]), "title": f"{d['label']} ({d['type']})",
-              "color": colours.get(d["type"], "#999999"), "size": 22 if n == centre else 12,
-              "borderWidth": 3 if n == centre else 1, "shape": "dot"}
-             for n, d in g.nodes(data=True)]
-    edges = [{"from": int(u), "to": int(v), "title": d["relation"], "arrows": "to", "color": "#bbbbbb"}
+    no third party. Labels and tooltips are plain text to vis-network (canvas text, innerText).
+    ``thumbnails`` (node -> PNG/JPEG bytes) draw artwork nodes as their pictures, inlined as
+    ``data:`` URLs. Labels sit on a white band and nodes repel each other so labels do not
+    overlap; the view is fitted to the whole graph once the layout settles (nothing clipped)."""
+    thumbnails = thumbnails or {}
+    nodes = []
+    for n, d in g.nodes(data=True):
+        # past the first ring, names show on hover: fifty labels on one canvas cover each other
+        label = _short(d["label"]) if d.get("hop", 0) <= 1 or d["type"] == "more" else ""
+        node = {"id": _node_id(n), "label": label, "title": f"{d['label']} ({d['type']})",
+                "color": colours.get(d["type"], "#999999"), "size": 26 if n == centre else 14,
+                "borderWidth": 3 if n == centre else 1, "shape": "dot"}
+        if d["type"] == "more":
+            node.update(shape="box", color="#eeeeee", font={"color": "#555555"}, title=d["label"])
+        elif n in thumbnails:
+            node.update(shape="circularImage", image=_data_url(thumbnails[n]),
+                        size=34 if n == centre else 22)
+        nodes.append(node)
+    edges = [{"from": _node_id(u), "to": _node_id(v), "title": d["relation"], "arrows": "to", "color": "#bbbbbb"}
              for u, v, d in g.edges(data=True)]
-    options = {"physics": {"stabilization": {"iterations": 150}, "barnesHut": {"springLength": 120}},
+    options = {"physics": {"solver": "forceAtlas2Based",
+                           "forceAtlas2Based": {"gravitationalConstant": -90, "springLength": 110,
+                                                "avoidOverlap": 0.8},
+                           "stabilization": {"iterations": 300}},
+               "nodes": {"font": {"size": 14, "background": "rgba(255,255,255,0.85)"},
+                         # vis hides labels below 5 px on screen: a fitted 2-hop view would have none
+                         "scaling": {"label": {"drawThreshold": 1}}},
                "interaction": {"hover": True}}
     js, css = _vis_network()
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{_IFRAME_CSP}">'
             f"<style>{css}\nhtml,body{{margin:0}}#net{{width:100%;height:{int(height)}px;"
             f"border:1px solid lightgray;box-sizing:border-box}}</style><script>{js}</script></head>"
-            f'<body><div id="net"></div><script>new vis.Network(document.getElementById("net"), '
+            f'<body><div id="net"></div><script>var net = new vis.Network(document.getElementById("net"), '
             f"{{nodes: new vis.DataSet({script_json(nodes)}), edges: new vis.DataSet({script_json(edges)})}}, "
-            f"{script_json(options)});</script></body></html>")
+            f"{script_json(options)});"
+            # freeze the settled layout (no drifting labels) and show all of it
+            f'net.once("stabilizationIterationsDone", function () {{ net.setOptions({{physics: false}}); '
+            f"net.fit(); document.body.dataset.settled = '1'; }});</script></body></html>")
+
+
+def _node_id(n: Any) -> int | str:
+    return int(n) if isinstance(n, (int, np.integer)) else str(n)
+
+
+def _data_url(image: bytes) -> str:
+    kind = "png" if image[:8] == b"\x89PNG\r\n\x1a\n" else "jpeg"
+    return f"data:image/{kind};base64,{base64.b64encode(image).decode('ascii')}"
 
 
 @lru_cache(maxsize=1)

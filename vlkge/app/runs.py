@@ -4,39 +4,33 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..data.graph import Graph, vocabulary_difference
 from ..errors import VLKGEError
-from ..paths import cache_root, folder_key, writable_dir
+from ..paths import graph_runs_dir, legacy_run_dirs, new_run_dir, writable_dir
 from ..runs import is_run
 from ..training.config import TrainConfig
 
 def runs_dir(graph_root: Path) -> Path:
-    """Where runs for this graph live: ``GRAPH/runs`` when the graph folder is writable (or
-    already has runs), else ``$VLKGE_CACHE/runs/<graph name>-<hash>``."""
-    root = Path(graph_root).resolve()
-    local = root / "runs"
-    if local.is_dir() and (writable_dir(local) or any(is_run(p) for p in local.iterdir())):
-        return local
-    if writable_dir(root):
-        return local
-    return cache_root() / "runs" / folder_key(root)
+    """Where new runs for this graph go: the workspace (``$VLKGE_HOME/runs/<graph key>``), never
+    the graph folder (see vlkge.paths)."""
+    return graph_runs_dir(graph_root)
 
 
 @dataclass
 class RunInfo:
     path: Path
     name: str
-    source: str  # "env", "graph" or "cache"
+    source: str  # "env", "workspace", or (made before the workspace) "graph" or "cache"
     mtime: float = 0.0
 
 
 def discover_runs(graph: Graph, extra: list[str | Path] | None = None) -> list[RunInfo]:
-    """Runs trained on ``graph``: ``$VLKGE_RUN`` and ``extra`` paths first, then runs in the
-    graph folder's ``runs/`` and in its cache runs folder, newest first. Runs whose entity or
+    """Runs trained on ``graph``: ``$VLKGE_RUN`` and ``extra`` paths first, then the graph's runs
+    in the workspace and those made before it (the graph folder's ``runs/``, the old cache),
+    newest first. Runs whose entity or
     relation ids are not the graph's are left out (load_run would refuse them)."""
     import json
     found: list[RunInfo] = []
@@ -65,7 +59,7 @@ def discover_runs(graph: Graph, extra: list[str | Path] | None = None) -> list[R
     local: list[RunInfo] = []
     if graph.root is not None:
         root = Path(graph.root).resolve()
-        dirs = [(root / "runs", "graph"), (cache_root() / "runs" / folder_key(root), "cache")]
+        dirs = [(runs_dir(root), "workspace"), *legacy_run_dirs(root)]
         for d, source in dirs:
             if d.is_dir():
                 for p in d.iterdir():
@@ -130,10 +124,9 @@ def _mrr(x: Any) -> str:
 
 
 def new_run_path(graph_root: Path, model: str | None = None) -> Path:
-    """A fresh run folder named by time and scorer (default: the scorer the app trains)."""
-    model = model or TrainConfig().model
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return runs_dir(graph_root) / f"{stamp}-{model}"
+    """A fresh run folder in the workspace named by graph, scorer and time (default: the scorer
+    the app trains)."""
+    return new_run_dir(graph_root, model or TrainConfig().model)
 
 
 def merge_status(graph: Graph) -> tuple[bool, str]:

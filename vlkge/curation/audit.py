@@ -42,10 +42,9 @@ from typing import Any, TypeVar
 
 from ..atomic import atomic_write_bytes
 from ..errors import VLKGEError
-from ..paths import cache_root, folder_key, writable_dir
+from ..paths import AUDIT_FILENAME, audit_path, writable_dir  # noqa: F401 (AUDIT_FILENAME re-exported)
 from ..spreadsheet import spreadsheet_csv
 
-AUDIT_FILENAME = "vlkge-audit.sqlite"
 VERDICTS = ("plausible", "wrong", "unsure")
 SCHEMA_VERSION = 2
 _BUSY_MS = 10_000
@@ -114,17 +113,8 @@ class Decision:
 
 
 def default_audit_path(graph_root: Path) -> Path:
-    """``graph_root/vlkge-audit.sqlite``, or a per-graph file under ``$VLKGE_CACHE/audit`` (else
-    ``~/.cache/vlkge/audit``) when the graph folder is read-only."""
-    root = Path(graph_root).resolve()
-    if writable_dir(root):
-        return root / AUDIT_FILENAME
-    path = cache_root() / "audit" / f"{folder_key(root)}.sqlite"
-    # Databases made before the cache keys were unified carry a 16-digit hash. They hold
-    # curators' decisions, not a cache, so keep using one that exists.
-    name = folder_key(root).rsplit("-", 1)[0]
-    legacy = path.with_name(f"{name}-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.sqlite")
-    return legacy if not path.exists() and legacy.is_file() else path
+    """The graph's audit database in the workspace (see :func:`vlkge.paths.audit_path`)."""
+    return audit_path(graph_root)
 
 
 def _key(p: Any) -> tuple[str, str, str]:

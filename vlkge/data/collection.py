@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import DataError, VLKGEError
-from ..paths import imports_dir
+from ..paths import allowed_image_folder, image_roots, imports_dir
 from .catalogue import (FIELD_LABELS, FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns, column_table, columns_summary,
                         col_key, parse_map_args, plan_columns, read_catalogue, relation_for)
 from .cells import (artist_description, decade_entity, nationality_of, parallel_values, parse_artist, parse_date,
@@ -450,9 +450,20 @@ def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: 
     """:func:`import_collection` for a catalogue that arrives as bytes (the app's upload), its
     images from the folder ``images`` or from ``image_archive`` (a ZIP's bytes and name, uploaded
     too), not both. Without images the image column is left out, rather than every row warned
-    about a missing file. Errors name the uploaded files, not where they were put meanwhile."""
+    about a missing file. Errors name the uploaded files, not where they were put meanwhile.
+
+    The folder is named by a web user of the app, so it must lie inside one of
+    :func:`vlkge.paths.image_roots` (the workspace, ``$VLKGE_IMAGE_ROOTS``): no one reads the
+    server's ``/etc`` through an import."""
     if images is not None and image_archive is not None:
         raise VLKGEError("give the images as a folder or as a ZIP archive, not both")
+    if images is not None:
+        allowed = allowed_image_folder(images)
+        if allowed is None:
+            roots = ", ".join(str(r) for r in image_roots())
+            raise VLKGEError(f"{images}: not a folder the app may read images from (allowed: {roots}; "
+                             "more can be listed in $VLKGE_IMAGE_ROOTS)")
+        images = allowed
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-upload-") as tmp:
