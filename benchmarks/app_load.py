@@ -42,6 +42,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common import section_text, write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -477,28 +479,16 @@ def report(args, stats: Stats, info: dict, rss: list[tuple[float, float]], audit
 
 
 def write_results(body: str, cmd: str) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8")
-    start = text.find(SECTION + "\n")
+    """Our section keeps one ``### `command` `` block per command line run, the newest replacing its own."""
     blocks: dict[str, str] = {}
     intro = ("`benchmarks/app_load.py`: S browser sessions (one headless Chromium) drive Home → Browse "
              "search → entity page → Predictions → Audit against one `streamlit run app.py` on 127.0.0.1. "
              "Latency = an action's first input until its content is shown and Streamlit is idle again.")
-    if start >= 0:
-        nxt = re.search(r"^## ", text[start + len(SECTION):], re.M)
-        old = text[start + len(SECTION): start + len(SECTION) + nxt.start() if nxt else len(text)]
-        for m in re.finditer(r"^### `(.*?)`\n(.*?)(?=^### `|\Z)", old, re.M | re.S):
-            blocks[m.group(1)] = m.group(2).strip()
+    for m in re.finditer(r"^### `(.*?)`\n(.*?)(?=^### `|\Z)", section_text(SECTION), re.M | re.S):
+        blocks[m.group(1)] = m.group(2).strip()
     blocks[cmd] = body.strip()
-    section = f"{SECTION}\n\n{intro}\n\n" + "\n\n".join(f"### `{k}`\n\n{v}" for k, v in blocks.items()) + "\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = re.search(r"^## ", text[start + len(SECTION):], re.M)
-        end = start + len(SECTION) + nxt.start() if nxt else len(text)
-        text = text[:start] + section + ("\n" + text[end:] if nxt else "")
-    path.write_text(text, encoding="utf-8")
+    write_section(f"{SECTION}\n\n{intro}\n\n" + "\n\n".join(f"### `{k}`\n\n{v}" for k, v in blocks.items()),
+                  SECTION)
 
 
 def main() -> int:

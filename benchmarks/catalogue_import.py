@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, uptime
+from common import ROOT, uptime, write_section
 
 SECTION = "## Catalogue import at museum scale (issue 18)"
 FORENAMES = ["John", "Mary", "Richard", "Anna", "Pierre", "Jan", "Hans", "Emily", "Carlos", "Yuki", "Olga", "Ahmed",
@@ -132,19 +132,8 @@ def main() -> None:
     body = "\n".join(lines)
     print(body)
     if a.write_results:
-        path = Path(ROOT) / "benchmarks" / "RESULTS.md"
-        text = path.read_text(encoding="utf-8")
         cmd = "python benchmarks/catalogue_import.py " + " ".join(sys.argv[1:])
-        section = f"{SECTION}\n\n`{cmd.replace(' --write-results', '')}`\n\n{body}\n"
-        start = text.find(SECTION + "\n")
-        if start < 0:
-            text = text.rstrip("\n") + "\n\n" + section
-        else:
-            nxt = re.search(r"^## ", text[start + len(SECTION):], re.M)
-            end = start + len(SECTION) + nxt.start() if nxt else len(text)
-            text = text[:start] + section + ("\n" + text[end:] if nxt else "")
-        path.write_text(text, encoding="utf-8")
-
+        write_section(f"{SECTION}\n\n`{cmd.replace(' --write-results', '')}`\n\n{body}\n", SECTION)
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 from contextlib import contextmanager
 
 # On a shared, oversubscribed machine OpenMP's default spin-waiting makes every small torch op wait for
@@ -76,3 +77,30 @@ def md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def section_text(title: str) -> str:
+    """The body of RESULTS.md's ``title`` section (without its heading); "" when there is none."""
+    text = (Path(ROOT) / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.rstrip() == title), None)
+    if start is None:
+        return ""
+    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+    return "".join(lines[start + 1:end])
+
+
+def write_section(text: str, title: str) -> None:
+    """Replace (or append) the section ``title`` of RESULTS.md with ``text`` (which starts with that
+    heading), leaving every other benchmark's section untouched."""
+    path = Path(ROOT) / "benchmarks" / "RESULTS.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.rstrip() == title), None)
+    body = text.rstrip() + "\n"
+    if start is None:
+        new = old.rstrip() + "\n\n" + body
+    else:
+        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + body + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
+    path.write_text(new, encoding="utf-8")

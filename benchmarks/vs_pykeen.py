@@ -34,7 +34,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, git_rev, load_avg, machine, md_table, uptime  # noqa: E402
+from common import ROOT, git_rev, load_avg, machine, md_table, uptime, write_section  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -250,20 +250,6 @@ def cross_check_eval(dataset: str = "umls", dim: int = 32, seed: int = 0) -> dic
 
 
 # --------------------------------------------------------------------------- RESULTS.md
-def write_section(text: str, title: str = SECTION) -> None:
-    """Replace (or append) our own section of RESULTS.md, leaving everyone else's untouched."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.rstrip() == title), None)
-    body = text.rstrip() + "\n"
-    if start is None:
-        new = old.rstrip() + "\n\n" + body
-    else:
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + body + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-    RESULTS.write_text(new, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=["umls", "kinships"], action="append",
