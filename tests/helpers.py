@@ -13,6 +13,7 @@ from PIL import Image
 
 # The shared data sets sit beside the repository (../shared/data), read in place, never copied.
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MUSEUMS = Path(__file__).resolve().parent / "museums"  # one export per museum convention (test_museums)
 
 
 def shared(name: str) -> Path:

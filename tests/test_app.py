@@ -460,8 +460,7 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
 def test_import_form_shows_what_each_column_becomes_and_can_leave_one_out(env, tmp_path):
     """A Met Open Access export, uploaded as is: the column table shows the recognised mapping
     before importing (the same table the import writes), and a column left out is left out."""
-    from test_museums import MUSEUMS
-
+    from helpers import MUSEUMS
     from vlkge.data.collection import import_collection
     from vlkge.data.readers import load_graph
     data = (MUSEUMS / "met.csv").read_bytes()

@@ -3,16 +3,15 @@ museum's column layout and string style), imported with no column map (issue 18)
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
+from helpers import MUSEUMS
 from vlkge.data.cells import parse_artist, split_cell
 from vlkge.data.collection import import_collection
 from vlkge.data.readers import load_graph
 from vlkge.errors import DataError
 
-MUSEUMS = Path(__file__).parent / "museums"
 
 
 def _import(tmp_path, name, **kw):
