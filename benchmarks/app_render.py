@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["home", "browse", "embedding_map", "predictions", "audit", "new_artwork", "describe"]
 
 
+def median_ms(fn, queries) -> float:
+    """Median milliseconds of ``fn(q)`` over ``queries``."""
+    took = []
+    for q in queries:
+        t = time.perf_counter()
+        fn(q)
+        took.append(time.perf_counter() - t)
+    return round(1000 * statistics.median(took), 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -100,19 +110,11 @@ def main() -> None:
             ev.append(time.perf_counter() - t)
         out["evidence_ms_median"] = round(1000 * statistics.median(ev), 2)
         ix = EntityIndex(g)
-        se = []
-        for q in ("Monét", "monnet", "impresionism", "hokusay", "portrait of a lady"):
-            t = time.perf_counter()
-            ix.search(q)
-            se.append(time.perf_counter() - t)
-        out["search_ms_median"] = round(1000 * statistics.median(se), 2)
+        out["search_ms_median"] = median_ms(ix.search, ("Monét", "monnet", "impresionism", "hokusay",
+                                                        "portrait of a lady"))
         ix.find("Monet")  # its word index is built on the first search
-        fe = []
-        for q in ("Monet", "monnet", "impressionism", "hokusay", "portrait of a lady"):
-            t = time.perf_counter()
-            ix.find(q)
-            fe.append(time.perf_counter() - t)
-        out["browse_find_ms_median"] = round(1000 * statistics.median(fe), 2)
+        out["browse_find_ms_median"] = median_ms(ix.find, ("Monet", "monnet", "impressionism", "hokusay",
+                                                           "portrait of a lady"))
     print(json.dumps(out, indent=2))
 
 
