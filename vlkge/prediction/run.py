@@ -13,11 +13,11 @@ from ..data.graph import SPLITS, Graph, vocabulary_difference
 from ..data.readers import absolute, load_graph, spec_path
 from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
-from ..evaluation.ranking import KnownIndex, candidate_mask, default_protocol, evaluate_model
+from ..evaluation.ranking import KnownIndex, candidate_mask, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
 from ..models.prior import TailPrior
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
-from ..training.config import TrainConfig
+from ..training.config import ResolvedConfig
 
 
 @dataclass
@@ -37,15 +37,15 @@ class Run:
         self.no_graph = no_graph or f"{path}: the run has no graph; pass --data GRAPH"  # why graph is None
         self.entities: list[str] = config["entities"]
         self.relations: list[str] = config["relations"]
-        self.train_config = TrainConfig.from_dict(config["train"])
+        # what training.config.resolve decided for the run, as its config.json recorded it
+        self.train_config = ResolvedConfig.from_dict(config["train"])
         self._eidx = {e: i for i, e in enumerate(self.entities)}
         self._ridx = {r: i for i, r in enumerate(self.relations)}
 
     # ------------------------------------------------------------ lookups
     @property
     def protocol(self) -> str:
-        return self.config["train"].get("eval_protocol_used") or (
-            default_protocol(self.graph) if self.graph else "both")
+        return self.train_config.eval_protocol_used
 
     @cached_property
     def encoder(self) -> EncoderInfo:
@@ -248,7 +248,7 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         raise VLKGEError(f"{path / CONFIG_FILE}: not a vlkge run config")
     try:
         source = (config.get("data") or {})["source"]
-        tc = TrainConfig.from_dict(config["train"])
+        tc = ResolvedConfig.from_dict(config["train"])
         n, n_rel = len(config["entities"]), len(config["relations"])
         modalities = list(config.get("features", {}))
     except (KeyError, TypeError, AttributeError, ValueError) as e:
