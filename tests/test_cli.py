@@ -70,7 +70,7 @@ print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith("
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["evaluate", "--help"], ["predict", "--help"],
-                                  ["validate", "--help"]])
+                                  ["validate", "--help"], ["download", "--help"]])
 def test_help_does_not_import_torch(argv):
     """Help and the version come back without loading torch (seconds of start-up): only ``train``
     builds flags from the scorers."""
@@ -80,6 +80,17 @@ def test_help_does_not_import_torch(argv):
     assert p.returncode == 0, p.stderr
     out = p.stdout.strip().splitlines()
     assert "vlkge" in p.stdout and json.loads(out[-1]) == [], out[-1]
+
+
+def test_fetching_and_writing_files_import_no_torch():
+    """``vlkge download`` and the catalogue importer's modules need no tensors (vlkge.data loads
+    its graph names on first use)."""
+    code = ("import sys, vlkge.data.download, vlkge.data.collection, vlkge.cli\n"
+            "print('torch' in sys.modules)")
+    repo = str(Path(__file__).resolve().parents[1])
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repo,
+                       env={**os.environ, "PYTHONPATH": repo})
+    assert p.returncode == 0 and p.stdout.split() == ["False"], (p.stdout, p.stderr)
 
 
 def test_version_and_whole_flag_names_only(capsys):
