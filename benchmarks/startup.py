@@ -1,6 +1,6 @@
 """Start-up as users pay it (issues 17, 21): ``load_run`` + the first ``predict_tails`` on a run,
 and ``vlkge --help``, each a whole child process, this tree against another revision, interleaved
-A B A B. CPU seconds (user + system, the kernel's child rusage) beside wall; the ratio is
+A B A B; ``python -c 'import torch'`` beside them is the floor any torch model pays. CPU seconds (user + system, the kernel's child rusage) beside wall; the ratio is
 before / now of each pair's CPU seconds, median and min-max over the pairs.
 
     python benchmarks/startup.py --run RUN [--before REV] [--repeat 5]
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,12 +30,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="interleaved pairs per measurement")
     args = ap.parse_args()
     trees = {"before": export(args.before), "now": ROOT}
+    for tree in trees.values():  # bytecode for both, as a user's first run leaves it (even under PYTHONDONTWRITEBYTECODE)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", f"{tree}/vlkge"], check=True)
     # a parsed-graph cache per side, warm after the first child: its key covers the reader code,
     # so two trees sharing one would evict each other's entry on every load
     cache = tempfile.mkdtemp(prefix="vlkge-startup-cache-")
     env = {side: {"OMP_NUM_THREADS": "1", "VLKGE_CACHE": f"{cache}/{side}"} for side in trees}
     predict = PREDICT.format(run=str(Path(args.run).resolve()), data=args.data)
-    jobs = {"load_run + first predict_tails": (predict, None), "vlkge --help": ("", HELP)}
+    # the floor: the interpreter and torch alone, which any torch model pays
+    jobs = {"load_run + first predict_tails": (predict, None), "vlkge --help": ("", HELP),
+            "python -c 'import torch'": ("", ["-c", "import torch"])}
     for code, argv in jobs.values():  # warm each side's graph cache and both trees' files
         for side, tree in trees.items():
             child(code, tree, env[side], argv)
