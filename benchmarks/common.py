@@ -50,9 +50,9 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def git_rev() -> str:
+def git_rev(rev: str = "HEAD") -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+        return subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True,
                               text=True, timeout=5).stdout.strip()
     except Exception:  # noqa: BLE001
         return "?"

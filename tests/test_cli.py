@@ -1,7 +1,9 @@
 """The CLI end to end on a tiny graph: validate, train, evaluate, predict."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +55,42 @@ def test_module_entry_point_and_unknown_entity(art_graph, tmp_path):
     p = subprocess.run([sys.executable, "-m", "vlkge", "predict", str(tmp_path / "nope"), "--head", "x",
                         "--relation", "r"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "not a run directory" in p.stderr
+
+
+# Runs ``python -m vlkge ARGS`` in this interpreter and prints, last, which torch modules it loaded.
+ENTRY_POINT_IMPORTS = """
+import json, runpy, sys
+sys.argv = ["vlkge", *sys.argv[1:]]
+try:
+    runpy.run_module("vlkge", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["evaluate", "--help"], ["predict", "--help"],
+                                  ["validate", "--help"], ["download", "--help"]])
+def test_help_does_not_import_torch(argv):
+    """Help and the version come back without loading torch (seconds of start-up): only ``train``
+    builds flags from the scorers."""
+    repo = str(Path(__file__).resolve().parents[1])
+    p = subprocess.run([sys.executable, "-c", ENTRY_POINT_IMPORTS, *argv], capture_output=True, text=True,
+                       timeout=120, cwd=repo, env={**os.environ, "PYTHONPATH": repo})
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.strip().splitlines()
+    assert "vlkge" in p.stdout and json.loads(out[-1]) == [], out[-1]
+
+
+def test_fetching_and_writing_files_import_no_torch():
+    """``vlkge download`` and the catalogue importer's modules need no tensors (vlkge.data loads
+    its graph names on first use)."""
+    code = ("import sys, vlkge.data.download, vlkge.data.collection, vlkge.cli\n"
+            "print('torch' in sys.modules)")
+    repo = str(Path(__file__).resolve().parents[1])
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repo,
+                       env={**os.environ, "PYTHONPATH": repo})
+    assert p.returncode == 0 and p.stdout.split() == ["False"], (p.stdout, p.stderr)
 
 
 def test_version_and_whole_flag_names_only(capsys):

@@ -6,8 +6,11 @@ import torch
 
 import vlkge
 from vlkge.data.readers import load_graph
-from vlkge.training.config import TrainConfig
+from vlkge.training.config import PREDATED, ResolvedConfig, TrainConfig, resolve
 from vlkge.pipeline import train_run
+
+CHAIN_CONFIG = TrainConfig(model="complex", dim=32, epochs=150, eval_every=25, lr=0.02, negatives=64,
+                           modalities=["structural"], patience=10)
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +18,7 @@ def chain_run(tmp_path_factory):
     from helpers import make_chain_graph
     root = tmp_path_factory.mktemp("chain")
     g = make_chain_graph(root / "g")
-    cfg = TrainConfig(model="complex", dim=32, epochs=150, eval_every=25, lr=0.02, negatives=64,
-                      modalities=["structural"], patience=10)
-    train_run(load_graph(g), cfg, root / "run", progress=False)
+    train_run(load_graph(g), CHAIN_CONFIG, root / "run", progress=False)
     return root / "run"
 
 
@@ -53,6 +54,26 @@ def test_load_run_scores_and_predictions(chain_run):
     novel = run.predict_tails("e5", "next", k=5)
     assert "e6" not in [p.entity for p in novel] and all(p.known is None for p in novel)
     assert all(0 <= p.confidence <= 1 for p in preds)
+
+
+def test_a_run_is_what_resolve_decided_and_older_configs_load_as_trained(chain_run, tmp_path):
+    import shutil
+    run = vlkge.load_run(chain_run)
+    assert run.train_config == resolve(CHAIN_CONFIG, run.graph)  # the one resolver's answer, read back
+    assert run.protocol == run.train_config.eval_protocol_used == "both"
+    # a run saved before the later fields existed: read as the training it had (training.config.PREDATED)
+    old = tmp_path / "old"
+    shutil.copytree(chain_run, old)
+    config = json.loads((old / "config.json").read_text())
+    for name in PREDATED:
+        del config["train"][name]
+    (old / "config.json").write_text(json.dumps(config))
+    then = vlkge.load_run(old)
+    assert isinstance(then.train_config, ResolvedConfig)
+    assert {name: getattr(then.train_config, name) for name in PREDATED} == PREDATED
+    assert then.train_config.model == "complex" and then.protocol == run.protocol
+    assert [(p.entity, p.score) for p in then.predict_tails("e5", "next")] == \
+        [(p.entity, p.score) for p in run.predict_tails("e5", "next")]
 
 
 def test_known_answers_match_every_triple_of_the_graph(chain_run):

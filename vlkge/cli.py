@@ -1,4 +1,8 @@
-"""The ``vlkge`` command line. Every user error ends as one ``error:`` line and exit status 1."""
+"""The ``vlkge`` command line. Every user error ends as one ``error:`` line and exit status 1.
+
+Only what a command needs is imported, when it runs: ``vlkge --help`` or ``vlkge evaluate --help``
+never imports torch (the train flags, whose help the scorers' defaults fill in, are built only
+for ``vlkge train``)."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +13,6 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from .errors import VLKGEError
-from .models.scorers import SCORERS
-from .training.config import SHARED_DEFAULTS, TrainConfig
 from .version import __version__
 
 
@@ -43,6 +45,8 @@ FIELD_TYPES = {"int": int, "float": float, "str": str}
 
 def default_text(f) -> str:
     """A config field's default in words: its value, or what the scorer and graph make it."""
+    from .models.scorers import SCORERS
+    from .training.config import SHARED_DEFAULTS
     def words(v) -> str:
         return ("on" if v else "off") if isinstance(v, bool) else str(v)
     if f.metadata.get("default_text"):
@@ -58,6 +62,7 @@ def default_text(f) -> str:
 def add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field, its help and shown default from the field's metadata. A
     flag left out stays None, so the field keeps its own default (``resolve`` decides it)."""
+    from .training.config import TrainConfig
     for f in fields(TrainConfig):
         kind = f.metadata.get("flag")
         if kind == "none":
@@ -72,6 +77,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 def config_overrides(args: argparse.Namespace) -> dict:
     """The TrainConfig fields given on the command line."""
+    from .training.config import TrainConfig
     given = {}
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
@@ -85,7 +91,9 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return given
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(train_flags: bool = True) -> argparse.ArgumentParser:
+    """The parser of every command; without ``train_flags``, ``train`` lacks its config flags
+    (which import the scorers, and so torch): for a command line that is not ``vlkge train``."""
     ap = argparse.ArgumentParser(prog="vlkge", description="VL-KGE knowledge graph embeddings", **PARSER_OPTIONS)
     ap.add_argument("--version", action="version", version=f"vlkge {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -103,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arg(p)
     p.add_argument("--out", help="run directory to write (default: a new folder named by graph, scorer and time "
                                  "in the workspace, $VLKGE_HOME/runs, where the app lists it)")
-    add_config_flags(p)
+    if train_flags:
+        add_config_flags(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--verdicts", help="an audit database (vlkge-audit.sqlite): accepted links are trained on, "
                                       "rejected ones taught as false")
@@ -158,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the command is the first word that is not a flag (the top level's flags take no value)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(train_flags=command == "train").parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0
     except VLKGEError as e:
@@ -225,6 +237,7 @@ def cmd_validate(args) -> int:
 
 def cmd_train(args) -> int:
     from .pipeline import train_run
+    from .training.config import TrainConfig
     graph = _load(args.data)
     overrides = config_overrides(args)
     if args.out is None and args.resume:

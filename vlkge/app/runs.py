@@ -84,7 +84,7 @@ def encoder_notice(run: Any) -> str | None:
 def run_card(run: Any) -> dict[str, Any]:
     """What the Home page shows about a run: scorer, encoder actually used, modalities,
     overall metrics per split and a per-relation table."""
-    tc = run.config.get("train", {})
+    tc = run.train_config
     test = (run.metrics or {}).get("test") or {}
     overall = {}
     for split in ("val", "test"):
@@ -96,9 +96,9 @@ def run_card(run: Any) -> dict[str, Any]:
     return {
         "name": Path(run.path).name,
         "path": str(run.path),
-        "scorer": tc.get("model"),
-        "dim": tc.get("dim"),
-        "epochs": tc.get("epochs"),
+        "scorer": tc.model,
+        "dim": tc.dim,
+        "epochs": tc.epochs,
         "encoder": run.encoder.description or "none (structure only)",
         "joint_space": run.encoder.vision_language,
         "offline": run.encoder.kind == "offline",

@@ -12,21 +12,19 @@
 """
 from __future__ import annotations
 
-from .base import Encoder, open_image
-from .clip import DEFAULT_CLIP
-from .loading import load_encoder
+# Loaded on first use (PEP 562): reading a run's encoder record (``encoders.info``) must not
+# import PIL, the image readers and the encoder classes.
+_EXPORTS = {"Encoder": "base", "open_image": "base", "DEFAULT_CLIP": "clip", "load_encoder": "loading",
+            "FeatureStore": "store", "extract_features": "store", "import_features": "import_features",
+            "load_imported": "import_features", "load_feature_pickle": "import_features"}
 
-__all__ = ["Encoder", "load_encoder", "open_image", "DEFAULT_CLIP",
-           "FeatureStore", "extract_features", "import_features", "load_imported",
-           "load_feature_pickle"]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    # The store and importer pull in safetensors; keep `import vlkge.encoders` light.
-    if name in ("FeatureStore", "extract_features"):
-        from . import store
-        return getattr(store, name)
-    if name in ("import_features", "load_imported", "load_feature_pickle"):
-        from . import import_features
-        return getattr(import_features, name)
-    raise AttributeError(name)
+    if name in _EXPORTS:
+        from importlib import import_module
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # after the submodule import, which binds its own name here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,14 +27,19 @@ class EntityRepresentation(nn.Module):
 
     def __init__(self, num_entities: int, dim: int, structural_mask: Tensor,
                  features: dict[str, tuple[Tensor, Tensor]] | None = None,
-                 fusion: str = "average", init_std: float | None = None, sparse: bool = True):
+                 fusion: str = "average", init_std: float | None = None, sparse: bool = True,
+                 fill_structural: bool = True):
         super().__init__()
         self.dim, self.fusion = dim, fusion
         self.fuse_parts = make_fusion(fusion)
         # Sparse gradients: a batch touches few rows, and a dense [N, dim] gradient per step
         # (plus a dense optimizer update) would dominate training time on large graphs.
-        self.structural = nn.Embedding(num_entities, dim, sparse=sparse)
-        nn.init.normal_(self.structural.weight, std=init_std or 1.0 / math.sqrt(dim))
+        if fill_structural:
+            self.structural = nn.Embedding(num_entities, dim, sparse=sparse)
+            nn.init.normal_(self.structural.weight, std=init_std or 1.0 / math.sqrt(dim))
+        else:  # saved weights are about to replace the table: filling it with random numbers first
+            # cost load_run more CPU than everything else after the imports (81k x 256, twice)
+            self.structural = nn.Embedding(num_entities, dim, sparse=sparse, _weight=torch.empty(num_entities, dim))
         self.modalities = ["structural"] + sorted((features or {}).keys())
         self.proj = nn.ModuleDict()
         masks = [structural_mask.bool()]
@@ -61,6 +66,8 @@ class EntityRepresentation(nn.Module):
         its features alone, which is how entities unseen in training are represented.
         """
         if idx is None:
+            if len(self.modalities) == 1 and not torch.is_grad_enabled():
+                return self.structural.weight  # every row in order: the table itself, not a copy of it
             idx = torch.arange(self.masks.shape[0], device=self.masks.device)
         if len(self.modalities) == 1:
             return self.structural(idx)
@@ -179,13 +186,16 @@ class KGEModel(nn.Module):
 
 def build_model(model: str, num_entities: int, num_relations: int, dim: int,
                 structural_mask: Tensor, features: dict[str, tuple[Tensor, Tensor]] | None = None,
-                fusion: str = "average", p: int = 1, sparse: bool = True) -> KGEModel:
+                fusion: str = "average", p: int = 1, sparse: bool = True, fill_structural: bool = True) -> KGEModel:
+    """A model to train (or, with ``fill_structural=False``, an entity table left unfilled, for
+    saved weights to be loaded into)."""
     if scorer_class(model).complex and dim % 2:
         raise ValueError(f"{model} needs an even dimension (got {dim})")
     scorer = make_scorer(model, p=p)
-    rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion, sparse=sparse)
+    rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion, sparse=sparse,
+                               fill_structural=fill_structural)
     kge = KGEModel(rep, num_relations, scorer)
-    if scorer.distance:
+    if scorer.distance and fill_structural:
         with torch.no_grad():  # start the offset at a typical distance of random triples
             g = torch.Generator().manual_seed(0)
             h, t = (torch.randint(0, num_entities, (256,), generator=g) for _ in range(2))

@@ -13,11 +13,11 @@ from ..data.graph import SPLITS, Graph, vocabulary_difference
 from ..data.readers import absolute, load_graph, spec_path
 from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
-from ..evaluation.ranking import KnownIndex, candidate_mask, default_protocol, evaluate_model
+from ..evaluation.ranking import KnownIndex, candidate_mask, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
 from ..models.prior import TailPrior
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
-from ..training.config import TrainConfig
+from ..training.config import ResolvedConfig
 
 
 @dataclass
@@ -37,15 +37,16 @@ class Run:
         self.no_graph = no_graph or f"{path}: the run has no graph; pass --data GRAPH"  # why graph is None
         self.entities: list[str] = config["entities"]
         self.relations: list[str] = config["relations"]
-        self.train_config = TrainConfig.from_dict(config["train"])
-        self._eidx = {e: i for i, e in enumerate(self.entities)}
-        self._ridx = {r: i for i, r in enumerate(self.relations)}
+        # what training.config.resolve decided for the run, as its config.json recorded it
+        self.train_config = ResolvedConfig.from_dict(config["train"])
+        self._eidx = dict(zip(self.entities, range(len(self.entities))))
+        self._ridx = dict(zip(self.relations, range(len(self.relations))))
+        self._known_indexes: dict[str, KnownIndex] = {}
 
     # ------------------------------------------------------------ lookups
     @property
     def protocol(self) -> str:
-        return self.config["train"].get("eval_protocol_used") or (
-            default_protocol(self.graph) if self.graph else "both")
+        return self.train_config.eval_protocol_used
 
     @cached_property
     def encoder(self) -> EncoderInfo:
@@ -108,19 +109,22 @@ class Run:
         return candidate_mask(self.graph)
 
     @cached_property
-    def _known_index(self) -> tuple[dict[str, KnownIndex], Tensor]:
-        """Sorted indexes of the graph's triples per direction, and each triple's split."""
+    def _known_triples(self) -> tuple[Tensor, Tensor]:
+        """The graph's triples, every split, and each one's split."""
         parts = [self.graph.split(s) for s in SPLITS]
-        triples = torch.cat(parts)
-        split_of = torch.cat([torch.full((len(p),), i) for i, p in enumerate(parts)])
-        return {d: KnownIndex(triples, self.graph.num_relations, d) for d in ("tail", "head")}, split_of
+        return torch.cat(parts), torch.cat([torch.full((len(p),), i) for i, p in enumerate(parts)])
+
+    def _known_index(self, direction: str) -> KnownIndex:
+        """The sorted index of the known triples for ``direction``, built on its first query."""
+        if direction not in self._known_indexes:
+            self._known_indexes[direction] = KnownIndex(self._known_triples[0], self.graph.num_relations, direction)
+        return self._known_indexes[direction]
 
     def known_answers(self, direction: str, anchor: int, relation: int) -> dict[int, str]:
         """{known answer: the split it is first known in} of one (anchor, relation) query."""
         if self.graph is None:
             return {}
-        indexes, split_of = self._known_index
-        index = indexes[direction]
+        index, split_of = self._known_index(direction), self._known_triples[1]
         span = index.span(anchor, relation)
         out: dict[int, str] = {}
         for a, s in zip(index.answers[span].tolist(), split_of[index.rows[span]].tolist()):
@@ -248,7 +252,7 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         raise VLKGEError(f"{path / CONFIG_FILE}: not a vlkge run config")
     try:
         source = (config.get("data") or {})["source"]
-        tc = TrainConfig.from_dict(config["train"])
+        tc = ResolvedConfig.from_dict(config["train"])
         n, n_rel = len(config["entities"]), len(config["relations"])
         modalities = list(config.get("features", {}))
     except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -271,7 +275,7 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     feat_args = {m: (tensors[f"entity.{FEATURE_BUFFERS[m]}"], torch.ones(n, dtype=torch.bool)) for m in modalities}
     try:
         model = build_model(tc.model, n, n_rel, tc.dim, torch.ones(n, dtype=torch.bool),
-                            feat_args, tc.fusion, tc.p)
+                            feat_args, tc.fusion, tc.p, fill_structural=False)
     except (ValueError, TypeError, KeyError, RuntimeError) as e:
         raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
@@ -279,7 +283,7 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     if "tail_prior.weight" in tensors:  # a popularity prior fitted on validation (models.prior)
         model.tail_prior = TailPrior(tensors["tail_prior.log_prior"], tensors["tail_prior.weight"])
     try:
-        model.load_state_dict(tensors)
+        model.load_state_dict(tensors, assign=True)  # the loaded tensors themselves, not copies
     except RuntimeError as e:
         raise VLKGEError(f"{path / MODEL_FILE}: does not match config.json ({str(e).splitlines()[0]})") from None
     model.eval()

@@ -94,7 +94,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """A saved run's config; fields it predates take the value its training actually used."""
+        """A saved run's config; fields it predates take the value its training actually used.
+        ``ResolvedConfig.from_dict`` reads back what :func:`resolve` decided for the run."""
         names = {f.name for f in fields(cls)}
         return cls(**{**PREDATED, **{k: v for k, v in d.items() if k in names}})
 
@@ -102,7 +103,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class ResolvedConfig(TrainConfig):
     """A TrainConfig with every default decided for one graph (by :func:`resolve`), and the two
-    choices the requested ``"auto"`` values came to."""
+    choices the requested ``"auto"`` values came to: what training takes and a run's
+    config.json records (every run format has recorded both choices)."""
 
     eval_protocol_used: str = "both"
     negative_sampling_used: str = "uniform"

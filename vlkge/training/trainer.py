@@ -4,6 +4,7 @@ pipeline's job (:mod:`vlkge.pipeline`)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
@@ -30,6 +31,8 @@ from .budget import checkpoint_due, out_of_time
 from .config import ResolvedConfig
 from .negatives import NegativeSampler
 from .optim import Adam
+
+log = logging.getLogger(__name__)
 
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 ProgressFn = Callable[[int, int, dict], None]
@@ -386,6 +389,7 @@ def _load_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generato
         from safetensors import safe_open
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["state"])
+        counters = int(meta["epoch"]), float(meta["best"]), int(meta["bad"]), list(meta["history"])
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         states: list[dict[int, dict]] = [{} for _ in meta["param_groups"]]
         plain = set(meta.get("plain", []))
@@ -393,12 +397,63 @@ def _load_state(out: Path, model: KGEModel, opt: Optimizers, gen: torch.Generato
             if k.startswith("optim."):
                 _, j, pid, name = k.split(".", 3)
                 states[int(j)].setdefault(int(pid), {})[name] = v.item() if k in plain else v
-        opt.load_state_dict([{"state": st, "param_groups": pg} for st, pg in zip(states, meta["param_groups"])])
         gen.set_state(tensors["rng.generator"])
         neg_gen.set_state(tensors["rng.negatives"])
         torch.set_rng_state(tensors["rng.torch"])
-        return int(meta["epoch"]), float(meta["best"]), int(meta["bad"]), list(meta["history"])
     except (KeyError, ValueError, RuntimeError, TypeError, json.JSONDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise VLKGEError(f"{path}: does not match this configuration or is incomplete ({first}); "
                          "resume with the same --model/--dim or start a new run") from None
+    _load_optimizer(path, model, opt, states, meta["param_groups"], counters[0])
+    return counters
+
+
+def _load_optimizer(path: Path, model: KGEModel, opt: Optimizers, states: list[dict[int, dict]],
+                    groups: list[list[dict]], epoch: int) -> None:
+    """Restore the optimizer's moments, from this version's layout or an older one; when no
+    layout fits, the weights and counters are kept and the moments start afresh, said in one
+    warning line (Adam's first steps then move every weight by about the learning rate)."""
+    try:
+        sd = optimizer_state(model, states, groups)
+    except (KeyError, TypeError, IndexError):  # param_groups not as any vlkge wrote them
+        sd = None
+    if sd is not None and len(opt.opts) == 1:
+        fresh = opt.state_dict()
+        try:
+            opt.load_state_dict([sd])
+            return
+        except (KeyError, ValueError, RuntimeError, TypeError):
+            opt.load_state_dict(fresh)
+    log.warning("warning: %s: its optimizer state is in a layout this version cannot map onto the model's "
+                "parameters; resuming from epoch %d with the saved weights and fresh optimizer moments", path, epoch)
+
+
+def optimizer_state(model: KGEModel, states: list[dict[int, dict]], groups: list[list[dict]]) -> dict | None:
+    """One optimizer state dict over ``model.parameters()`` from a checkpoint's optimizer states,
+    or None when none of the layouts vlkge has written fits.
+
+    The layouts: one optimizer over ``model.parameters()`` in order (today's); and, before
+    training.optim.Adam replaced torch.optim, the structural entity table first, then every other
+    parameter in order: torch.optim.SparseAdam([table]) + Adam(rest) as two optimizers, or
+    Adagrad([table] + rest) as one. Which one a checkpoint holds is told by the moments' shapes
+    (the table is [N, dim], the parameter that comes first today a scalar)."""
+    params = list(model.parameters())
+    if not all(len(g) == 1 for g in groups):
+        return None
+    sizes = [len(g[0]["params"]) for g in groups]  # each optimizer numbered its own parameters from 0
+    if sum(sizes) != len(params) or any(pid >= n for optimizer, n in zip(states, sizes) for pid in optimizer):
+        return None
+    first = [sum(sizes[:j]) for j in range(len(sizes))]
+    table = next(i for i, p in enumerate(params) if p is model.entity.structural.weight)
+    for order in (list(range(len(params))), [table] + [i for i in range(len(params)) if i != table]):
+        mapped = {order[first[j] + pid]: st for j, optimizer in enumerate(states) for pid, st in optimizer.items()}
+        if all(_fits(st, params[i]) for i, st in mapped.items()):
+            group = {**groups[-1][0], "params": list(range(len(params)))}  # the last: the dense parameters' lr
+            return {"state": mapped, "param_groups": [group]}
+    return None
+
+
+def _fits(state: dict, param: torch.Tensor) -> bool:
+    """Whether a parameter's saved optimizer state (moments, sums) has the parameter's shape."""
+    moments = [v for k, v in state.items() if k != "step"]
+    return bool(moments) and all(torch.is_tensor(v) and v.shape == param.shape for v in moments)
