@@ -157,8 +157,6 @@ def vocabulary_difference(graph: Graph, entities: list[str], relations: list[str
     """What tells ``graph``'s ids apart from ``entities``/``relations`` (index order counts: it is
     what embeddings are aligned to), or "" when they are the same."""
     for kind, ours, theirs in (("entity", graph.entities, entities), ("relation", graph.relations, relations)):
-        if ours == theirs:  # compared in C: the app asks this on every rerun, of 81k ids
-            continue
         if len(ours) != len(theirs):
             return f"it has {len(ours)} {kind} ids, the run {len(theirs)}"
         i = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), None)
