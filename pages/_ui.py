@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from vlkge.data.collection import imported_graphs, imports_dir
-from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, demo_graph_path
+from vlkge.data.demo import DEMO_IMAGE_NOTICE, default_data, is_demo_folder
 from vlkge.data.graph import Graph
 from vlkge.data.readers import load_graph
 from vlkge.errors import VLKGEError
@@ -54,14 +54,6 @@ def get_run(run_path: str, spec: str, _mtime: float) -> Any:
 @st.cache_data(max_entries=20000, show_spinner=False)
 def thumb(root: str, rel: str, size: int = THUMB) -> bytes:
     return thumbnail(root, rel, size)[0]
-
-
-@st.cache_data(show_spinner=False)
-def _is_demo(root: str) -> bool:
-    try:
-        return Path(root).resolve() == Path(demo_graph_path()).resolve()
-    except OSError:
-        return False
 
 
 # ------------------------------------------------------------------ context
@@ -169,7 +161,7 @@ def sidebar_context(pages: dict[str, Any]) -> Ctx:
         if training and training["state"] == "running":
             st.caption("A run is training in the background (progress on Home).")
         st.caption(f"{graph.num_entities:,} entities · {graph.num_relations} relations")
-    return Ctx(spec, graph, get_index(spec), runs, run_info, run, _is_demo(str(graph.root)),
+    return Ctx(spec, graph, get_index(spec), runs, run_info, run, is_demo_folder(graph.root),
                pages, err)
 
 
@@ -234,11 +226,13 @@ def demo_notice(c: Ctx) -> None:
 
 
 # Streamlit draws a page link on one line and cuts it with an ellipsis at the card's width, so a
-# title lost its end and a caption its score ("Alfred Sisley · 0.7"). Cards wrap instead. Our own
-# constant CSS, scoped to galleries and facet chips (containers keyed gallery_… / facets_…).
+# title lost its end and a caption its score ("Alfred Sisley · 0.7"); a metric's label and caption
+# likewise ("train 1,417 / val 156 / t…"). They wrap instead. Our own constant CSS, scoped to
+# galleries, metric rows and facet chips (containers keyed gallery_… / metrics_… / facets_…).
 _WRAP_CSS = """<style>
 [class*="st-key-gallery_"] [data-testid="stPageLink"] *,
-[class*="st-key-gallery_"] [data-testid="stCaptionContainer"] {
+[class*="st-key-gallery_"] [data-testid="stCaptionContainer"],
+[class*="st-key-metrics_"] [data-testid="stMetric"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   overflow-wrap: break-word; }
 [class*="st-key-facets_"] [data-testid="stButtonGroup"] div { flex-wrap: wrap; }
@@ -298,7 +292,9 @@ def pager(total: int, size: int, key: str) -> int:
     pages = max(1, -(-total // size))
     if pages == 1:
         return 1
-    return int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=key))
+    if st.session_state.get(key, 1) > pages:  # a page of a longer result list (or of a link)
+        st.session_state[key] = pages
+    return int(st.number_input(f"Page (of {pages:,})", 1, pages, key=key))
 
 
 def _short(s: str, n: int) -> str:

@@ -9,7 +9,7 @@ from pages import _ui
 from vlkge.data.collection import (FIELD_LABELS, FIELDS, IMPORT_REPORT, TITLE_HINT, catalogue_columns, column_table,
                                    import_uploaded_catalogue, imports_dir, slug)
 from vlkge.errors import VLKGEError
-from vlkge.paths import image_roots
+from vlkge.paths import graph_roots, image_roots
 from vlkge.app import escape_markdown as md, markdown_code, run_card, verdicts_text
 from vlkge.app.training import APP_SETTINGS, app_setting_defaults
 from vlkge.app.jobs import TrainingJob, current_job, start_training
@@ -113,11 +113,13 @@ with st.expander("Import your own catalogue (a CSV, Excel or JSON export, one ro
                     help="Matched as from a folder; other files in the archive are ignored.")
     st.text_input("Save the graph in", key="import_dest", placeholder=default_import_folder(),
                   help="A new folder, or one written by an earlier import (its graph is replaced, its runs and "
-                       "audit verdicts kept); never a folder of yours.")
+                       "audit verdicts kept); never a folder of yours. Only folders inside "
+                       + md(", ".join(str(r) for r in graph_roots())) + " (the workspace) can be written.")
     st.button("Import", disabled=up is None, on_click=import_catalogue, type="primary")
 
 s = g.summary()
-m = st.columns(5)
+_ui.wrap_css()  # a metric's caption wraps: "train 1,417 / val 156 / test 177", never "… / t…"
+m = st.container(key="metrics_home").columns(5)
 m[0].metric("Entities", f"{s['entities']:,}")
 m[1].metric("Relations", s["relations"])
 tps = s["triples_per_split"]

@@ -54,9 +54,10 @@ with right:
     except VLKGEError as e:
         st.error(md(e))
         st.stop()
-    for rel, preds in res["predictions"].items():
+    _ui.wrap_css()  # a candidate's name wraps, never "Impressionis…"
+    for n, (rel, preds) in enumerate(res["predictions"].items()):
         st.markdown(f"**{md(rel)}**")
-        cols = st.columns(5)
+        cols = st.container(key=f"gallery_place_{n}").columns(5)
         for col, p in zip(cols, preds):
             j = g.entity_index[p["entity"]]
             with col:

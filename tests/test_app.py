@@ -141,6 +141,52 @@ def test_browse_related_filter(env):
     assert "6 matches" in " ".join(c.value for c in at.caption)
 
 
+def test_browse_view_reopens_from_its_url(env):
+    """A link to a Browse view (search, facet chips, "related through", with image, page) opens
+    the same grid in a fresh browser, and what the curator changes is written back."""
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    landscape = g.entity_index["genre_landscape"]
+    at = ok(app("browse", q="Monet", f_genre="genre_landscape", img="1"))
+    assert at.text_input(key="browse_q").value == "Monet"
+    assert at.pills(key="browse_facet_genre").value == [landscape]
+    assert at.toggle(key="browse_img").value is True
+    by = g.relation_index["isCreatedByArtist"]
+    genre = g.relation_index["belongsToGenre"]
+    trip = g.all_triples().tolist()
+    monet = {h for h, r, t in trip if r == by and t == g.entity_index["artist_claude-monet"]}
+    want = {h for h, r, t in trip if r == genre and t == landscape and h in monet and g.images[h]}
+    assert _results(at) == len(want) > 0
+    at.text_input(key="browse_q").input("Rembrandt").run()
+    at.pills(key="browse_facet_genre").set_value([]).run()
+    at.toggle(key="browse_img").set_value(False).run()
+    ok(at)
+    assert at.query_params["q"] == "Rembrandt"
+    assert "f_genre" not in at.query_params and "img" not in at.query_params  # defaults stay out
+    again = ok(app("browse", **dict(at.query_params)))
+    assert again.text_input(key="browse_q").value == "Rembrandt" and _results(again) == _results(at)
+    # "related through" names the entity by id; a stale or unknown value opens the default view
+    at = ok(app("browse", rel="isCreatedByArtist", to="artist_rembrandt"))
+    assert at.selectbox(key="browse_rel").value == "isCreatedByArtist"
+    assert at.selectbox(key="browse_related").value == g.entity_index["artist_rembrandt"]
+    assert _results(at) == 6
+    at = ok(app("browse", q="Monet", f_genre=["genre_nowhere", "artist_rembrandt"], rel="nope"))
+    assert at.pills(key="browse_facet_genre").value == [] and at.selectbox(key="browse_rel").value == "(any)"
+    # an entity page keeps its neighbourhood settings, and "Back to results" returns to the search
+    at = ok(app("browse", q="Monet", f_genre="genre_landscape"))
+    at.query_params["entity"] = "artist_claude-monet"
+    ok(at.run())
+    assert at.title[0].value == "Claude Monet"
+    at.radio(key="nb_hops").set_value(2).run()
+    at.slider(key="nb_cap").set_value(80).run()
+    assert ok(at).query_params["hops"] == "2" and at.query_params["nodes"] == "80"
+    page = ok(app("browse", **dict(at.query_params)))
+    assert page.radio(key="nb_hops").value == 2 and page.slider(key="nb_cap").value == 80
+    next(b for b in at.button if b.label == "← Back to results").click().run()
+    assert ok(at).text_input(key="browse_q").value == "Monet"
+    assert at.pills(key="browse_facet_genre").value == [landscape]
+
+
 def test_predictions_flow(env):
     at = ok(app("predictions", entity="artwork_rembrandt_2"))
     assert at.selectbox(key="pred_anchor_sel").value is not None
@@ -222,6 +268,53 @@ def test_structural_run_new_artwork_and_describe(env):
     assert any(p.label.startswith("Stormy sea at night") for p in at.get("page_link"))
 
 
+@pytest.fixture(scope="module")
+def text_run(env, tmp_path_factory):
+    """A run of the app's graph with text features (the offline encoder's packaged MiniLM), so
+    New artwork can place an artwork from its title."""
+    from vlkge.data.readers import load_graph
+    from vlkge.pipeline import train_run
+    cfg = TrainConfig(dim=16, epochs=2, eval_every=2, modalities=["structural", "textual"], encoder="offline",
+                      device="cpu", batch_size=256, negatives=16)
+    out = tmp_path_factory.mktemp("text-run") / "run"
+    train_run(load_graph(env["root"]), cfg, out, progress=False)
+    return out
+
+
+def test_a_placement_sent_from_new_artwork_waits_first_in_the_audit_queue(env, text_run, monkeypatch):
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    monkeypatch.setenv("VLKGE_RUN", str(text_run))
+    at = ok(app("new_artwork"))
+    assert not any("visual/textual" in w.value for w in at.warning)  # a run with text features can place
+    at.text_input(key="new_title").input("Stormy harbour at dawn").run()
+    shown = {p.label for p in ok(at).main.get("page_link")}  # the predictions and nearest artworks
+    assert at.button(key="new_send").disabled  # a name first
+    at.text_input(key="new_curator").input("Dora").run()
+    at.button(key="new_send").click().run()
+    sent = ok(at).success[0].value
+    store = AuditStore(default_audit_path(env["root"]))
+    links = store.suggestions()
+    assert sent == escape_markdown(f"Sent {len(links)} links of Stormy harbour at dawn to the Audit queue.")
+    assert {x["relation"] for x in links} == {"isCreatedByArtist", "hasStyle", "belongsToGenre", "isCreatedInDecade"}
+    style = next(x for x in links if x["relation"] == "hasStyle")
+    tail = g.labels[g.entity_index[style["tail"]]]
+    assert escape_markdown(tail) in shown  # the link sent is the one the page showed
+    # the Audit queue: the proposed artwork's card first, by its title, against "not in the graph yet"
+    audit = ok(app("audit", relation="hasStyle"))
+    heads = [m.value for m in audit.markdown if "new artwork, not in the graph yet" in m.value]
+    cards = [m.value for m in audit.markdown if m.value.startswith("graph: ")]
+    assert heads[0] == f"**{escape_markdown('Stormy harbour at dawn')}** (new artwork, not in the graph yet)"
+    assert cards[0].startswith(f"graph: not in the graph yet — suggested: **{escape_markdown(tail)}**")
+    audit.text_input(key="audit_curator").input("Eli").run()
+    ok(audit).button(key=f"v_plausible_{style['head']}|hasStyle|{style['tail']}").click().run()
+    ok(audit)
+    assert [(d.head, d.tail, d.verdict) for d in store.decisions(curator="Eli")] == [
+        (style["head"], style["tail"], "plausible")]
+    assert not any("new artwork, not in the graph yet" in m.value for m in audit.markdown)  # decided: off the queue
+
+
 def test_no_run_offers_training(env, tmp_path, monkeypatch):
     import shutil
     g = tmp_path / "g"
@@ -300,7 +393,7 @@ def test_failed_background_training_is_shown_until_dismissed(env, tmp_path, monk
     assert any(b.label == "Train a run now" for b in at.button) and not at.error
 
 
-def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path, monkeypatch):
+def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path, monkeypatch, workspace):
     import csv
 
     from PIL import Image
@@ -317,7 +410,7 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path, monkeypatch)
     rows.append(("", "No number", "Utagawa Hiroshige", "1840", "", ""))
     buf = __import__("io").StringIO()
     csv.writer(buf).writerows(rows)
-    dest = tmp_path / "museum"
+    dest = workspace / "graphs" / "museum"  # a web user saves graphs in the workspace only
     at = ok(app("home"))
     before = at.session_state["graph_spec"]
     at.file_uploader(key="import_csv").set_value(("our export.csv", buf.getvalue().encode(), "text/csv"))
@@ -342,17 +435,17 @@ def test_import_a_catalogue_from_home_switches_to_it(env, tmp_path, monkeypatch)
     assert any(b.label == "Train a run now" for b in home.button)  # no run for the new graph yet
     # a catalogue it cannot use is one error line; the graph in use stays
     at.file_uploader(key="import_csv").set_value(("bad.csv", b"Foo,Bar\n1,2\n", "text/csv"))
-    at.text_input(key="import_dest").set_value(str(tmp_path / "other"))
+    at.text_input(key="import_dest").set_value(str(workspace / "other"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
     # named as uploaded (not the temporary copy), with what to do in the app (not a command-line flag)
     assert at.error[0].value == escape_markdown("Cannot import: bad.csv:1: no title or image column found "
                                                 "(columns: Foo, Bar); pick the Title column")
-    assert not (tmp_path / "other").exists()
+    assert not (workspace / "other").exists()
 
 
-def test_the_images_folder_of_an_import_must_be_inside_an_allowed_root(env, tmp_path, monkeypatch):
+def test_the_images_folder_of_an_import_must_be_inside_an_allowed_root(env, tmp_path, monkeypatch, workspace):
     """A web user names a folder on the server: /etc, or any folder outside the workspace and
     $VLKGE_IMAGE_ROOTS, is refused in one line and nothing is imported from it."""
     monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(tmp_path / "scans"))
@@ -362,31 +455,60 @@ def test_the_images_folder_of_an_import_must_be_inside_an_allowed_root(env, tmp_
     for folder in ("/etc", str(tmp_path / "scans" / ".." / "elsewhere")):
         at.file_uploader(key="import_csv").set_value(("c.csv", b"Title,Filename\nA,passwd\n", "text/csv"))
         at.text_input(key="import_images").set_value(folder)
-        at.text_input(key="import_dest").set_value(str(tmp_path / "g"))
+        at.text_input(key="import_dest").set_value(str(workspace / "g"))
         ok(at.run())
         next(b for b in at.button if b.label == "Import").click()
         ok(at.run())
         assert "not a folder the app may read images from" in at.error[0].value, folder
-        assert not (tmp_path / "g").exists()
+        assert not (workspace / "g").exists()
 
 
-def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path):
+def test_an_import_is_saved_only_inside_the_workspace(env, tmp_path, workspace, monkeypatch):
+    """"Save the graph in" is a folder on the server a web user names: /etc, a data folder (the
+    graph in use, an image root) or anywhere outside the workspace is refused in one line and
+    nothing is written there."""
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(tmp_path / "scans"))  # readable, not writable
+    (tmp_path / "scans").mkdir()
+    at = ok(app("home"))
+    assert escape_markdown(str(workspace)) in at.text_input(key="import_dest").help
+    catalogue = ("Title,Artist,Year\n" + "".join(f"Study {i},{('Hilma af Klint', 'Edvard Munch')[i % 2]},{1900 + i}\n"
+                                                 for i in range(8))).encode()
+    refused = ["/etc/vlkge-import", str(env["root"] / "imported"), str(tmp_path / "scans" / "graph"),
+               str(workspace / ".." / "elsewhere"), "/"]
+    for dest in refused:
+        at.file_uploader(key="import_csv").set_value(("c.csv", catalogue, "text/csv"))
+        at.text_input(key="import_dest").set_value(dest)
+        ok(at.run())
+        next(b for b in at.button if b.label == "Import").click()
+        ok(at.run())
+        assert len(at.error) == 1 and "\n" not in at.error[0].value, dest
+        assert escape_markdown(f"{Path(dest).resolve()}: not a folder the app may save a graph in") in at.error[0].value, dest
+        assert dest == "/" or not Path(dest).exists(), dest
+    assert sorted(p.name for p in env["root"].iterdir()) == ["entities.csv", "images", "triples.csv"]
+    at.text_input(key="import_dest").set_value(str(workspace / "graphs" / "mine"))
+    ok(at.run())
+    next(b for b in at.button if b.label == "Import").click()
+    ok(at.run())
+    assert not at.error and at.success[0].value.startswith("Imported 8 artworks by 2 artists")
+
+
+def test_import_a_catalogue_with_its_images_uploaded_as_a_zip(env, tmp_path, workspace):
     cat, imgs = write_catalogue(tmp_path)
     at = ok(app("home"))
     at.file_uploader(key="import_csv").set_value(("export.csv", cat.read_bytes(), "text/csv"))
     at.file_uploader(key="import_zip").set_value(
         ("scans.zip", zip_bytes({f"scans/{p.name}": p.read_bytes() for p in imgs.iterdir()}), "application/zip"))
-    at.text_input(key="import_dest").set_value(str(tmp_path / "museum"))
+    at.text_input(key="import_dest").set_value(str(workspace / "museum"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
     assert "4 images" in at.success[0].value, [e.value for e in at.error]
     assert not any("without pictures" in x.value for x in at.caption)
     from vlkge.data.readers import load_graph
-    assert int(load_graph(tmp_path / "museum").has_image.sum()) == 4
+    assert int(load_graph(workspace / "museum").has_image.sum()) == 4
 
 
-def test_import_an_excel_workbook(env, tmp_path):
+def test_import_an_excel_workbook(env, tmp_path, workspace):
     import io
 
     import openpyxl
@@ -402,7 +524,7 @@ def test_import_an_excel_workbook(env, tmp_path):
     ok(at.run())
     pick = {s.label: s.value for s in at.selectbox if s.key and s.key.startswith("import_col_")}
     assert (pick["Object number"], pick["Artist"], pick["Date"]) == ("Accession Number", "Maker", "Year")
-    at.text_input(key="import_dest").set_value(str(tmp_path / "xl"))
+    at.text_input(key="import_dest").set_value(str(workspace / "xl"))
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
     assert at.success[0].value.startswith("Imported 8 artworks by 2 artists"), [e.value for e in at.error]
@@ -431,7 +553,7 @@ def test_catalogues_imported_here_are_offered_in_the_sidebar(env, tmp_path, monk
     assert later.session_state["graph_spec"] == dest  # (the sidebar itself after the switch: Chromium, below)
 
 
-def test_import_with_columns_named_in_another_language(env, tmp_path):
+def test_import_with_columns_named_in_another_language(env, tmp_path, workspace):
     rows = "Inventarnummer;Objekttitel;Künstler;Datierung;Gattung\n" + "".join(
         f"G {i};Bildnis {i};{('Albrecht Dürer', 'Lucas Cranach der Ältere')[i % 2]};um 15{10 + i};Porträt\n"
         for i in range(10))
@@ -446,18 +568,18 @@ def test_import_with_columns_named_in_another_language(env, tmp_path):
     for label, col in {"Object number": "Inventarnummer", "Title": "Objekttitel", "Artist": "Künstler",
                        "Date": "Datierung", "Genre": "Gattung"}.items():
         pick[label].set_value(col)
-    at.text_input(key="import_dest").set_value(str(tmp_path / "bestand"))
+    at.text_input(key="import_dest").set_value(str(workspace / "bestand"))
     ok(at.run())
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
     assert at.success[0].value.startswith("Imported 10 artworks by 2 artists"), [e.value for e in at.error]
     from vlkge.data.readers import load_graph
-    g = load_graph(tmp_path / "bestand")
+    g = load_graph(workspace / "bestand")
     assert "Albrecht Dürer" in g.labels and "artwork_g-3" in g.entities and "genre_portrat" in g.entities
     assert {"isCreatedByArtist", "isCreatedInDecade", "belongsToGenre"} <= set(g.relations)
 
 
-def test_import_form_shows_what_each_column_becomes_and_can_leave_one_out(env, tmp_path):
+def test_import_form_shows_what_each_column_becomes_and_can_leave_one_out(env, tmp_path, workspace):
     """A Met Open Access export, uploaded as is: the column table shows the recognised mapping
     before importing (the same table the import writes), and a column left out is left out."""
     from helpers import MUSEUMS
@@ -479,11 +601,11 @@ def test_import_form_shows_what_each_column_becomes_and_can_leave_one_out(env, t
     ok(at.run())
     shown = {r["column"]: r["as / why"] for r in at.dataframe[0].value.to_dict("records")}
     assert shown["Tags"] == "skipped (--skip)"
-    at.text_input(key="import_dest").set_value(str(tmp_path / "met"))
+    at.text_input(key="import_dest").set_value(str(workspace / "met"))
     next(b for b in at.button if b.label == "Import").click()
     ok(at.run())
     assert at.success[0].value.startswith("Imported 30 artworks by 6 artists"), [e.value for e in at.error]
-    g = load_graph(tmp_path / "met")
+    g = load_graph(workspace / "met")
     assert "hasTag" not in g.relations and "hasCulture" in g.relations
     assert "John Doyle (1797–1868)" in g.labels and "John Doyle (born 1928)" in g.labels
     # an API's JSON ({"data": [...]}) is uploaded the same way

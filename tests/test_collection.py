@@ -236,7 +236,7 @@ def test_reimport_keeps_the_runs_and_audit_verdicts_made_inside_the_graph(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "graph", "imgs"]  # no leftovers
 
 
-def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
+def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path, monkeypatch):
     import io
 
     from vlkge.data.collection import import_uploaded_catalogue
@@ -248,6 +248,7 @@ def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
     files.update({"__MACOSX/scans/._a1.png": b"junk", "scans/notes.txt": b"not an image",
                   "../../escaped.png": buf.getvalue()})  # a member that tries to leave the folder
     data = cat.read_bytes()
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     out = tmp_path / "graphs" / "museum"
     rep = import_uploaded_catalogue(data, "export.csv", None, out, image_archive=(zip_bytes(files), "scans.zip"))
     with_image = {e["id"]: e["image"] for e in _read(out, "entities.csv") if e["image"]}
@@ -270,6 +271,27 @@ def test_uploaded_catalogue_with_its_images_in_a_zip(tmp_path):
         import_uploaded_catalogue(data, "export.csv", imgs, tmp_path / "graphs" / "other",
                                   image_archive=(zip_bytes(files), "scans.zip"))
     assert sorted(p.name for p in out.parent.iterdir()) == ["museum"]
+
+
+def test_an_upload_is_saved_only_inside_the_workspace_or_the_imports_folder(tmp_path, workspace, monkeypatch):
+    """The app's web user names the folder: /etc, a data folder or an image root is refused in one
+    line before anything is written; the workspace and $VLKGE_IMPORTS are allowed."""
+    from vlkge.data.collection import import_uploaded_catalogue
+    from vlkge.paths import allowed_graph_folder
+    cat, imgs = write_catalogue(tmp_path)
+    monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(imgs))
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "imports"))
+    scans = sorted(p.name for p in imgs.iterdir())
+    for out in (Path("/etc/vlkge-graph"), imgs / "graph", tmp_path / "data" / "graph", workspace / ".." / "x"):
+        with pytest.raises(VLKGEError) as e:
+            import_uploaded_catalogue(cat.read_bytes(), "export.csv", None, out)
+        assert str(e.value).startswith(f"{out}: not a folder the app may save a graph in (allowed: inside "
+                                       f"{workspace}, {tmp_path / 'imports'};") and "\n" not in str(e.value)
+        assert not out.exists()
+    assert sorted(p.name for p in imgs.iterdir()) == scans and not (tmp_path / "data").exists()  # nothing written
+    for out in (workspace / "graphs" / "a", tmp_path / "imports" / "b"):
+        assert allowed_graph_folder(out) == out.resolve()
+        assert import_uploaded_catalogue(cat.read_bytes(), "export.csv", None, out).artworks > 0
 
 
 def test_cli_imports_images_from_a_zip(tmp_path, capsys):

@@ -31,6 +31,16 @@ def test_builds_into_cache_once(built):
     assert [p.name for p in cache.iterdir()] == [path.name]
 
 
+def test_asking_whether_a_folder_is_the_demo_builds_nothing(built, tmp_path, monkeypatch):
+    """The app asks on every graph it opens; a fresh workspace must not draw the demo's ~400
+    illustrations (~30 s) for a curator who opened their own collection."""
+    path, _ = built
+    assert demo.is_demo_folder(path) and demo.is_demo_folder(str(path / ".." / path.name))
+    monkeypatch.setenv("VLKGE_CACHE", str(tmp_path / "fresh"))
+    assert not demo.is_demo_folder(path) and not demo.is_demo_folder(tmp_path) and not demo.is_demo_folder(None)
+    assert not (tmp_path / "fresh").exists()
+
+
 def test_default_data(built, monkeypatch):
     path, cache = built
     monkeypatch.setenv("VLKGE_CACHE", str(cache))

@@ -157,12 +157,14 @@ def test_import_a_catalogue_in_chromium(server, tmp_path):
             browser.close()
 
 
-def _clipped_links(page) -> list[str]:
-    """Gallery captions the browser cuts (wider than their box, or ellipsised)."""
-    return page.evaluate("""() => [...document.querySelectorAll('[class*="st-key-gallery_"] [data-testid="stPageLink"]')]
-        .flatMap(pl => [...pl.querySelectorAll('span, p')]
+def _clipped(page, boxes: str = '[class*="st-key-gallery_"] [data-testid="stPageLink"]',
+             parts: str = "span, p") -> list[str]:
+    """Texts of ``boxes`` (gallery captions by default) that the browser cuts: a part of one
+    wider than its box, or ellipsised."""
+    return page.evaluate("""([boxes, parts]) => [...document.querySelectorAll(boxes)]
+        .flatMap(box => [...box.querySelectorAll(parts)]
           .filter(e => e.scrollWidth > e.clientWidth + 1)
-          .map(e => pl.innerText))""")
+          .map(e => box.innerText))""", [boxes, parts])
 
 
 def test_gallery_captions_are_whole_and_keep_the_score(server):
@@ -182,7 +184,7 @@ def test_gallery_captions_are_whole_and_keep_the_score(server):
             import re
             assert all(re.search(r" · -?\d\.\d\d$", links.nth(k).inner_text().strip().replace("\n", " "))
                        for k in range(links.count()))
-            assert _clipped_links(page) == []
+            assert _clipped(page) == []
             # the neighbourhood: pictures inlined, the layout settled and fitted, nothing fetched
             frame = page.locator("iframe").first.element_handle().content_frame()
             frame.wait_for_selector("body[data-settled='1']", state="attached", timeout=60000)
@@ -194,5 +196,29 @@ def test_gallery_captions_are_whole_and_keep_the_score(server):
             frame = page.locator("iframe").first.element_handle().content_frame()
             frame.wait_for_selector("body[data-settled='1']", state="attached", timeout=60000)
             assert [u for u in requested if not u.startswith(server) and u.split(":")[0] not in ("data", "blob", "about")] == []
+        finally:
+            browser.close()
+
+
+def test_home_metrics_keep_their_whole_caption_on_the_demo(server):
+    """The demo's Triples metric reads "train 1,417 / val 156 / test …" whole (it was cut to
+    "train 1,417 / val 156 / t…"), and no other metric's label or caption is cut."""
+    from playwright.sync_api import sync_playwright
+    from vlkge.data.demo import demo_graph_path
+    from vlkge.data.readers import load_graph
+    demo = demo_graph_path()
+    splits = load_graph(demo).summary()["triples_per_split"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for width in (1400, 1100):
+                page = browser.new_page(viewport={"width": width, "height": 1000})
+                page.goto(f"{server}/?data={demo}")
+                settle(page)
+                triples = page.locator('[data-testid="stMetric"]').filter(has_text="Triples")
+                assert " / ".join(f"{k} {v:,}" for k, v in splits.items()) in triples.inner_text().replace("\n", " ")
+                assert page.locator('[data-testid="stMetric"]').count() == 5
+                assert _clipped(page, '[data-testid="stMetric"]', "*") == [], width
+                page.close()
         finally:
             browser.close()

@@ -21,7 +21,7 @@ from vlkge.app import (Adjacency, EntityIndex, TrainProgress, attribute, audit_q
                            path_text, placeholder, placement_relations, predictions, projection,
                            projection_cached, relations_for, run_card, runs_dir,
                            similar_with_link, stratified_sample, thumbnail, type_colours)
-from vlkge.app.predict import graph_answers
+from vlkge.app.predict import answer_text, graph_answers
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
@@ -212,6 +212,11 @@ def test_evidence_similar_and_paths(small, small_run):
     tr = small.split("train").tolist()
     r = small.relation_index["hasStyle"]
     assert all([j, r, c] in tr for j, _ in sim)
+    # the most similar of all the training entities with the link, the entity itself left out
+    from vlkge.app import unit_vectors
+    vecs, _ = unit_vectors(small_run, "fused")
+    having = sorted({j for j, rr, t in tr if rr == r and t == c and j != h}, key=lambda j: -float(vecs[j] @ vecs[h]))
+    assert [j for j, _ in sim] == having[:3]
     ev = evidence(small_run, adj, h, "hasStyle", c)
     assert ev["paths"] and "Baroque" in ev["path_texts"][0]
 
@@ -225,6 +230,10 @@ def test_audit_queue_drops_decided(small, small_run, tmp_path):
     assert prio == sorted(prio, reverse=True) and all(c.current.endswith("%") for c in q)
     known = small.known_split()
     assert all((idx(small, c.head), small.relation_index["hasStyle"], idx(small, c.tail)) not in known for c in q)
+    for c in q:  # each head's best novel link, its confidence over every candidate, the graph's answer beside it
+        top = small_run.predict_tails(c.head, "hasStyle", k=1, filter_known=True)[0]
+        assert (c.tail, c.confidence, c.score) == (top.entity, top.confidence, top.score)
+        assert c.current == answer_text(graph_answers(small_run, c.head, "hasStyle"))
     store.record(q[0].head, q[0].relation, q[0].tail, "wrong", "ann")
     q2 = audit_queue(small_run, "hasStyle", store, heads=10)
     assert (q[0].head, q[0].tail) not in {(c.head, c.tail) for c in q2}

@@ -138,6 +138,7 @@ def test_cli_imports_a_hostile_catalogue_contained(hostile_folder, tmp_path):
 
 
 def test_upload_imports_a_hostile_catalogue_contained(hostile_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     h, out = hostile_folder, tmp_path / "graphs" / "museum"
     monkeypatch.setenv("VLKGE_IMAGE_ROOTS", str(h["imgs"]))
     rep = import_uploaded_catalogue(h["cat"].read_bytes(), "hostile.csv", h["imgs"], out)
@@ -257,16 +258,18 @@ def test_cli_unpacks_a_hostile_zip_within_its_limits(hostile_zip, tmp_path):
     assert ZIP_WARNING in (out / C.IMPORT_REPORT).read_text(encoding="utf-8")
 
 
-def test_upload_unpacks_a_hostile_zip_within_its_limits(hostile_zip, tmp_path):
+def test_upload_unpacks_a_hostile_zip_within_its_limits(hostile_zip, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     h, out = hostile_zip, tmp_path / "graphs" / "museum"
     rep = import_uploaded_catalogue(h["cat"].read_bytes(), "hostile.csv", None, out,
                                     image_archive=(h["zip"].read_bytes(), "scans.zip"))
     _assert_zip_outcome(out, h, rep.summary(), rep.problems("hostile.csv"), "hostile.csv")
 
 
-def test_a_zip_header_that_lies_about_its_size_leaves_no_big_file(hostile_zip, tmp_path):
+def test_a_zip_header_that_lies_about_its_size_leaves_no_big_file(hostile_zip, tmp_path, monkeypatch):
     """30 MB of zeros behind a header claiming 1000 bytes (and their CRC): zipfile stops at the
     claimed size, the byte counter would stop at the limits; 1000 zero bytes do not decode."""
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     h = hostile_zip
     with pytest.raises(DataError) as e:
         import_uploaded_catalogue(h["cat"].read_bytes(), "hostile.csv", None, tmp_path / "graphs" / "g",
@@ -293,7 +296,8 @@ def test_the_byte_counter_stops_a_member_that_unpacks_past_its_limit(tmp_path, m
     assert (got.kept, got.refused, got.bytes) == (1, {"total": 1}, len(B.png_bytes(1)))
 
 
-def test_too_many_members_is_refused_before_anything_is_unpacked(tmp_path, capsys):
+def test_too_many_members_is_refused_before_anything_is_unpacked(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     from vlkge.cli import main
     cat, imgs = tmp_path / "catalogue.csv", tmp_path / "many.zip"
     _catalogue(cat, ["a.png"])

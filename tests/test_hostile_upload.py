@@ -90,7 +90,8 @@ def _assert_inert(at: AppTest, texts: list[str]) -> None:
         assert not LIVE_MARKUP.search(value), value
 
 
-def test_a_hostile_catalogue_and_zip_uploaded_on_home_stay_contained(home, tmp_path):
+def test_a_hostile_catalogue_and_zip_uploaded_on_home_stay_contained(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     cells = ["a1.png", "/etc/passwd", "../../x.png", "bomb.png", "notes.png"]
     data = _csv(["Object Number", "Title", "Artist", "Date", "Filename"],
                 [[str(i + 1), f"Print {i}", "Claude Monet", "1872", c] for i, c in enumerate(cells)])
@@ -129,7 +130,8 @@ def test_a_hostile_catalogue_and_zip_uploaded_on_home_stay_contained(home, tmp_p
     assert sorted(p.name for p in dest.parent.iterdir()) == ["museum"]  # the unpacked archive is gone
 
 
-def test_catalogue_text_on_the_import_form_and_its_result_is_shown_as_typed(home, tmp_path):
+def test_catalogue_text_on_the_import_form_and_its_result_is_shown_as_typed(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLKGE_IMPORTS", str(tmp_path / "graphs"))  # where the app may save a graph
     header = ["Object Number", "**Title**", "<b>Artist</b>", "Date", "Filename"]
     rows = [[str(i + 1), t, "Claude Monet" if i % 2 else t, t, EVIL[1] if i == 1 else f"a{i}.png"]
             for i, t in enumerate(EVIL)]

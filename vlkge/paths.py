@@ -115,13 +115,29 @@ def image_roots() -> list[Path]:
     return [workspace(), *extra]
 
 
-def allowed_image_folder(folder: Path) -> Path | None:
-    """``folder`` resolved when it lies inside one of :func:`image_roots`, else None."""
+def graph_roots() -> list[Path]:
+    """Folders a web user of the app may save an imported graph in: the workspace and the imports
+    folder (``$VLKGE_IMPORTS`` may lie elsewhere). Not ``$VLKGE_IMAGE_ROOTS``: a folder the app may
+    read pictures from (a data folder, a share of scans) is not one a web user may write into."""
+    return list(dict.fromkeys([workspace(), imports_dir()]))
+
+
+def _inside(folder: Path, roots: list[Path]) -> Path | None:
     try:
         target = Path(folder).expanduser().resolve()
-        return target if any(target.is_relative_to(r.resolve()) for r in image_roots()) else None
+        return target if any(target.is_relative_to(r.resolve()) for r in roots) else None
     except OSError:
         return None
+
+
+def allowed_image_folder(folder: Path) -> Path | None:
+    """``folder`` resolved when it lies inside one of :func:`image_roots`, else None."""
+    return _inside(folder, image_roots())
+
+
+def allowed_graph_folder(folder: Path) -> Path | None:
+    """``folder`` resolved when it lies inside one of :func:`graph_roots`, else None."""
+    return _inside(folder, graph_roots())
 
 
 def writable_dir(d: Path) -> bool:

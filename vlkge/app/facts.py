@@ -7,13 +7,15 @@ from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from ..data.graph import Graph
 from .display import script_json
+
+if TYPE_CHECKING:  # networkx is imported where a neighbourhood is drawn: ~0.6 CPU-s off every app start
+    import networkx as nx
 
 # Colour per entity type: a fixed palette for the usual WikiArt types, then a cycle.
 _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
@@ -106,12 +108,13 @@ class Adjacency:
         return dict(sorted(out.items(), key=lambda kv: (kv[0].endswith("(inverse)"), kv[0])))
 
     def neighbourhood(self, i: int, hops: int = 1, max_nodes: int = 60,
-                      per_relation: int = 8) -> nx.MultiDiGraph:
+                      per_relation: int = 8) -> "nx.MultiDiGraph":
         """A networkx graph of entity ``i`` and its neighbours up to ``hops`` away, breadth first,
         capped at ``max_nodes`` nodes (hubs such as a popular style would otherwise bring in
         thousands) and at ``per_relation`` neighbours per entity and relation: the rest of a
         relation is one node, "+ 37 more artworks" (attribute ``more``: how many), so labels stay
         legible. Node attributes: label, type, hop (and more)."""
+        import networkx as nx
         g = nx.MultiDiGraph()
         labels, types, rels = self.graph.labels, self.graph.types, self.graph.relations
         g.add_node(i, label=labels[i] or self.graph.entities[i], type=types[i], hop=0)
@@ -218,7 +221,7 @@ _IFRAME_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
                "img-src data: blob:; font-src data:")
 
 
-def neighbourhood_html(g: nx.MultiDiGraph, colours: dict[str, str], centre: int,
+def neighbourhood_html(g: "nx.MultiDiGraph", colours: dict[str, str], centre: int,
                        height: int = 480, thumbnails: dict[Any, bytes] | None = None) -> str:
     """Self-contained vis-network page for ``g``: the library (shipped inside pyvis) is inlined
     and a Content-Security-Policy forbids every other request, so it works offline and contacts

@@ -96,12 +96,13 @@ def similar_with_link(run: Any, head: int, relation: str, candidate: int, k: int
         others = tr[(tr[:, 1] == r) & (tr[:, 2] == candidate), 0]
     else:
         others = tr[(tr[:, 1] == r) & (tr[:, 0] == candidate), 2]
+    others = np.unique(others)
+    others = others[others != head]
     if len(others) == 0:
         return []
     vecs, _ = unit_vectors(run, "fused")
-    mask = np.zeros(len(vecs), dtype=bool)
-    mask[others] = True
-    return nearest(vecs, vecs[head], k, mask, exclude=[head])
+    # among the entities with the link only, not every entity (81k rows per card on Audit)
+    return [(int(others[j]), s) for j, s in nearest(vecs[torch.as_tensor(others)], vecs[head], k)]
 
 
 def evidence(run: Any, adj: Adjacency, anchor: int, relation: str, candidate: int, k: int = 5,
@@ -169,9 +170,12 @@ def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per
     sample = rng.sample(pool, min(heads, len(pool)))
     out: list[Candidate] = []
     for h in sample:
-        current = answer_text(graph_answers(run, g.entities[h], relation))
+        # one ranking gives both the graph's answer (the known links) and the suggestions (the
+        # best novel ones: confidences are over every candidate, so hiding the known is a filter)
+        ranked = run.predict_tails(g.entities[h], relation, k=None, filter_known=False)
+        current = answer_text(rows_of(run, [p for p in ranked if p.known]))
         # a few extra so decided links can be dropped and the head still contributes
-        for p in run.predict_tails(g.entities[h], relation, k=per_head + 3, filter_known=True)[:per_head + 3]:
+        for p in [p for p in ranked if not p.known][:per_head + 3]:
             conf = _conf(p.confidence)
             out.append(Candidate(g.entities[h], relation, p.entity, g.labels[h] or g.entities[h],
                                  p.label or p.entity, p.score, conf, current,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence, TypeVar
 
 import numpy as np
@@ -71,7 +72,6 @@ class EntityIndex:
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.names = [normalise(lbl or eid) for lbl, eid in zip(graph.labels, graph.entities)]
         self.types = np.array(graph.types, dtype=object)
         self.type_names = sorted(set(graph.types))
         trip = graph.all_triples().numpy()
@@ -82,6 +82,12 @@ class EntityIndex:
         self.degree = np.bincount(trip[:, 0], minlength=n) + np.bincount(trip[:, 2], minlength=n)
         self._words: dict[str, np.ndarray] | None = None
         self._adjacency: Adjacency | None = None
+
+    @cached_property
+    def names(self) -> list[str]:
+        """Each entity's label (or id), normalised; made on the first search, not when a page
+        that searches nothing opens (81k labels: a second of an app's first render)."""
+        return [normalise(lbl or eid) for lbl, eid in zip(self.graph.labels, self.graph.entities)]
 
     @property
     def adjacency(self) -> Adjacency:

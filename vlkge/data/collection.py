@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import DataError, VLKGEError
-from ..paths import allowed_image_folder, image_roots, imports_dir
+from ..paths import allowed_graph_folder, allowed_image_folder, graph_roots, image_roots, imports_dir
 from .catalogue import (FIELD_LABELS, FIELDS, MAKER_FIELDS, RELATIONS, TITLE_HINT, ColumnPlan, ColumnUse, catalogue_columns, column_table, columns_summary,
                         col_key, parse_map_args, plan_columns, read_catalogue, relation_for)
 from .cells import (artist_description, decade_entity, nationality_of, parallel_values, parse_artist, parse_date,
@@ -452,9 +452,10 @@ def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: 
     too), not both. Without images the image column is left out, rather than every row warned
     about a missing file. Errors name the uploaded files, not where they were put meanwhile.
 
-    The folder is named by a web user of the app, so it must lie inside one of
-    :func:`vlkge.paths.image_roots` (the workspace, ``$VLKGE_IMAGE_ROOTS``): no one reads the
-    server's ``/etc`` through an import."""
+    Both folders are named by a web user of the app: the images must lie inside one of
+    :func:`vlkge.paths.image_roots` (the workspace, ``$VLKGE_IMAGE_ROOTS``) and ``out`` inside one
+    of :func:`vlkge.paths.graph_roots` (the workspace, the imports folder), so no one reads the
+    server's ``/etc`` or writes a graph into it, or into a data folder, through an import."""
     if images is not None and image_archive is not None:
         raise VLKGEError("give the images as a folder or as a ZIP archive, not both")
     if images is not None:
@@ -464,7 +465,12 @@ def import_uploaded_catalogue(data: bytes, name: str, images: Path | None, out: 
             raise VLKGEError(f"{images}: not a folder the app may read images from (allowed: {roots}; "
                              "more can be listed in $VLKGE_IMAGE_ROOTS)")
         images = allowed
-    out = Path(out)
+    target = allowed_graph_folder(out)
+    if target is None:
+        roots = ", ".join(str(r) for r in graph_roots())
+        raise VLKGEError(f"{out}: not a folder the app may save a graph in (allowed: inside {roots}; "
+                         "`vlkge import-collection --out` writes anywhere)")
+    out = target
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".vlkge-upload-") as tmp:
         catalogue = Path(tmp) / "catalogue" / (Path(name).name or "catalogue.csv")

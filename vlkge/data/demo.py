@@ -73,9 +73,23 @@ def demo_version() -> str:
     return f"{__version__}-{_tables_digest()}"
 
 
+def demo_folder() -> Path:
+    """Where the demo graph lives (built there by :func:`demo_graph_path`, maybe not yet)."""
+    return cache_root() / f"demo-{demo_version()}"
+
+
+def is_demo_folder(root: Path | str | None) -> bool:
+    """Whether ``root`` is the demo graph's folder; builds nothing (asking must not cost the ~30 s
+    of drawing the demo's illustrations for a curator who opened their own collection)."""
+    try:
+        return root is not None and Path(root).resolve() == demo_folder().resolve()
+    except OSError:
+        return False
+
+
 def demo_graph_path() -> Path:
     """Build the demo graph folder once (atomically) and return it."""
-    out = cache_root() / f"demo-{demo_version()}"
+    out = demo_folder()
     if (out / MARKER).is_file() and (out / "triples.csv").is_file():
         return out
     try:
