@@ -76,8 +76,8 @@ if i is None:
     fcols = st.container(key="facets_browse").columns(3) if shown else []
     for n, (f, values) in enumerate(shown):
         counts = {v.value: v for v in values}
-        # chip labels are Markdown: the value's name is catalogue text
-        fcols[n % 3].pills(f.capitalize(), list(counts), selection_mode="multi", key=facet_keys[f],
+        # the widget's label and its chips' labels are Markdown: a type name and a value's name are catalogue text
+        fcols[n % 3].pills(md(f[:1].upper() + f[1:]), list(counts), selection_mode="multi", key=facet_keys[f],
                            format_func=lambda v, d=counts: f"{md(d[v].label)} ({d[v].count:,})")
     size = 24
     st.caption(f"{found.total:,} match{'es' if found.total != 1 else ''}"

@@ -70,11 +70,30 @@ PAGES = [("entity", f"browse?entity={ARTWORK_ID}", None, TITLE),
          ("artist", "browse?entity=artist_0", None, ARTIST)]
 
 
+# Elements catalogue text must never become: checked on each page and, through a mutation observer
+# in every frame from its first script on, on every element that appears even for a moment (a page
+# rerun under load shows intermediate states a final check would miss).
+MADE = (f'img[src*="{EVIL}"], iframe[src*="{EVIL}"], a[href*="{EVIL}"], a[href^="javascript:"], '
+        '#pwned, .pwned, u')
+WATCH_MADE = """(() => {
+  const SEL = %s;
+  const check = (n) => {
+    if (n.nodeType !== 1) return;
+    const hits = n.matches(SEL) ? [n] : [];
+    hits.push(...n.querySelectorAll(SEL));
+    for (const e of hits) window.vlkgeMade(e.outerHTML.slice(0, 400));
+  };
+  new MutationObserver((ms) => { for (const m of ms) { m.addedNodes.forEach(check); if (m.type === "attributes") check(m.target); } })
+    .observe(document, {childList: true, subtree: true, attributes: true, attributeFilter: ["src", "href", "id", "class"]});
+})();""" % repr(MADE)
+
+
 def test_hostile_catalogue_makes_no_request_dialog_or_element(server):
     from playwright.sync_api import sync_playwright
     own = {("127.0.0.1", server), ("localhost", server)}
     foreign: list[str] = []
     dialogs: list[str] = []
+    made: list[str] = []
     shots = Path(os.environ["VLKGE_SCREENSHOTS"]) if os.environ.get("VLKGE_SCREENSHOTS") else None
 
     def record(request) -> None:
@@ -87,6 +106,8 @@ def test_hostile_catalogue_makes_no_request_dialog_or_element(server):
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             context.on("request", record)
+            context.expose_binding("vlkgeMade", lambda source, html: made.append(f"{source['frame'].url}: {html}"))
+            context.add_init_script(WATCH_MADE)
             page = context.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             for name, path, action, literal in PAGES:
@@ -107,10 +128,10 @@ def test_hostile_catalogue_makes_no_request_dialog_or_element(server):
                     shots.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shots / f"hostile-{name}.png"), full_page=True)
                 assert page.locator('[data-testid="stException"]').count() == 0, path
-                for frame in page.frames:
-                    made = frame.locator(f'img[src*="{EVIL}"], iframe[src*="{EVIL}"], a[href*="{EVIL}"], a[href^="javascript:"], '
-                                         '#pwned, .pwned, u')
-                    assert made.count() == 0, f"{path}: {made.first.evaluate('e => e.outerHTML')}"
+                for frame in page.frames:  # what is there now (atomically: a rerun may replace it meanwhile)
+                    found = frame.evaluate(f"() => [...document.querySelectorAll({MADE!r})].map(e => e.outerHTML)")
+                    assert not found, (path, frame.url, found)
+                assert not made, (path, made)  # and anything that appeared on the way, however briefly
                 if literal:
                     assert literal in page.locator("h1").first.inner_text().replace(WORD_JOINER, ""), path
                 assert not dialogs and not foreign, (path, dialogs, foreign)
