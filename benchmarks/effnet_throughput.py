@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import vlkge  # noqa: F401  (first: torch must see vlkge's OpenMP policy, or its idle threads spin)
 import torch
-
 from vlkge.data import load_graph
 from vlkge.data.images import open_image
 from vlkge.encoders import FeatureStore, extract_features

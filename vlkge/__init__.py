@@ -31,6 +31,28 @@ if _SPINNING:
         "spin; vlkge uses %d torch thread(s). Import vlkge first or export OMP_WAIT_POLICY=PASSIVE.",
         torch.get_num_threads())
 
+
+def _keep_large_freed_buffers() -> None:
+    # glibc hands every freed block above its mmap threshold (32 MB at most) back to the OS and
+    # page-faults the next one in afresh. torch's CPU buffers for an image batch, a training step or
+    # scoring every entity are that size, so extraction spent ~40% of its CPU time in page faults
+    # (benchmarks/RESULTS.md). Keep such blocks in the heap, unless the user tuned malloc themselves.
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ \
+            or "GLIBC_TUNABLES" in os.environ:
+        return
+    import ctypes
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 512 << 20
+    mallopt(m_mmap_threshold, limit)
+    mallopt(m_trim_threshold, limit)
+
+
+_keep_large_freed_buffers()
+
 _EXPORTS = {"Graph": "data.graph", "load_graph": "data.readers", "DataError": "errors",
             "VLKGEError": "errors", "load_run": "prediction.run", "Run": "prediction.run",
             "Prediction": "prediction.run"}
