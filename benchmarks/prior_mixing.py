@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -52,12 +53,16 @@ def reciprocal_ranks(parts, lp_rel, T):
     prod, mix, prior = [], [], []
     for scores, target, cand in parts:
         lp = lp_rel[cand]
-        p = torch.softmax(lp, 0)
+        log_p = torch.log_softmax(lp, 0)
         prod.append(torch.stack([1.0 / realistic_ranks(scores + w * lp, target) for w in WEIGHTS.tolist()]))
-        q = torch.softmax(scores / T, 1)
+        log_q = torch.log_softmax(scores / T, 1)  # in logs: a confident model's small probabilities underflow
         dead = torch.isinf(scores)
-        mix.append(torch.stack([1.0 / realistic_ranks(torch.log((1 - a) * q + a * p).masked_fill(dead, float("-inf")),
-                                                      target) for a in MIX.tolist()]))
+
+        def mixed(a: float):
+            if a == 0:
+                return log_q
+            return torch.logaddexp(log_q + math.log1p(-a), log_p + math.log(a)).masked_fill(dead, float("-inf"))
+        mix.append(torch.stack([1.0 / realistic_ranks(mixed(a), target) for a in MIX.tolist()]))
         prior.append(1.0 / realistic_ranks(lp.expand_as(scores).masked_fill(dead, float("-inf")), target))
     return torch.cat(prod, 1), torch.cat(mix, 1), torch.cat(prior)
 
