@@ -179,7 +179,7 @@ def main() -> None:
     res: dict = {"uptime_start": uptime(), "commit": git_rev()}
     env = {**os.environ, "PYTHONPATH": ROOT, "VLKGE_CACHE": a.cache or str(work / "cache")}
     env.setdefault("OMP_NUM_THREADS", "2")
-    if not (graph / "triples.csv").exists():
+    if not graph.exists() or not any(graph.iterdir()):  # never generate into a folder that holds anything
         csv_path = work / "catalogue.csv"
         res["catalogue"] = write_catalogue(csv_path, a.objects, a.seed)
         _, res["import_s"], res["import_cpu_s"], _ = run(

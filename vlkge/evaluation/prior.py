@@ -8,6 +8,8 @@ validation tail queries.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import Tensor
 
@@ -49,6 +51,30 @@ def smallest_within_one_se(rr: Tensor) -> int:
 
 
 @torch.no_grad()
+def filtered_tail_scores(model: KGEModel, graph: Graph, split: str, relation: int, pools: Tensor | None,
+                         known: KnownIndex, entity_vectors: Tensor, max_queries: int
+                         ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Chunks of (scores [B, P], target positions [B], candidates [P]) for up to ``max_queries``
+    tail queries of ``relation`` in ``split``, scored by ``model`` against the relation's pool
+    (``pools`` [R, N], or every entity), other true answers at -inf: what a weight is fitted on."""
+    q = graph.split(split)
+    q = q[q[:, 1] == relation][:max_queries]
+    cand = torch.nonzero(pools[relation]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
+    bs = max(1, (1 << 22) // max(len(cand), 1))
+    for i in range(0, len(q), bs):
+        h, r, t = q[i:i + bs].T.contiguous()
+        scores = model.score_tails(h, r, entity_vectors, cand).float().cpu()
+        target = torch.searchsorted(cand, t)
+        kept = scores.gather(1, target[:, None])
+        rows, cols = known.lookup(h, r)
+        p = torch.searchsorted(cand, cols).clamp_max(len(cand) - 1)
+        ok = cand[p] == cols
+        scores[rows[ok], p[ok]] = float("-inf")  # other true answers
+        scores.scatter_(1, target[:, None], kept)
+        yield scores, target, cand
+
+
+@torch.no_grad()
 def fit_tail_prior(model: KGEModel, graph: Graph, protocol: str, filter: str = "directed",
                    max_queries: int = 2000, entity_vectors: Tensor | None = None) -> TailPrior:
     """The per-relation prior weight (from ``WEIGHTS``) for the filtered tail MRR on up to
@@ -66,21 +92,9 @@ def fit_tail_prior(model: KGEModel, graph: Graph, protocol: str, filter: str = "
     saved, model.tail_prior = model.tail_prior, None
     try:
         for rel in torch.unique(val[:, 1]).tolist():
-            q = val[val[:, 1] == rel][:max_queries]
-            cand = torch.nonzero(pools[rel]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
-            lp = log_prior[rel, cand]
             rr = []  # [weights, queries] reciprocal ranks, chunk by chunk
-            bs = max(1, (1 << 22) // max(len(cand), 1))
-            for i in range(0, len(q), bs):
-                h, r, t = q[i:i + bs].T.contiguous()
-                scores = model.score_tails(h, r, E, cand).float().cpu()
-                target = torch.searchsorted(cand, t)
-                kept = scores.gather(1, target[:, None])
-                rows, cols = known.lookup(h, r)
-                p = torch.searchsorted(cand, cols).clamp_max(len(cand) - 1)
-                ok = cand[p] == cols
-                scores[rows[ok], p[ok]] = float("-inf")  # other true answers
-                scores.scatter_(1, target[:, None], kept)
+            for scores, target, cand in filtered_tail_scores(model, graph, "val", rel, pools, known, E, max_queries):
+                lp = log_prior[rel, cand]
                 rr.append(torch.stack([1.0 / realistic_ranks(scores + w * lp, target) for w in WEIGHTS.tolist()]))
             weight[rel] = WEIGHTS[smallest_within_one_se(torch.cat(rr, dim=1))]
     finally:

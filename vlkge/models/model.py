@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .fusion import FUSIONS, make_fusion  # noqa: F401  (FUSIONS: the choices, re-exported)
 from .scorers import Scorer, make_scorer, relation_dim, scorer_class
-from .prior import TailPrior
+from .prior import TailBias, TailPrior
 
 MODALITIES = ("structural", "visual", "textual")
 # Where each feature modality's frozen rows are kept (the buffer names of saved models).
@@ -157,10 +157,13 @@ class KGEModel(nn.Module):
         self.offset = nn.Parameter(torch.zeros(()))
         # Fitted after training (prior.TailPrior): popularity added to tail queries' scores.
         self.tail_prior: TailPrior | None = None
+        # Learned with the model when asked (training.config tail_bias): popularity per (relation, tail).
+        self.tail_bias: TailBias | None = None
         scorer.init_relations(self.relation.weight, entity.dim)
 
     def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
-        return self.scorer.triples(self.entity(h), self.relation(r), self.entity(t))
+        s = self.scorer.triples(self.entity(h), self.relation(r), self.entity(t))
+        return s if self.tail_bias is None else s + self.tail_bias(r, t)
 
     def score_tails(self, h: Tensor, r: Tensor, entities: Tensor | None = None,
                     candidates: Tensor | None = None) -> Tensor:
@@ -176,9 +179,13 @@ class KGEModel(nn.Module):
         r = r.to(entities.device)
         s = self.scorer.tails(heads, self.relation(r),
                               entities if candidates is None else entities[candidates.to(entities.device)])
+        if self.tail_bias is not None:
+            s = s + self.tail_bias.of(r, candidates)
         return s if self.tail_prior is None else s + self.tail_prior(r, candidates)
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
+        """[B] tails and relations against all entities as heads -> [B, N] (a tail bias would be
+        the same for every candidate: left out)."""
         E = self.entity() if entities is None else entities
         t, r = t.to(E.device), r.to(E.device)
         return self.scorer.heads(E, self.relation(r), E[t])
@@ -186,7 +193,8 @@ class KGEModel(nn.Module):
 
 def build_model(model: str, num_entities: int, num_relations: int, dim: int,
                 structural_mask: Tensor, features: dict[str, tuple[Tensor, Tensor]] | None = None,
-                fusion: str = "average", p: int = 1, sparse: bool = True, fill_structural: bool = True) -> KGEModel:
+                fusion: str = "average", p: int = 1, sparse: bool = True, tail_bias: bool = False,
+                fill_structural: bool = True) -> KGEModel:
     """A model to train (or, with ``fill_structural=False``, an entity table left unfilled, for
     saved weights to be loaded into)."""
     if scorer_class(model).complex and dim % 2:
@@ -195,6 +203,8 @@ def build_model(model: str, num_entities: int, num_relations: int, dim: int,
     rep = EntityRepresentation(num_entities, dim, structural_mask, features, fusion, sparse=sparse,
                                fill_structural=fill_structural)
     kge = KGEModel(rep, num_relations, scorer)
+    if tail_bias:
+        kge.tail_bias = TailBias(num_entities, num_relations, sparse=sparse)
     if scorer.distance and fill_structural:
         with torch.no_grad():  # start the offset at a typical distance of random triples
             g = torch.Generator().manual_seed(0)

@@ -6,6 +6,7 @@ query's score depends on the head, and nothing in a bilinear or distance scorer 
 are by A". ``TailPrior`` adds ``weight[r] * log p_r(t)`` to a tail query's scores, the log of the
 relation's training tail frequencies with a per-relation weight fitted on validation
 (:func:`vlkge.evaluation.prior.fit_tail_prior`); weight 0 leaves the model's ranking as it is.
+``TailBias`` is the learned alternative: a bias per (relation, tail) trained with the model.
 """
 from __future__ import annotations
 
@@ -43,3 +44,29 @@ class TailPrior(nn.Module):
         """[B] relations -> [B, N] (or [B, len(candidates)]) additive scores."""
         table = self.log_prior if candidates is None else self.log_prior[:, candidates.to(self.log_prior.device)]
         return (self.weight[:, None] * table)[r.to(table.device)]
+
+
+class TailBias(nn.Module):
+    """A learned score offset per (relation, tail entity), trained with the model (zero at first).
+
+    Trained on the positives and the corrupted tails (``training.trainer``): with the logistic
+    loss against tails drawn uniformly from the relation's pool, a head-independent term's optimum
+    is log(p_r(t) / q_r(t)), the tail's training frequency over its sampling rate: popularity,
+    learned jointly, so the embeddings are left to say what differs from it. Stored per entity (a
+    row of one bias per relation) so a step's gradient touches only the rows it scored. Part of a
+    triple's score and of tail queries'; a head query's candidates share one tail, so it is left
+    out there."""
+
+    def __init__(self, num_entities: int, num_relations: int, sparse: bool = True):
+        super().__init__()
+        self.table = nn.Embedding(num_entities, num_relations, sparse=sparse)
+        nn.init.zeros_(self.table.weight)
+
+    def forward(self, r: Tensor, t: Tensor) -> Tensor:
+        """Aligned [B] relations and tails -> [B]."""
+        return self.table(t).gather(1, r[:, None]).squeeze(1)
+
+    def of(self, r: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """[B] relations -> [B, N] (or [B, len(candidates)]) offsets of every candidate tail."""
+        rows = self.table.weight if candidates is None else self.table(candidates.to(self.table.weight.device))
+        return rows[:, r.to(rows.device)].T

@@ -15,7 +15,7 @@ from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
 from ..evaluation.ranking import KnownIndex, candidate_mask, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
-from ..models.prior import TailPrior
+from ..models.prior import TailBias, TailPrior
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import ResolvedConfig
 
@@ -280,6 +280,8 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         raise VLKGEError(f"{path / CONFIG_FILE}: not a usable vlkge run config "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     tensors.setdefault("offset", torch.zeros(()))  # runs written before the learned loss offset
+    if "tail_bias.table.weight" in tensors:  # popularity learned with the model (models.prior)
+        model.tail_bias = TailBias(n, n_rel)
     if "tail_prior.weight" in tensors:  # a popularity prior fitted on validation (models.prior)
         model.tail_prior = TailPrior(tensors["tail_prior.log_prior"], tensors["tail_prior.weight"])
     try:

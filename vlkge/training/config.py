@@ -86,6 +86,9 @@ class TrainConfig:
     # validation (models.prior, evaluation.prior): skewed collections' "most works are by A"
     frequency_prior: bool = setting(True, "mix each relation's tail frequencies into tail scores, weighted as "
                                     "validation says", flag="on-off")
+    # a bias per (relation, tail) trained with the model (models.prior.TailBias): popularity learned
+    # jointly rather than mixed in afterwards; the fitted prior above still goes on top
+    tail_bias: bool = setting(False, "learn a score bias per (relation, tail entity) with the model", flag="on-off")
     time_budget_s: float | None = setting(None, "wall-clock limit of the training loop in seconds",
                                           default_text="none: the epochs decide")
 
@@ -196,4 +199,5 @@ def resolve_modalities(graph: Graph, requested: list[str]) -> list[str]:
 
 
 # What training did before a field existed, for configs saved by older versions.
-PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False}
+PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False,
+            "tail_bias": False}

@@ -44,7 +44,7 @@ Validate = Callable[[KGEModel, Graph, str], float]
 def make_model(graph: Graph, cfg: ResolvedConfig, features: Features | None, sparse: bool = True) -> KGEModel:
     model = build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
                         structural_mask=graph.train_entities, features=features,
-                        fusion=cfg.fusion, p=cfg.p, sparse=sparse)
+                        fusion=cfg.fusion, p=cfg.p, sparse=sparse, tail_bias=cfg.tail_bias)
     if cfg.tie_inverse_relations:
         model.relation.tie(inverse_relations(graph.split("train"), graph.num_relations))
     return model
@@ -78,6 +78,8 @@ def explicit_negative_loss(model: KGEModel, triples: torch.Tensor, cfg: Resolved
     n = len(triples)
     vecs = model.entity(torch.cat([triples[:, 0], triples[:, 2]]), cfg.structural_dropout)
     s = model.scorer.triples(vecs[:n], model.relation(triples[:, 1]), vecs[n:]) + model.offset
+    if model.tail_bias is not None:
+        s = s + model.tail_bias(triples[:, 1], triples[:, 2])
     return F.softplus(s).mean()
 
 
@@ -320,6 +322,14 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     sc = model.scorer
     pos_s = sc.triples(h, r, t) + model.offset
     neg_s = torch.cat([sc.tails(h, r, E), sc.heads(E, r, t)], dim=1) + model.offset
+    if model.tail_bias is not None:
+        # The bias goes on the positives and the corrupted tails only. A corrupted head keeps the
+        # positive's tail, whose bias a head query's ranking ignores (score_heads leaves it out);
+        # taught there as well, a popular tail's bias would be pushed down as often as up.
+        rows = model.tail_bias.table(torch.cat([pos[:, 0], pos[:, 2], S]))  # one lookup, one sparse gradient
+        bh, bt, bS = rows.split([B, B, len(S)])
+        pos_s = pos_s + bt.gather(1, pos[:, 1:2]).squeeze(1)
+        neg_s = neg_s + F.pad(bS[:, pos[:, 1]].T, (0, len(S)))
     weights = negative_weights(neg_s, torch.cat([tail_mask, head_mask], dim=1), cfg.adversarial_temperature)
     if cfg.loss == "margin":
         loss = (F.relu(cfg.margin - pos_s[:, None] + neg_s) * weights).sum()
@@ -328,6 +338,8 @@ def _loss(model: KGEModel, pos: torch.Tensor, S: torch.Tensor, tail_mask: torch.
     if self_mask is not None:
         # Besides the sampled corruptions, each positive's own anchors as answers (see anchor_relations).
         self_s = torch.stack([sc.triples(h, r, h), sc.triples(t, r, t)], dim=1) + model.offset
+        if model.tail_bias is not None:  # (h, r, h) corrupts the tail, (t, r, t) the head
+            self_s = self_s + F.pad(bh.gather(1, pos[:, 1:2]), (0, 1))
         loops = self_mask.float() / self_mask.sum().clamp_min(1)
         if cfg.loss == "margin":
             loss = loss + (F.relu(cfg.margin - pos_s[:, None] + self_s) * loops).sum()
