@@ -53,3 +53,6 @@ def test_default_run_resolves_its_budget_and_saves_state_when_time_says_so(tmp_p
     assert saved[:3] == [1, 2, 3]  # by time, before the first validation at epoch 10
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert history[-1]["epoch"] < cfg["epochs"]  # patience 2: early stopping fired
+    # ... and the history says how long it ran: the best evaluation, then the two that did not beat it
+    mrrs = [h["val_mrr"] for h in history]
+    assert len(mrrs) - 1 - mrrs.index(max(mrrs)) == 2

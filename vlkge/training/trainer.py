@@ -273,6 +273,8 @@ def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | Non
         return {}
     if not (out / MODEL_FILE).exists():
         _save_best(out, model, config, history)
+    # the saved model is the best epoch's, but the history is every evaluated epoch (how long it ran)
+    atomic_write_json(out / METRICS_FILE, {"history": history})
     return {"history": history}
 
 
