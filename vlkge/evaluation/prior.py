@@ -1,4 +1,4 @@
-"""The frequency prior as a baseline, and fitting its weight in a model's scores.
+"""The frequency prior as a baseline, and fitting its weight (and the neighbour vote's) in a model's scores.
 
 The prior ranks a relation's candidate tails by how often they are its tail in train (heads, for
 head queries, by how often they are its head): what "always answer the most frequent artist"
@@ -8,11 +8,14 @@ validation tail queries.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
 from ..data.graph import Graph, candidate_mask
 from ..models.model import KGEModel
+from ..models.neighbours import K, NeighbourVote
 from ..models.prior import TailPrior, head_log_prior, tail_log_prior
 from .ranking import KnownIndex, evaluate_ranking, realistic_ranks
 
@@ -55,34 +58,76 @@ def fit_tail_prior(model: KGEModel, graph: Graph, protocol: str, filter: str = "
     ``max_queries`` validation queries of each relation: the smallest within one standard error
     of the best (:func:`smallest_within_one_se`); 0 for relations without any. ``model`` is
     scored without a prior of its own."""
-    tr, val = graph.split("train"), graph.split("val")
-    log_prior = tail_log_prior(tr, graph.num_relations, graph.num_entities)
-    weight = torch.zeros(graph.num_relations)
-    if len(val) == 0:
-        return TailPrior(log_prior, weight)
+    log_prior = tail_log_prior(graph.split("train"), graph.num_relations, graph.num_entities)
     E = model.entity() if entity_vectors is None else entity_vectors
+    saved = model.tail_prior, model.neighbour_vote
+    model.tail_prior = model.neighbour_vote = None
+    try:
+        weight = fit_weights(graph, protocol, filter, max_queries, graph.split("val"),
+                             lambda h, r, cand: model.score_tails(h, r, E, cand),
+                             lambda h, r, cand: log_prior[r][:, cand])
+    finally:
+        model.tail_prior, model.neighbour_vote = saved
+    return TailPrior(log_prior, weight)
+
+
+@torch.no_grad()
+def fit_neighbour_vote(model: KGEModel, graph: Graph, protocol: str, filter: str = "directed",
+                       max_queries: int = 2000, entity_vectors: Tensor | None = None, k: int = K) -> NeighbourVote:
+    """The per-relation weight of the neighbour vote (:class:`vlkge.models.neighbours.NeighbourVote`),
+    fitted as :func:`fit_tail_prior` on the validation tail queries whose head has features, each
+    head placed from its features alone (as a new entity with its image and text would be, so on
+    a graph whose every entity was trained this fits placement) and its nearest neighbours found
+    among the others. The model's own prior stays in its scores."""
+    vote = NeighbourVote(graph.split("train"), graph.num_entities, torch.zeros(graph.num_relations), k)
+    rep = model.entity
+    if len(rep.modalities) == 1:
+        return vote
+    E = model.entity() if entity_vectors is None else entity_vectors
+    val = graph.split("val")
+    val = val[rep.masks.cpu()[val[:, 0], 1:].any(dim=1)]
+    dev = rep.masks.device
+    own = lambda h: {m: rep.features(m)[h.to(dev)] for m in rep.modalities[1:]}  # noqa: E731
+    vote.to(dev)
+    saved, model.neighbour_vote = model.neighbour_vote, None
+    try:
+        vote.weight = fit_weights(
+            graph, protocol, filter, max_queries, val,
+            lambda h, r, cand: model.score_tails_of(rep.placed(h.to(dev)), r, E, cand),
+            lambda h, r, cand: vote.log_votes(rep.feature_similarity(own(h), exclude=h), r, cand))
+    finally:
+        model.neighbour_vote = saved
+    return vote
+
+
+def fit_weights(graph: Graph, protocol: str, filter: str, max_queries: int, queries: Tensor,
+                score: Callable[[Tensor, Tensor, Tensor], Tensor],
+                addend: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Tensor:
+    """[R] weight per relation (from ``WEIGHTS``) of ``addend(h, r, candidates)`` added to
+    ``score(h, r, candidates)`` ([b, C] each) for the filtered tail MRR on up to ``max_queries``
+    of ``queries`` [m, 3] per relation: the smallest within one standard error of the best
+    (:func:`smallest_within_one_se`); 0 for relations without any."""
+    weight = torch.zeros(graph.num_relations)
+    if len(queries) == 0:
+        return weight
     pools = candidate_mask(graph) if protocol == "tail-candidates" else None
     known = KnownIndex(graph.all_triples(), graph.num_relations, "tail", undirected=filter == "undirected")
-    saved, model.tail_prior = model.tail_prior, None
-    try:
-        for rel in torch.unique(val[:, 1]).tolist():
-            q = val[val[:, 1] == rel][:max_queries]
-            cand = torch.nonzero(pools[rel]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
-            lp = log_prior[rel, cand]
-            rr = []  # [weights, queries] reciprocal ranks, chunk by chunk
-            bs = max(1, (1 << 22) // max(len(cand), 1))
-            for i in range(0, len(q), bs):
-                h, r, t = q[i:i + bs].T.contiguous()
-                scores = model.score_tails(h, r, E, cand).float().cpu()
-                target = torch.searchsorted(cand, t)
-                kept = scores.gather(1, target[:, None])
-                rows, cols = known.lookup(h, r)
-                p = torch.searchsorted(cand, cols).clamp_max(len(cand) - 1)
-                ok = cand[p] == cols
-                scores[rows[ok], p[ok]] = float("-inf")  # other true answers
-                scores.scatter_(1, target[:, None], kept)
-                rr.append(torch.stack([1.0 / realistic_ranks(scores + w * lp, target) for w in WEIGHTS.tolist()]))
-            weight[rel] = WEIGHTS[smallest_within_one_se(torch.cat(rr, dim=1))]
-    finally:
-        model.tail_prior = saved
-    return TailPrior(log_prior, weight)
+    for rel in torch.unique(queries[:, 1]).tolist():
+        q = queries[queries[:, 1] == rel][:max_queries]
+        cand = torch.nonzero(pools[rel]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
+        rr = []  # [weights, queries] reciprocal ranks, chunk by chunk
+        bs = max(1, (1 << 22) // max(len(cand), 1))
+        for i in range(0, len(q), bs):
+            h, r, t = q[i:i + bs].T.contiguous()
+            scores = score(h, r, cand).float().cpu()
+            extra = addend(h, r, cand).float().cpu()
+            target = torch.searchsorted(cand, t)
+            kept = scores.gather(1, target[:, None])
+            rows, cols = known.lookup(h, r)
+            p = torch.searchsorted(cand, cols).clamp_max(len(cand) - 1)
+            ok = cand[p] == cols
+            scores[rows[ok], p[ok]] = float("-inf")  # other true answers
+            scores.scatter_(1, target[:, None], kept)
+            rr.append(torch.stack([1.0 / realistic_ranks(scores + w * extra, target) for w in WEIGHTS.tolist()]))
+        weight[rel] = WEIGHTS[smallest_within_one_se(torch.cat(rr, dim=1))]
+    return weight

@@ -86,6 +86,11 @@ class TrainConfig:
     # validation (models.prior, evaluation.prior): skewed collections' "most works are by A"
     frequency_prior: bool = setting(True, "mix each relation's tail frequencies into tail scores, weighted as "
                                     "validation says", flag="on-off")
+    # after training, add the answers of the nearest entities by features to the tail scores of an
+    # entity placed from its features (models.neighbours), weighted as validation says
+    neighbour_vote: bool = setting(True, "add the answers of the entities nearest by features to the predictions of "
+                                   "an entity placed from its features (a new artwork), weighted as validation says",
+                                   flag="on-off")
     time_budget_s: float | None = setting(None, "wall-clock limit of the training loop in seconds",
                                           default_text="none: the epochs decide")
 
@@ -194,4 +199,5 @@ def resolve_modalities(graph: Graph, requested: list[str]) -> list[str]:
 
 
 # What training did before a field existed, for configs saved by older versions.
-PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False}
+PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False,
+            "neighbour_vote": False}
