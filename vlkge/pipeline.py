@@ -207,19 +207,22 @@ def fit_prior(out: Path, graph: Graph) -> dict[str, float]:
     return weights
 
 
-def fit_vote(out: Path, graph: Graph) -> dict[str, float]:
+def fit_vote(out: Path, graph: Graph) -> dict[str, dict[str, float]]:
     """Fit the neighbour vote's weight per relation on validation (evaluation.prior) into the
-    run's model, after the prior (whose weights stay as fitted); the weights are recorded in
-    config.json. With every weight 0, the model has no vote at all."""
+    run's model, after the prior (whose weights stay as fitted); the weights, per set of feature
+    modalities ("textual+visual", "visual", ...), are recorded in config.json. With every weight
+    0, the model has no vote at all."""
     run = load_run(out, graph=graph)
     vote = fit_neighbour_vote(run.model, graph, run.protocol, run.train_config.eval_filter,
                               entity_vectors=run.entity_vectors)
     run.model.neighbour_vote = vote if bool(vote.weight.any()) else None
     atomic_save_tensors(out / MODEL_FILE, run.model.state_dict(), metadata={"format": "vlkge-run/1"})
-    weights = {graph.relations[i]: float(w) for i, w in enumerate(vote.weight.tolist())}
+    mods = run.model.entity.modalities[1:]
+    weights = {"+".join(m for i, m in enumerate(mods) if (s + 1) >> i & 1):
+               {graph.relations[i]: float(w) for i, w in enumerate(row)} for s, row in enumerate(vote.weight.tolist())}
     config = read_json(out / CONFIG_FILE)
     config["neighbour_vote"] = {"weights": weights, "k": int(vote.k),
-                                "fitted_on": "val tail queries, heads placed from their features"}
+                                "fitted_on": "val tail queries, heads placed from each set of their features"}
     atomic_write_json(out / CONFIG_FILE, config)
     return weights
 

@@ -74,29 +74,35 @@ def fit_tail_prior(model: KGEModel, graph: Graph, protocol: str, filter: str = "
 @torch.no_grad()
 def fit_neighbour_vote(model: KGEModel, graph: Graph, protocol: str, filter: str = "directed",
                        max_queries: int = 2000, entity_vectors: Tensor | None = None, k: int = K) -> NeighbourVote:
-    """The per-relation weight of the neighbour vote (:class:`vlkge.models.neighbours.NeighbourVote`),
-    fitted as :func:`fit_tail_prior` on the validation tail queries whose head has features, each
-    head placed from its features alone (as a new entity with its image and text would be, so on
-    a graph whose every entity was trained this fits placement) and its nearest neighbours found
-    among the others. The model's own prior stays in its scores."""
-    vote = NeighbourVote(graph.split("train"), graph.num_entities, torch.zeros(graph.num_relations), k)
+    """The neighbour vote's weights (:class:`vlkge.models.neighbours.NeighbourVote`), per relation
+    and per set of feature modalities, each fitted as :func:`fit_tail_prior` on the validation
+    tail queries whose head has that set: the head placed from those features alone (as a new
+    entity with that image and/or text would be; on a graph whose every entity was trained this
+    fits placement) and its nearest neighbours found by them among the others. The model's own
+    prior stays in its scores."""
     rep = model.entity
-    if len(rep.modalities) == 1:
+    mods = rep.modalities[1:]
+    weight = torch.zeros(max(1, (1 << len(mods)) - 1), graph.num_relations)
+    vote = NeighbourVote(graph.split("train"), graph.num_entities, weight, k)
+    if not mods:
         return vote
     E = model.entity() if entity_vectors is None else entity_vectors
-    val = graph.split("val")
-    val = val[rep.masks.cpu()[val[:, 0], 1:].any(dim=1)]
     dev = rep.masks.device
-    own = lambda h: {m: rep.features(m)[h.to(dev)] for m in rep.modalities[1:]}  # noqa: E731
     vote.to(dev)
+    val, masks = graph.split("val"), rep.masks.cpu()
     saved, model.neighbour_vote = model.neighbour_vote, None
     try:
-        vote.weight = fit_weights(
-            graph, protocol, filter, max_queries, val,
-            lambda h, r, cand: model.score_tails_of(rep.placed(h.to(dev)), r, E, cand),
-            lambda h, r, cand: vote.log_votes(rep.feature_similarity(own(h), exclude=h), r, cand))
+        for s in range(1, 1 << len(mods)):
+            use = [m for i, m in enumerate(mods) if s >> i & 1]
+            has = torch.stack([masks[val[:, 0], 1 + mods.index(m)] for m in use], dim=1).all(dim=1)
+            own = lambda h, use=use: {m: rep.features(m)[h.to(dev)] for m in use}  # noqa: E731
+            weight[s - 1] = fit_weights(
+                graph, protocol, filter, max_queries, val[has],
+                lambda h, r, cand, own=own: model.score_tails_of(rep.from_features(own(h)), r, E, cand),
+                lambda h, r, cand, own=own: vote.log_votes(rep.feature_similarity(own(h), exclude=h), r, cand))
     finally:
         model.neighbour_vote = saved
+    vote.weight = weight.to(dev)
     return vote
 
 

@@ -74,19 +74,18 @@ class EntityRepresentation(nn.Module):
             mask = torch.cat([mask[:, :1] & ~drop[:, None], mask[:, 1:]], dim=1)
         return self.fuse(torch.stack(parts, dim=1), mask)
 
-    def placed(self, idx: Tensor) -> Tensor:
-        """Fused vectors of entities ``idx`` from their features alone (the structural part
-        hidden wherever they have features), as a new entity with the same image and text
-        would be placed."""
-        parts = [self.structural(idx)] + [self.proj[m](self.features(m)[idx]) for m in self.modalities[1:]]
-        mask = self.masks[idx].clone()
-        mask[:, 0] &= ~mask[:, 1:].any(dim=1)
-        return self.fuse(torch.stack(parts, dim=1), mask)
-
     def placed_from_features(self, idx: Tensor) -> Tensor:
         """bool [B]: which of entities ``idx`` have no structural embedding (no training
         triples) and are therefore represented by their features alone."""
         return ~self.masks[idx.to(self.masks.device), 0]
+
+    def present(self, features: dict[str, Tensor]) -> Tensor:
+        """[B, M] bool: which of the feature modalities (``modalities[1:]``) each query row of
+        ``features`` has (a zero row or a missing key is an absent modality)."""
+        b = next(iter(features.values())).shape[0]
+        cols = [features[m].norm(dim=1) > 0 if m in features else torch.zeros(b, dtype=torch.bool)
+                for m in self.modalities[1:]]
+        return torch.stack([c.to(self.masks.device) for c in cols], dim=1)
 
     def feature_similarity(self, features: dict[str, Tensor], exclude: Tensor | None = None) -> Tensor:
         """[B, N] cosine similarity of query features (``{modality: [B, d_m]}``; a zero row is an
@@ -221,7 +220,8 @@ class KGEModel(nn.Module):
                 hp = h[placed]
                 own = {m: self.entity.features(m)[hp] for m in self.entity.modalities[1:]}
                 sim = self.entity.feature_similarity(own, exclude=hp)
-                s[placed] = s[placed] + self.neighbour_vote(sim, r[placed], candidates).to(s.dtype)
+                vote = self.neighbour_vote(sim, r[placed], self.entity.masks[hp, 1:], candidates)
+                s[placed] = s[placed] + vote.to(s.dtype)
         return s
 
     def score_tails_of(self, heads: Tensor, r: Tensor, entities: Tensor, candidates: Tensor | None = None,
@@ -235,7 +235,8 @@ class KGEModel(nn.Module):
         if self.tail_prior is not None:
             s = s + self.tail_prior(r, candidates)
         if self.neighbour_vote is not None and features:
-            s = s + self.neighbour_vote(self.entity.feature_similarity(features), r, candidates).to(s.dtype)
+            sim = self.entity.feature_similarity(features)
+            s = s + self.neighbour_vote(sim, r, self.entity.present(features), candidates).to(s.dtype)
         return s
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:

@@ -6,11 +6,14 @@ placed by the model from its image and text alone, through projections trained t
 not to keep the pretrained features' neighbourhoods. Those neighbourhoods know a lot on their
 own: "the ten works that look most like it are by Monet" (a kNN vote over EfficientNet-Lite0
 features places unseen WikiArt works about as well as the trained model, see
-benchmarks/RESULTS.md). ``NeighbourVote`` adds ``weight[r] * log vote_r(t)`` to such a query's
-tail scores: ``vote_r(t)`` is the similarity-weighted share of the ``k`` entities nearest by the
-features (cosine, averaged over the modalities both have) among relation r's training heads
-that have t as a tail. The weight per relation is fitted on validation
-(:func:`vlkge.evaluation.prior.fit_neighbour_vote`); 0 leaves the model's ranking as it is.
+benchmarks/RESULTS.md). ``NeighbourVote`` adds ``weight[s, r] * log vote_r(t)`` to such a
+query's tail scores: ``vote_r(t)`` is the similarity-weighted share of the ``k`` entities nearest
+by the features (cosine, averaged over the modalities both have) among relation r's training
+heads that have t as a tail. How much the vote should count depends on what the query brings
+(the model places an image alone less well than an image with its title), so there is a weight
+per relation for each set ``s`` of feature modalities a query can have (:func:`feature_set`),
+fitted on validation (:func:`vlkge.evaluation.prior.fit_neighbour_vote`); 0 leaves the model's
+ranking as it is.
 """
 from __future__ import annotations
 
@@ -20,15 +23,22 @@ from torch import Tensor, nn
 K = 10  # neighbours that vote
 
 
+def feature_set(present: Tensor) -> Tensor:
+    """[B, M] bool: which of a model's M feature modalities each query has -> [B] index of that
+    set among the 2^M - 1 non-empty ones (row s - 1 of ``NeighbourVote.weight`` for bits s)."""
+    bits = 1 << torch.arange(present.shape[1], device=present.device)
+    return (present.long() * bits).sum(1) - 1
+
+
 class NeighbourVote(nn.Module):
-    """``weight[r] * log vote_r(t)`` from the training ``triples`` [m, 3] of a graph of
-    ``num_entities``; the triples and weights are saved with the model, so a run scores new
-    entities without its graph."""
+    """``weight[s, r] * log vote_r(t)`` from the training ``triples`` [m, 3] of a graph of
+    ``num_entities``, ``weight`` [2^M - 1, R] (see :func:`feature_set`); the triples and weights
+    are saved with the model, so a run scores new entities without its graph."""
 
     def __init__(self, triples: Tensor, num_entities: int, weight: Tensor, k: int = K):
         super().__init__()
         self.register_buffer("triples", triples.long().reshape(-1, 3), persistent=True)
-        self.register_buffer("weight", weight.float(), persistent=True)
+        self.register_buffer("weight", weight.float().reshape(-1, weight.shape[-1]), persistent=True)
         self.register_buffer("k", torch.tensor(int(k)), persistent=True)
         self.num_entities = num_entities
         self._tables: tuple[Tensor, Tensor] | None = None
@@ -41,7 +51,7 @@ class NeighbourVote(nn.Module):
         """(heads [R, N] bool: who is relation r's head in training; keys: r * N + h of each
         training triple, sorted; the tails in the same order)."""
         if self._tables is None or self._tables[0].device != self.triples.device:
-            R, N = len(self.weight), self.num_entities
+            R, N = self.weight.shape[1], self.num_entities
             h, r, t = torch.unique(self.triples, dim=0).unbind(1)  # a triple listed twice is one answer
             heads = torch.zeros(R, N, dtype=torch.bool, device=h.device)
             heads[r, h] = True
@@ -78,6 +88,8 @@ class NeighbourVote(nn.Module):
             v = v[:, candidates.to(v.device)]
         return torch.log(v.clamp_min(0.5 / float(self.k)))
 
-    def forward(self, similarity: Tensor, r: Tensor, candidates: Tensor | None = None) -> Tensor:
-        """[B, N] (or [B, len(candidates)]) additive scores."""
-        return self.weight.to(r.device)[r][:, None] * self.log_votes(similarity, r, candidates)
+    def forward(self, similarity: Tensor, r: Tensor, present: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """[B, N] (or [B, len(candidates)]) additive scores for queries with ``present`` [B, M]
+        feature modalities."""
+        w = self.weight.to(r.device)[feature_set(present.to(r.device)), r]
+        return w[:, None] * self.log_votes(similarity, r, candidates)
