@@ -4,7 +4,9 @@ The prior ranks a relation's candidate tails by how often they are its tail in t
 head queries, by how often they are its head): what "always answer the most frequent artist"
 scores. :func:`fit_tail_prior` picks, per relation, the weight of the log prior added to a
 model's tail scores (:class:`vlkge.models.prior.TailPrior`) that gives the best filtered MRR on
-validation tail queries.
+validation tail queries; :func:`fit_neighbour_vote` does the same for the neighbour vote
+(:class:`vlkge.models.neighbours.NeighbourVote`), once per set of feature modalities. Both go
+through :func:`fit_weights`.
 """
 from __future__ import annotations
 
