@@ -37,7 +37,16 @@ TEMPERATURES = torch.logspace(-3, 3, 61)
 
 
 def chunks(run, split, rel, pools, known, max_queries):
-    return list(filtered_tail_scores(run.model, run.graph, split, rel, pools, known, run.entity_vectors, max_queries))
+    """The model's scores without its fitted prior (nor neighbour vote): what a mixing is fitted to."""
+    model = run.model
+    saved = model.tail_prior, model.neighbour_vote
+    model.tail_prior = model.neighbour_vote = None
+    try:
+        return [(s, t, c) for _, _, s, t, c in filtered_tail_scores(
+            run.graph, run.graph.split(split), rel, pools, known,
+            lambda h, r, cand: model.score_tails(h, r, run.entity_vectors, cand), max_queries)]
+    finally:
+        model.tail_prior, model.neighbour_vote = saved
 
 
 def temperature(parts) -> float:

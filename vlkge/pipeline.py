@@ -17,7 +17,7 @@ from .device import resolve_device
 from .encoders import extract_features, load_encoder
 from .encoders.info import imported_name
 from .errors import VLKGEError
-from .evaluation.prior import evaluate_prior, fit_tail_prior
+from .evaluation.prior import evaluate_prior, fit_neighbour_vote, fit_tail_prior
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
 from .prediction.run import Run, load_run
@@ -183,6 +183,8 @@ def train_and_evaluate(graph: Graph, cfg: TrainConfig | ResolvedConfig, out: Pat
     if metrics:
         if cfg.frequency_prior:
             fit_prior(Path(out), graph)
+        if cfg.neighbour_vote and len(cfg.modalities) > 1:
+            fit_vote(Path(out), graph)
         metrics = finish_run(Path(out), graph)
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # the other ranks wait for rank 0 to evaluate and write the run
@@ -201,6 +203,26 @@ def fit_prior(out: Path, graph: Graph) -> dict[str, float]:
     weights = {graph.relations[i]: float(w) for i, w in enumerate(prior.weight.tolist())}
     config = read_json(out / CONFIG_FILE)
     config["prior"] = {"weights": weights, "fitted_on": "val tail queries"}
+    atomic_write_json(out / CONFIG_FILE, config)
+    return weights
+
+
+def fit_vote(out: Path, graph: Graph) -> dict[str, dict[str, float]]:
+    """Fit the neighbour vote's weight per relation on validation (evaluation.prior) into the
+    run's model, after the prior (whose weights stay as fitted); the weights, per set of feature
+    modalities ("textual+visual", "visual", ...), are recorded in config.json. With every weight
+    0, the model has no vote at all."""
+    run = load_run(out, graph=graph)
+    vote = fit_neighbour_vote(run.model, graph, run.protocol, run.train_config.eval_filter,
+                              entity_vectors=run.entity_vectors)
+    run.model.neighbour_vote = vote if bool(vote.weight.any()) else None
+    atomic_save_tensors(out / MODEL_FILE, run.model.state_dict(), metadata={"format": "vlkge-run/1"})
+    mods = run.model.entity.modalities[1:]
+    weights = {"+".join(m for i, m in enumerate(mods) if (s + 1) >> i & 1):
+               {graph.relations[i]: float(w) for i, w in enumerate(row)} for s, row in enumerate(vote.weight.tolist())}
+    config = read_json(out / CONFIG_FILE)
+    config["neighbour_vote"] = {"weights": weights, "k": int(vote.k),
+                                "fitted_on": "val tail queries, heads placed from each set of their features"}
     atomic_write_json(out / CONFIG_FILE, config)
     return weights
 

@@ -265,18 +265,18 @@ def place_new(run: Any, image: Any = None, text: str | None = None,
     mods = run.model.entity.modalities
     if image is not None and "visual" not in mods and not text:
         raise VLKGEError("this run has no visual modality: give a title or description too")
-    vec = run.embed_new(image=image if "visual" in mods else None, text=text or None)
+    new = run.new_entity(image=image if "visual" in mods else None, text=text or None)
     rels = relations if relations is not None else placement_relations(run, entity_type)
     preds = {}
     for rel in rels:
-        preds[rel] = run.rank_new(vec, rel, k)
+        preds[rel] = run.rank_new(new, rel, k)
         for p in preds[rel]:
             p.confidence = _conf(p.confidence)
     vecs, _ = unit_vectors(run, "fused")
     among = None
     if run.graph is not None:
         among = np.asarray([t == entity_type for t in run.graph.types])
-    return {"predictions": preds, "neighbours": nearest(vecs, vec[0], neighbours, among)}
+    return {"predictions": preds, "neighbours": nearest(vecs, new.vector[0], neighbours, among)}
 
 
 # ---------------------------------------------------------------- search by description

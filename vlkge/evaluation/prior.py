@@ -1,20 +1,23 @@
-"""The frequency prior as a baseline, and fitting its weight in a model's scores.
+"""The frequency prior as a baseline, and fitting its weight (and the neighbour vote's) in a model's scores.
 
 The prior ranks a relation's candidate tails by how often they are its tail in train (heads, for
 head queries, by how often they are its head): what "always answer the most frequent artist"
 scores. :func:`fit_tail_prior` picks, per relation, the weight of the log prior added to a
 model's tail scores (:class:`vlkge.models.prior.TailPrior`) that gives the best filtered MRR on
-validation tail queries.
+validation tail queries; :func:`fit_neighbour_vote` does the same for the neighbour vote
+(:class:`vlkge.models.neighbours.NeighbourVote`), once per set of feature modalities. Both go
+through :func:`fit_weights`.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from ..data.graph import Graph, candidate_mask
 from ..models.model import KGEModel
+from ..models.neighbours import K, NeighbourVote
 from ..models.prior import TailPrior, head_log_prior, tail_log_prior
 from .ranking import KnownIndex, evaluate_ranking, realistic_ranks
 
@@ -51,19 +54,95 @@ def smallest_within_one_se(rr: Tensor) -> int:
 
 
 @torch.no_grad()
-def filtered_tail_scores(model: KGEModel, graph: Graph, split: str, relation: int, pools: Tensor | None,
-                         known: KnownIndex, entity_vectors: Tensor, max_queries: int
-                         ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """Chunks of (scores [B, P], target positions [B], candidates [P]) for up to ``max_queries``
-    tail queries of ``relation`` in ``split``, scored by ``model`` against the relation's pool
-    (``pools`` [R, N], or every entity), other true answers at -inf: what a weight is fitted on."""
-    q = graph.split(split)
-    q = q[q[:, 1] == relation][:max_queries]
+def fit_tail_prior(model: KGEModel, graph: Graph, protocol: str, filter: str = "directed",
+                   max_queries: int = 2000, entity_vectors: Tensor | None = None) -> TailPrior:
+    """The per-relation prior weight (from ``WEIGHTS``) for the filtered tail MRR on up to
+    ``max_queries`` validation queries of each relation: the smallest within one standard error
+    of the best (:func:`smallest_within_one_se`); 0 for relations without any. ``model`` is
+    scored without a prior of its own."""
+    log_prior = tail_log_prior(graph.split("train"), graph.num_relations, graph.num_entities)
+    E = model.entity() if entity_vectors is None else entity_vectors
+    saved = model.tail_prior, model.neighbour_vote
+    model.tail_prior = model.neighbour_vote = None
+    try:
+        weight = fit_weights(graph, protocol, filter, max_queries, graph.split("val"),
+                             lambda h, r, cand: model.score_tails(h, r, E, cand),
+                             lambda h, r, cand: log_prior[r][:, cand])
+    finally:
+        model.tail_prior, model.neighbour_vote = saved
+    return TailPrior(log_prior, weight)
+
+
+@torch.no_grad()
+def fit_neighbour_vote(model: KGEModel, graph: Graph, protocol: str, filter: str = "directed",
+                       max_queries: int = 2000, entity_vectors: Tensor | None = None, k: int = K) -> NeighbourVote:
+    """The neighbour vote's weights (:class:`vlkge.models.neighbours.NeighbourVote`), per relation
+    and per set of feature modalities, each fitted as :func:`fit_tail_prior` on the validation
+    tail queries whose head has that set: the head placed from those features alone (as a new
+    entity with that image and/or text would be; on a graph whose every entity was trained this
+    fits placement) and its nearest neighbours found by them among the others. The model's own
+    prior stays in its scores."""
+    rep = model.entity
+    mods = rep.modalities[1:]
+    weight = torch.zeros(max(1, (1 << len(mods)) - 1), graph.num_relations)
+    vote = NeighbourVote(graph.split("train"), graph.num_entities, weight, k)
+    if not mods:
+        return vote
+    E = model.entity() if entity_vectors is None else entity_vectors
+    dev = rep.masks.device
+    vote.to(dev)
+    val, masks = graph.split("val"), rep.masks.cpu()
+    saved, model.neighbour_vote = model.neighbour_vote, None
+    try:
+        for s in range(1, 1 << len(mods)):
+            use = [m for i, m in enumerate(mods) if s >> i & 1]
+            has = torch.stack([masks[val[:, 0], 1 + mods.index(m)] for m in use], dim=1).all(dim=1)
+            own = lambda h, use=use: {m: rep.features(m)[h.to(dev)] for m in use}  # noqa: E731
+            weight[s - 1] = fit_weights(
+                graph, protocol, filter, max_queries, val[has],
+                lambda h, r, cand, own=own: model.score_tails_of(rep.from_features(own(h)), r, E, cand),
+                lambda h, r, cand, own=own: vote.log_votes(rep.feature_similarity(own(h), exclude=h), r, cand))
+    finally:
+        model.neighbour_vote = saved
+    vote.weight = weight.to(dev)
+    return vote
+
+
+def fit_weights(graph: Graph, protocol: str, filter: str, max_queries: int, queries: Tensor,
+                score: Callable[[Tensor, Tensor, Tensor], Tensor],
+                addend: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Tensor:
+    """[R] weight per relation (from ``WEIGHTS``) of ``addend(h, r, candidates)`` added to
+    ``score(h, r, candidates)`` ([b, C] each) for the filtered tail MRR on up to ``max_queries``
+    of ``queries`` [m, 3] per relation: the smallest within one standard error of the best
+    (:func:`smallest_within_one_se`); 0 for relations without any."""
+    weight = torch.zeros(graph.num_relations)
+    if len(queries) == 0:
+        return weight
+    pools = candidate_mask(graph) if protocol == "tail-candidates" else None
+    known = KnownIndex(graph.all_triples(), graph.num_relations, "tail", undirected=filter == "undirected")
+    for rel in torch.unique(queries[:, 1]).tolist():
+        rr = []  # [weights, queries] reciprocal ranks, chunk by chunk
+        for h, r, scores, target, cand in filtered_tail_scores(graph, queries, rel, pools, known, score, max_queries):
+            extra = addend(h, r, cand).float().cpu()
+            rr.append(torch.stack([1.0 / realistic_ranks(scores + w * extra, target) for w in WEIGHTS.tolist()]))
+        weight[rel] = WEIGHTS[smallest_within_one_se(torch.cat(rr, dim=1))]
+    return weight
+
+
+@torch.no_grad()
+def filtered_tail_scores(graph: Graph, queries: Tensor, relation: int, pools: Tensor | None, known: KnownIndex,
+                         score: Callable[[Tensor, Tensor, Tensor], Tensor], max_queries: int
+                         ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:
+    """Chunks of (heads [B], relations [B], scores [B, P], target positions [B], candidates [P])
+    for up to ``max_queries`` of ``queries`` [m, 3] with ``relation``, ``score(h, r, candidates)``
+    against the relation's pool (``pools`` [R, N], or every entity), other true answers at -inf:
+    what a weight is fitted on."""
+    q = queries[queries[:, 1] == relation][:max_queries]
     cand = torch.nonzero(pools[relation]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
     bs = max(1, (1 << 22) // max(len(cand), 1))
     for i in range(0, len(q), bs):
         h, r, t = q[i:i + bs].T.contiguous()
-        scores = model.score_tails(h, r, entity_vectors, cand).float().cpu()
+        scores = score(h, r, cand).float().cpu()
         target = torch.searchsorted(cand, t)
         kept = scores.gather(1, target[:, None])
         rows, cols = known.lookup(h, r)
@@ -71,32 +150,4 @@ def filtered_tail_scores(model: KGEModel, graph: Graph, split: str, relation: in
         ok = cand[p] == cols
         scores[rows[ok], p[ok]] = float("-inf")  # other true answers
         scores.scatter_(1, target[:, None], kept)
-        yield scores, target, cand
-
-
-@torch.no_grad()
-def fit_tail_prior(model: KGEModel, graph: Graph, protocol: str, filter: str = "directed",
-                   max_queries: int = 2000, entity_vectors: Tensor | None = None) -> TailPrior:
-    """The per-relation prior weight (from ``WEIGHTS``) for the filtered tail MRR on up to
-    ``max_queries`` validation queries of each relation: the smallest within one standard error
-    of the best (:func:`smallest_within_one_se`); 0 for relations without any. ``model`` is
-    scored without a prior of its own."""
-    tr, val = graph.split("train"), graph.split("val")
-    log_prior = tail_log_prior(tr, graph.num_relations, graph.num_entities)
-    weight = torch.zeros(graph.num_relations)
-    if len(val) == 0:
-        return TailPrior(log_prior, weight)
-    E = model.entity() if entity_vectors is None else entity_vectors
-    pools = candidate_mask(graph) if protocol == "tail-candidates" else None
-    known = KnownIndex(graph.all_triples(), graph.num_relations, "tail", undirected=filter == "undirected")
-    saved, model.tail_prior = model.tail_prior, None
-    try:
-        for rel in torch.unique(val[:, 1]).tolist():
-            rr = []  # [weights, queries] reciprocal ranks, chunk by chunk
-            for scores, target, cand in filtered_tail_scores(model, graph, "val", rel, pools, known, E, max_queries):
-                lp = log_prior[rel, cand]
-                rr.append(torch.stack([1.0 / realistic_ranks(scores + w * lp, target) for w in WEIGHTS.tolist()]))
-            weight[rel] = WEIGHTS[smallest_within_one_se(torch.cat(rr, dim=1))]
-    finally:
-        model.tail_prior = saved
-    return TailPrior(log_prior, weight)
+        yield h, r, scores, target, cand

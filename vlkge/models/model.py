@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from .fusion import FUSIONS, make_fusion  # noqa: F401  (FUSIONS: the choices, re-exported)
 from .scorers import Scorer, make_scorer, relation_dim, scorer_class
+from .neighbours import NeighbourVote
 from .prior import TailBias, TailPrior
 
 MODALITIES = ("structural", "visual", "textual")
@@ -79,6 +80,54 @@ class EntityRepresentation(nn.Module):
             drop = (torch.rand(len(idx), device=mask.device) < structural_dropout) & mask[:, 1:].any(dim=1)
             mask = torch.cat([mask[:, :1] & ~drop[:, None], mask[:, 1:]], dim=1)
         return self.fuse(torch.stack(parts, dim=1), mask)
+
+    def placed_from_features(self, idx: Tensor) -> Tensor:
+        """bool [B]: which of entities ``idx`` have no structural embedding (no training
+        triples) and are therefore represented by their features alone."""
+        return ~self.masks[idx.to(self.masks.device), 0]
+
+    def present(self, features: dict[str, Tensor]) -> Tensor:
+        """[B, M] bool: which of the feature modalities (``modalities[1:]``) each query row of
+        ``features`` has (a zero row or a missing key is an absent modality)."""
+        b = next(iter(features.values())).shape[0]
+        cols = [features[m].norm(dim=1) > 0 if m in features else torch.zeros(b, dtype=torch.bool)
+                for m in self.modalities[1:]]
+        return torch.stack([c.to(self.masks.device) for c in cols], dim=1)
+
+    def feature_similarity(self, features: dict[str, Tensor], exclude: Tensor | None = None) -> Tensor:
+        """[B, N] cosine similarity of query features (``{modality: [B, d_m]}``; a zero row is an
+        absent modality) with every entity's frozen features, averaged over the modalities both
+        have; -inf where they share none and at ``exclude`` [B] (the query itself, when it is
+        in the graph)."""
+        total = count = None
+        for i, m in enumerate(self.modalities[1:], start=1):
+            f = features.get(m)
+            if f is None:
+                continue
+            f = f.float().to(self.masks.device)
+            q_norm = f.norm(dim=1)
+            cos = (f @ self.features(m).T) / (q_norm[:, None] * self.feature_norms(m)[None, :]).clamp_min(1e-12)
+            both = (q_norm > 0)[:, None] & self.masks[:, i][None, :]
+            total = cos * both if total is None else total + cos * both
+            count = both.float() if count is None else count + both.float()
+        if total is None:
+            raise ValueError("the query has none of this model's feature modalities")
+        sim = (total / count.clamp_min(1.0)).masked_fill(count == 0, float("-inf"))
+        if exclude is not None:
+            sim[torch.arange(len(sim), device=sim.device), exclude.to(sim.device)] = float("-inf")
+        return sim
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self.__dict__.pop("_feature_norms", None)  # other features: their norms are recomputed
+
+    def feature_norms(self, modality: str) -> Tensor:
+        """[N] L2 norms of a modality's frozen features (computed once: they never change)."""
+        cache = self.__dict__.setdefault("_feature_norms", {})
+        f = self.features(modality)
+        if modality not in cache or cache[modality].device != f.device:
+            cache[modality] = f.norm(dim=1)
+        return cache[modality]
 
     def from_features(self, features: dict[str, Tensor]) -> Tensor:
         """Vectors for entities outside the graph from their raw features ([B, d_m] each)."""
@@ -159,6 +208,9 @@ class KGEModel(nn.Module):
         self.tail_prior: TailPrior | None = None
         # Learned with the model when asked (training.config tail_bias): popularity per (relation, tail).
         self.tail_bias: TailBias | None = None
+        # Fitted after training (neighbours.NeighbourVote): the answers of the entities nearest by
+        # features, added to the tail scores of an entity placed from its features.
+        self.neighbour_vote: NeighbourVote | None = None
         scorer.init_relations(self.relation.weight, entity.dim)
 
     def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -171,17 +223,33 @@ class KGEModel(nn.Module):
         (or [B, len(candidates)]); ``entities`` are precomputed entity vectors."""
         E = self.entity() if entities is None else entities
         h, r = h.to(E.device), r.to(E.device)  # queries are often built on the CPU; a GPU model scores there
-        return self.score_tails_of(E[h], r, E, candidates)
+        s = self.score_tails_of(E[h], r, E, candidates)
+        if self.neighbour_vote is not None:
+            placed = self.entity.placed_from_features(h).to(E.device)
+            if bool(placed.any()):
+                hp = h[placed]
+                own = {m: self.entity.features(m)[hp] for m in self.entity.modalities[1:]}
+                sim = self.entity.feature_similarity(own, exclude=hp)
+                vote = self.neighbour_vote(sim, r[placed], self.entity.masks[hp, 1:], candidates)
+                s[placed] = s[placed] + vote.to(s.dtype)
+        return s
 
-    def score_tails_of(self, heads: Tensor, r: Tensor, entities: Tensor, candidates: Tensor | None = None) -> Tensor:
+    def score_tails_of(self, heads: Tensor, r: Tensor, entities: Tensor, candidates: Tensor | None = None,
+                       features: dict[str, Tensor] | None = None) -> Tensor:
         """``score_tails`` for head vectors [B, dim] (an entity outside the graph, placed from
-        its features), against ``entities`` (or their ``candidates`` rows)."""
+        its ``features``: ``{modality: [B, d_m]}``, which the neighbour vote uses), against
+        ``entities`` (or their ``candidates`` rows)."""
         r = r.to(entities.device)
         s = self.scorer.tails(heads, self.relation(r),
                               entities if candidates is None else entities[candidates.to(entities.device)])
         if self.tail_bias is not None:
             s = s + self.tail_bias.of(r, candidates)
-        return s if self.tail_prior is None else s + self.tail_prior(r, candidates)
+        if self.tail_prior is not None:
+            s = s + self.tail_prior(r, candidates)
+        if self.neighbour_vote is not None and features:
+            sim = self.entity.feature_similarity(features)
+            s = s + self.neighbour_vote(sim, r, self.entity.present(features), candidates).to(s.dtype)
+        return s
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         """[B] tails and relations against all entities as heads -> [B, N] (a tail bias would be

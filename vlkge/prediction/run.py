@@ -15,6 +15,7 @@ from ..encoders.info import EncoderInfo
 from ..errors import VLKGEError
 from ..evaluation.ranking import KnownIndex, candidate_mask, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
+from ..models.neighbours import NeighbourVote
 from ..models.prior import TailBias, TailPrior
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import ResolvedConfig
@@ -28,6 +29,14 @@ class Prediction:
     label: str = ""
     rank: int = 0
     confidence: float | None = None  # temperature-scaled softmax over the candidates
+
+
+@dataclass
+class NewEntity:
+    """An entity outside the graph placed from its features: its fused vector [1, dim] and the
+    features ``{modality: [1, d_m]}`` it came from (which the neighbour vote compares)."""
+    vector: Tensor
+    features: dict[str, Tensor]
 
 
 class Run:
@@ -166,21 +175,29 @@ class Run:
                     encoder=None) -> list[Prediction]:
         """Rank candidate tails of ``relation`` for an entity not in the graph, placed from its
         image (path, bytes or PIL image) and/or text alone."""
-        return self.rank_new(self.embed_new(image=image, text=text, encoder=encoder), relation, k)
+        return self.rank_new(self.new_entity(image=image, text=text, encoder=encoder), relation, k)
 
-    def rank_new(self, vector: Tensor, relation: str, k: int | None = 10) -> list[Prediction]:
-        """Rank candidate tails of ``relation`` for an entity not in the graph given by its vector
-        (from :meth:`embed_new`), so one placement is embedded once for many relations."""
+    def rank_new(self, entity: "NewEntity | Tensor", relation: str, k: int | None = 10) -> list[Prediction]:
+        """Rank candidate tails of ``relation`` for an entity not in the graph (from
+        :meth:`new_entity`), so one placement is encoded once for many relations. A bare vector
+        (from :meth:`embed_new`) is ranked by the model alone, without the neighbour vote its
+        features would add."""
+        vector, features = (entity.vector, entity.features) if isinstance(entity, NewEntity) else (entity, None)
         r = torch.tensor([self.relation_index(relation)])
         with torch.no_grad():
-            scores = self.model.score_tails_of(vector, r, self.entity_vectors)[0]
+            scores = self.model.score_tails_of(vector, r, self.entity_vectors, features=features)[0]
         return self._rank(scores, None, int(r), "tail", k, False)
 
-    def embed_new(self, image=None, text: str | None = None, encoder=None) -> Tensor:
+    def new_entity(self, image=None, text: str | None = None, encoder=None) -> "NewEntity":
+        """An entity not in the graph, placed from its image and/or text: its features and vector."""
         from .placement import new_entity_features
         feats = new_entity_features(self, image=image, text=text, encoder=encoder)
         with torch.no_grad():
-            return self.model.entity.from_features(feats)
+            return NewEntity(self.model.entity.from_features(feats), feats)
+
+    def embed_new(self, image=None, text: str | None = None, encoder=None) -> Tensor:
+        """The fused vector [1, dim] of an entity not in the graph (see :meth:`new_entity`)."""
+        return self.new_entity(image=image, text=text, encoder=encoder).vector
 
     def candidates(self, r: int, direction: str, anchor: int | None = None) -> Tensor:
         """bool [N]: the full candidate set of (anchor, r, ?) ("tail") or (?, r, anchor) ("head"):
@@ -284,6 +301,9 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
         model.tail_bias = TailBias(n, n_rel)
     if "tail_prior.weight" in tensors:  # a popularity prior fitted on validation (models.prior)
         model.tail_prior = TailPrior(tensors["tail_prior.log_prior"], tensors["tail_prior.weight"])
+    if "neighbour_vote.weight" in tensors:  # fitted on validation (models.neighbours)
+        model.neighbour_vote = NeighbourVote(tensors["neighbour_vote.triples"], n, tensors["neighbour_vote.weight"],
+                                             int(tensors["neighbour_vote.k"]))
     try:
         model.load_state_dict(tensors, assign=True)  # the loaded tensors themselves, not copies
     except RuntimeError as e:

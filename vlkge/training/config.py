@@ -89,6 +89,11 @@ class TrainConfig:
     # a bias per (relation, tail) trained with the model (models.prior.TailBias): popularity learned
     # jointly rather than mixed in afterwards; the fitted prior above still goes on top
     tail_bias: bool = setting(False, "learn a score bias per (relation, tail entity) with the model", flag="on-off")
+    # after training, add the answers of the nearest entities by features to the tail scores of an
+    # entity placed from its features (models.neighbours), weighted as validation says
+    neighbour_vote: bool = setting(True, "add the answers of the entities nearest by features to the predictions of "
+                                   "an entity placed from its features (a new artwork), weighted as validation says",
+                                   flag="on-off")
     time_budget_s: float | None = setting(None, "wall-clock limit of the training loop in seconds",
                                           default_text="none: the epochs decide")
 
@@ -200,4 +205,4 @@ def resolve_modalities(graph: Graph, requested: list[str]) -> list[str]:
 
 # What training did before a field existed, for configs saved by older versions.
 PREDATED = {"adversarial_temperature": 0.0, "tie_inverse_relations": False, "frequency_prior": False,
-            "tail_bias": False}
+            "tail_bias": False, "neighbour_vote": False}

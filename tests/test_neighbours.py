@@ -1,0 +1,132 @@
+"""The neighbour vote: the answers of the entities nearest by features, added to the tail scores
+of an entity placed from its features, weighted as validation says.
+
+The graph is made so that its text features tell an unseen artwork's artist through its
+neighbours but not through any linear map: each artist paints in two styles whose feature centres
+are opposite (c and -c), so a projection sends the two to opposite sides of its bias, and no
+artist vector can be near both. Its image features are noise: placed from its image alone, an
+artwork's neighbours know nothing, and the vote's weight for that case must say so."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dataclasses import replace
+
+from helpers import write_graph
+from vlkge.data.readers import load_graph
+from vlkge.models.neighbours import NeighbourVote
+from vlkge.pipeline import train_and_evaluate
+from vlkge.prediction.run import NewEntity, load_run
+from vlkge.training.config import TrainConfig, resolve
+
+REL = "isCreatedByArtist"
+ARTISTS, PER_ARTIST, DIM = 8, 12, 16
+
+
+def antipodal_graph(folder):
+    ents = [(f"artist_{a}", "artist", f"Artist {a}", "", "") for a in range(ARTISTS)]
+    trip = []
+    for a in range(ARTISTS):
+        for k in range(PER_ARTIST):
+            aid = f"artwork_{a}_{k}"
+            ents.append((aid, "artwork", "Untitled", "", ""))
+            mode = "val" if k in (8, 9) else "test" if k in (10, 11) else "train"  # both styles in every split
+            trip.append((aid, REL, f"artist_{a}", mode))
+    return write_graph(folder, ents, trip)
+
+
+def antipodal_features(graph, noise: float = 0.15, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(ARTISTS, DIM, generator=gen), dim=1)
+    feats = torch.zeros(graph.num_entities, DIM)
+    mask = torch.zeros(graph.num_entities, dtype=torch.bool)
+    for i, e in enumerate(graph.entities):
+        if e.startswith("artwork_"):
+            a, k = map(int, e.split("_")[1:])
+            feats[i] = (1 if k % 2 else -1) * centres[a] + noise * torch.randn(DIM, generator=gen)
+            mask[i] = True
+    return feats, mask, centres
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    g = load_graph(antipodal_graph(tmp_path_factory.mktemp("antipodal") / "g"))
+    feats, mask, centres = antipodal_features(g)
+    noise = torch.randn(g.num_entities, DIM, generator=torch.Generator().manual_seed(1)) * mask[:, None]
+    out = tmp_path_factory.mktemp("run") / "run"
+    cfg = resolve(TrainConfig(dim=16, epochs=40, eval_every=10, modalities=["structural", "textual"]), g)
+    cfg = replace(cfg, modalities=["structural", "textual", "visual"])  # the graph has no image files
+    train_and_evaluate(g, cfg, out, features={"textual": (feats, mask), "visual": (noise, mask)}, progress=False)
+    return out, centres
+
+
+def test_votes_are_the_similarity_weighted_answers_of_the_nearest_heads():
+    # heads 0, 1, 2 of relation 0 answer 5, 5, 6; entity 3 answers relation 1 only
+    triples = torch.tensor([[0, 0, 5], [1, 0, 5], [2, 0, 6], [3, 1, 6]])
+    vote = NeighbourVote(triples, 7, torch.ones(2), k=2)
+    sim = torch.tensor([[0.9, 0.1, 0.3, 1.0, 0.0, 0.0, 0.0]])
+    v = vote.votes(sim, torch.tensor([0]))[0]
+    # entity 3 is the most similar but no head of relation 0: heads 0 (0.9) and 2 (0.3) vote
+    assert v[5] == pytest.approx(0.75) and v[6] == pytest.approx(0.25) and v[:5].abs().sum() == 0
+    assert vote.votes(sim, torch.tensor([1]))[0, 6] == pytest.approx(1.0)
+    # with all three heads voting (5: 0.9 + 0.1, 6: 0.3 of 1.3), the log vote floors unvoted
+    # tails at half an equal share (0.5 / 3), below every voted one
+    vote3 = NeighbourVote(triples, 7, torch.tensor([2.0, 0.0]), k=3)
+    lv = vote3.log_votes(sim, torch.tensor([0]), torch.tensor([4, 5, 6]))[0]
+    assert torch.allclose(lv, torch.log(torch.tensor([0.5 / 3, 1.0 / 1.3, 0.3 / 1.3])))
+    one = torch.ones(1, 1, dtype=torch.bool)  # the query has the model's one feature modality
+    assert torch.allclose(vote3(sim, torch.tensor([0]), one), 2.0 * vote3.log_votes(sim, torch.tensor([0])))
+    # with two feature modalities, a weight per set the query has: text, image, both
+    by_set = NeighbourVote(triples, 7, torch.tensor([[1.0, 0.0], [0.0, 0.0], [3.0, 0.0]]), k=3)
+    present = torch.tensor([[True, False], [False, True], [True, True]])
+    added = by_set(sim.repeat(3, 1), torch.zeros(3, dtype=torch.long), present)
+    assert torch.allclose(added, torch.tensor([1.0, 0.0, 3.0])[:, None] * vote3.log_votes(sim, torch.tensor([0])))
+    # a triple listed twice is still one answer of its head
+    twice = NeighbourVote(torch.cat([triples, triples[:1]]), 7, torch.ones(2), k=2)
+    assert torch.allclose(twice.votes(sim, torch.tensor([0])), v[None])
+
+
+def test_the_vote_places_what_the_projection_cannot(trained):
+    out, _ = trained
+    run = load_run(out)
+    weights = json.loads((out / "config.json").read_text())["neighbour_vote"]["weights"]
+    assert set(weights) == {"textual", "visual", "textual+visual"}
+    # the text's neighbours know the artist, the noise image's do not
+    assert weights["textual"][REL] > 0 and weights["textual+visual"][REL] > 0 and weights["visual"][REL] == 0
+    assert run.model.neighbour_vote is not None
+    saved = run.model.neighbour_vote.weight[:, run.relation_index(REL)].tolist()
+    assert saved == pytest.approx([weights[s][REL] for s in ("textual", "visual", "textual+visual")])
+    with_vote = run.evaluate("test")["per_relation"][REL]["mrr"]
+    run.model.neighbour_vote = None
+    without = run.evaluate("test")["per_relation"][REL]["mrr"]
+    assert with_vote > 0.9 and without < 0.6
+    # metrics.json is the run as saved: with its vote
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["test"]["per_relation"][REL]["mrr"] == pytest.approx(with_vote)
+
+
+def test_a_new_entity_is_placed_by_its_neighbours(trained):
+    out, centres = trained
+    run = load_run(out)
+    for a in range(ARTISTS):
+        feats = {"textual": (-centres[a])[None, :]}  # a new work, text only
+        new = NewEntity(run.model.entity.from_features(feats), feats)
+        assert run.rank_new(new, REL, k=1)[0].entity == f"artist_{a}"
+    # a bare vector is the model's own placement, without the vote
+    bare = [run.rank_new(run.model.entity.from_features({"textual": (s * centres[a])[None, :]}), REL, k=1)[0].entity
+            for a in range(ARTISTS) for s in (1, -1)]
+    assert sum(e == f"artist_{i // 2}" for i, e in enumerate(bare)) < 12
+
+
+def test_a_query_is_not_its_own_neighbour(trained):
+    out, _ = trained
+    run = load_run(out)
+    rep = run.model.entity
+    h = torch.tensor([run.entity_index("artwork_0_0")])
+    sim = rep.feature_similarity({"textual": rep.features("textual")[h]}, exclude=h)
+    assert sim[0, h] == float("-inf") and float(sim[0].max()) < 1.0
+    # artists have no features: they are nobody's neighbour
+    assert sim[0, run.entity_index("artist_0")] == float("-inf")
