@@ -130,3 +130,27 @@ def test_a_query_is_not_its_own_neighbour(trained):
     assert sim[0, h] == float("-inf") and float(sim[0].max()) < 1.0
     # artists have no features: they are nobody's neighbour
     assert sim[0, run.entity_index("artist_0")] == float("-inf")
+
+
+def test_a_placement_is_as_confident_as_placements_are_right(trained):
+    # Placed from its features alone an artwork's answer is right less often than a trained
+    # one's: each feature set has its own temperature. From its noise image alone the artist is a
+    # guess among 8, and the confidence must say so; from its text the vote finds it.
+    from vlkge.pipeline import calibrate
+    out, _ = trained
+    calibrate(out, load_run(out).graph)
+    run = load_run(out)
+    assert set(run.config["calibration"]["placed"]) == {"textual", "visual", "textual+visual"}
+    rep, test = run.model.entity, run.graph.split("test")
+    conf = {"visual": [], "textual": []}
+    right = {"visual": [], "textual": []}
+    for h, _, t in test.tolist():
+        for m in conf:
+            feats = {m: rep.features(m)[h:h + 1]}
+            top = run.rank_new(NewEntity(rep.from_features(feats), feats), REL, k=1)[0]
+            conf[m].append(top.confidence)
+            right[m].append(top.entity == run.entities[t])
+    mean = {m: sum(v) / len(v) for m, v in conf.items()}
+    accuracy = {m: sum(v) / len(v) for m, v in right.items()}
+    assert mean["visual"] < 2 / ARTISTS  # near a uniform guess (1/8), not sure of a wrong artist
+    assert accuracy["textual"] > 0.8 and abs(mean["textual"] - accuracy["textual"]) < 0.2

@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 import torch.distributed as dist
+from torch import Tensor
 
 from .data.graph import Graph, candidate_mask
 from .device import resolve_device
@@ -20,7 +21,7 @@ from .errors import VLKGEError
 from .evaluation.prior import evaluate_prior, fit_neighbour_vote, fit_tail_prior
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
-from .prediction.run import Run, load_run
+from .prediction.run import Run, load_run, placement_key
 from .prediction.projection import precompute as precompute_projections
 from .runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, atomic_save_tensors, atomic_write_json, read_json
 from .training.config import ResolvedConfig, TrainConfig, resolve
@@ -241,37 +242,77 @@ def finish_run(out: Path, graph: Graph) -> dict:
     return metrics
 
 
+# A relation's own placement temperature needs this many validation queries; fewer use the set's.
+PLACED_PER_RELATION_FROM = 50
+
+
 def calibrate(out: Path, graph: Graph) -> float:
     """Fit a softmax temperature on validation tail queries so a prediction's confidence matches
-    how often such predictions are right (temperature scaling); stored in config.json."""
+    how often such predictions are right (temperature scaling); stored in config.json. Entities
+    placed from their features alone (a new artwork) are right less often than trained ones: each
+    set of feature modalities gets its own temperature, fitted on the same queries with the head
+    placed from those features as :meth:`Run.rank_new` places it (neighbour vote included, the
+    head itself not among its neighbours), and per relation where validation has enough queries."""
     val = graph.split("val")
     if len(val) == 0:
         return 1.0
     run = load_run(out, graph=graph)
-    h, r, t = val[:5000].unbind(1)
+    q = val[:5000]
     pools = candidate_mask(graph) if run.protocol == "tail-candidates" else None
-    # A 1-D grid over temperature: robust where an optimizer can diverge on -inf scores. Each
-    # relation's queries are scored against its candidate pool only, in chunks, so memory stays
-    # at [chunk, pool] whatever the graph's size.
+    E, model = run.entity_vectors, run.model
+    rep = model.entity
+    temperature = fit_temperature(graph, q, pools, lambda h, r, cand: model.score_tails(h, r, E, cand))
+    placed: dict[str, float] = {}
+    per_relation: dict[str, dict[str, float]] = {}
+    mods, masks = rep.modalities[1:], rep.masks.cpu()
+    for s in range(1, 1 << len(mods)):
+        use = [m for i, m in enumerate(mods) if s >> i & 1]
+        has = torch.stack([masks[q[:, 0], 1 + mods.index(m)] for m in use], dim=1).all(dim=1)
+        if not bool(has.any()):
+            continue
+
+        def placed_scores(h: Tensor, r: Tensor, cand: Tensor, use: list[str] = use) -> Tensor:
+            own = {m: rep.features(m)[h.to(rep.masks.device)] for m in use}
+            scores = model.score_tails_of(rep.from_features(own), r, E, cand)
+            if model.neighbour_vote is not None:
+                sim = rep.feature_similarity(own, exclude=h)
+                scores = scores + model.neighbour_vote(sim, r, rep.present(own), cand).to(scores.dtype)
+            return scores
+        key = placement_key(use)
+        placed[key] = fit_temperature(graph, q[has], pools, placed_scores)
+        # how far features alone go differs by relation (an image tells a genre, rarely an artist)
+        for rel in torch.unique(q[has][:, 1]).tolist():
+            qr = q[has & (q[:, 1] == rel)]
+            if len(qr) >= PLACED_PER_RELATION_FROM:
+                per_relation.setdefault(key, {})[graph.relations[rel]] = fit_temperature(graph, qr, pools, placed_scores)
+    config = read_json(out / CONFIG_FILE)
+    config["calibration"] = {"temperature": temperature, "fitted_on": "val tail queries", "placed": placed,
+                             "placed_per_relation": per_relation}
+    atomic_write_json(out / CONFIG_FILE, config)
+    return temperature
+
+
+@torch.no_grad()
+def fit_temperature(graph: Graph, queries: Tensor, pools: Tensor | None,
+                    score: Callable[[Tensor, Tensor, Tensor], Tensor]) -> float:
+    """The temperature (of a 1-D grid: robust where an optimizer can diverge on -inf scores) with
+    the least negative log-likelihood of ``queries`` [m, 3]' tails under softmax(``score(h, r,
+    candidates)`` / T), each relation's queries scored against its candidate pool only, in chunks,
+    so memory stays at [chunk, pool] whatever the graph's size."""
+    h, r, t = queries.unbind(1)
     grid = torch.logspace(-3, 3, 121)
     nll = torch.zeros(len(grid), dtype=torch.float64)
-    E = run.entity_vectors
     for rel in torch.unique(r).tolist():
         idx = torch.nonzero(r == rel).squeeze(1)
         cand = torch.nonzero(pools[rel]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
         target = torch.searchsorted(cand, t[idx])
         for i in range(0, len(idx), 256):
             sel = idx[i:i + 256]
-            with torch.no_grad():
-                scores = run.model.score_tails(h[sel], r[sel], E, cand).float()
+            scores = score(h[sel], r[sel], cand).float()
             for j, T in enumerate(grid):
                 nll[j] += float(torch.nn.functional.cross_entropy(scores / T, target[i:i + 256], reduction="sum"))
     nll = torch.nan_to_num(nll, nan=float("inf"))
-    temperature = float(grid[int(torch.argmin(nll))]) if torch.isfinite(nll).any() else 1.0
-    config = read_json(out / CONFIG_FILE)
-    config["calibration"] = {"temperature": temperature, "fitted_on": "val tail queries"}
-    atomic_write_json(out / CONFIG_FILE, config)
-    return temperature
+    return float(grid[int(torch.argmin(nll))]) if torch.isfinite(nll).any() else 1.0
 
 
 def zero_shot(run: Run, split: str = "test", protocol: str | None = None) -> dict:

@@ -21,6 +21,11 @@ from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_jso
 from ..training.config import ResolvedConfig
 
 
+def placement_key(modalities: list[str]) -> str:
+    """How a set of feature modalities names its placement temperature in config.json."""
+    return "+".join(sorted(modalities))
+
+
 @dataclass
 class Prediction:
     entity: str
@@ -65,6 +70,16 @@ class Run:
     @property
     def temperature(self) -> float:
         return float(self.config.get("calibration", {}).get("temperature", 1.0))
+
+    def placement_temperature(self, features: dict[str, Tensor], relation: str) -> float:
+        """The temperature of an entity placed from ``features`` (its modalities that are present):
+        fitted for that set of modalities and ``relation``, or the set's over all relations (see
+        :func:`vlkge.pipeline.calibrate`); a run calibrated before placements were has only the
+        trained entities' one."""
+        key = placement_key([m for m, f in features.items() if f is not None and bool(f.float().norm() > 0)])
+        cal = self.config.get("calibration", {})
+        own = (cal.get("placed_per_relation") or {}).get(key, {}).get(relation)
+        return float(own if own is not None else (cal.get("placed") or {}).get(key, self.temperature))
 
     def entity_index(self, entity: str) -> int:
         try:
@@ -186,7 +201,8 @@ class Run:
         r = torch.tensor([self.relation_index(relation)])
         with torch.no_grad():
             scores = self.model.score_tails_of(vector, r, self.entity_vectors, features=features)[0]
-        return self._rank(scores, None, int(r), "tail", k, False)
+        return self._rank(scores, None, int(r), "tail", k, False,
+                          temperature=self.placement_temperature(features, relation) if features else None)
 
     def new_entity(self, image=None, text: str | None = None, encoder=None) -> "NewEntity":
         """An entity not in the graph, placed from its image and/or text: its features and vector."""
@@ -224,7 +240,7 @@ class Run:
         return [p for p in fn(entity, relation, k=None, filter_known=False) if p.known]
 
     def _rank(self, scores: Tensor, anchor: int | None, r: int, direction: str, k: int | None,
-              filter_known: bool) -> list[Prediction]:
+              filter_known: bool, temperature: float | None = None) -> list[Prediction]:
         # Without the graph there are no candidate pools or known links: ranking every entity
         # would offer artworks as the artist of an artwork.
         if self.graph is None and ((filter_known and anchor is not None) or
@@ -232,7 +248,7 @@ class Run:
             raise VLKGEError(self.no_graph)
         scores = scores.clone().float()
         idx = torch.nonzero(self.candidates(r, direction, anchor)).squeeze(1)
-        probs = torch.softmax(scores[idx] / self.temperature, 0)  # before anything is hidden
+        probs = torch.softmax(scores[idx] / (temperature or self.temperature), 0)  # before anything is hidden
         known = self.known_answers(direction, anchor, r) if anchor is not None else {}
         if filter_known and known:
             shown = ~torch.isin(idx, torch.tensor(list(known)))
