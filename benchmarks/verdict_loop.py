@@ -155,11 +155,11 @@ def fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def report(results: list[dict], args, controls: dict[int, float | None]) -> str:
+def report(results: list[dict], args, controls: dict[int, float | None], rev: str) -> str:
     rel = args.relation
     flags = "default flags" if not args.epochs else f"default flags but `--epochs {args.epochs}`"
     lines = [TITLE, "",
-             f"`python benchmarks/verdict_loop.py {' '.join(sys.argv[1:])}` at {git_rev()}, "
+             f"`python benchmarks/verdict_loop.py {' '.join(sys.argv[1:])}` at {rev}, "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {flags}; relation `{rel}`; "
              f"test heads split by seed {args.split_seed}. Protocol in the script's docstring: half A's "
              f"links hidden and judged by a simulated curator who knows them, half B untouched.", "",
@@ -204,6 +204,7 @@ def main() -> None:
         raise SystemExit(f"{args.data}: not found (the shared wikiart-mini graph)")
     if not os.environ.get("VLKGE_CACHE"):
         print("note: VLKGE_CACHE unset: features go to the workspace cache", file=sys.stderr)
+    rev = git_rev()  # the code the runs train with, not HEAD when they end
     g = load_graph(args.data)
     if args.relation not in g.relation_index:
         raise SystemExit(f"{args.data}: no relation {args.relation!r}")
@@ -223,7 +224,7 @@ def main() -> None:
             other = results[(i + 1) % len(results)]["seed"]
             trip = [tuple(x) for x in res["a_rejected_triples_list"]]
             controls[res["seed"]] = relation_mrr(args.work / f"before-s{other}", hidden, trip, args.relation)
-    text = report(results, args, controls)
+    text = report(results, args, controls, rev)
     print(text)
     if args.write_results:
         write_section(text, TITLE)
