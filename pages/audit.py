@@ -61,8 +61,9 @@ queue = suggested(run, rel, store)
 cached = _queue(str(c.run_info.path), c.spec, c.run_info.mtime, rel, int(heads), 2)
 queue += store.pending(Candidate(**q) for q in cached)
 top = st.columns([3, 1], vertical_alignment="center")
-top[0].caption(f"{len(queue)} undecided predictions. Most instructive first: links the model is least sure of "
-               "(confidence near 50%) on well-connected heads, where a verdict teaches it most. "
+top[0].caption(f"{len(queue)} undecided predictions (heads with no such link yet are sampled first). Most "
+               "instructive first: links the model is least sure of (confidence near 50%) on well-connected heads, "
+               "where a verdict teaches it most. "
                "Shortcuts on the first card: Alt+P plausible, Alt+W wrong, Alt+U unsure; Alt+Z undoes your last verdict.")
 top[1].button("Undo my last verdict", icon=":material/undo:", key="audit_undo", on_click=_undo, disabled=not who,
               shortcut="Alt+Z", width="stretch")

@@ -239,6 +239,27 @@ def test_audit_queue_drops_decided(small, small_run, tmp_path):
     assert (q[0].head, q[0].tail) not in {(c.head, c.tail) for c in q2}
 
 
+def test_audit_queue_offers_the_heads_that_lack_the_link_first(small, small_run):
+    """An artwork with no style yet is the gap a verdict fills (accepted: a new fact; rejected:
+    the model's best guess ruled out). For a one-answer relation the next answer of a head that
+    already has one is almost always wrong, so such heads must not crowd the missing links out."""
+    from dataclasses import replace
+    from vlkge.prediction.run import load_run
+    r = small.relation_index["hasStyle"]
+    linked = sorted(set(small.all_triples()[small.all_triples()[:, 1] == r, 0].tolist()))
+    missing = {linked[3], linked[20], linked[31]}
+    cut = replace(small, triples={s: t[~((t[:, 1] == r) & torch.isin(t[:, 0], torch.tensor(sorted(missing))))]
+                                  for s, t in small.triples.items()})
+    run = load_run(small_run.path, graph=cut)
+    q = audit_queue(run, "hasStyle", None, heads=3)
+    assert {idx(cut, c.head) for c in q} == missing
+    for c in q:  # nothing known to filter: the suggestion is the head's top prediction
+        assert c.current == "no link yet"
+        assert c.tail == run.predict_tails(c.head, "hasStyle", k=1)[0].entity
+    more = audit_queue(run, "hasStyle", None, heads=10)  # then heads that have the link
+    assert missing < {idx(cut, c.head) for c in more} and len(more) == 10
+
+
 def test_structural_run_cannot_place_and_describe_falls_back(small, small_run):
     ok, why = can_place(small_run)
     assert not ok and "structure alone" in why

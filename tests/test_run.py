@@ -122,7 +122,7 @@ def test_the_next_run_learns_from_the_verdicts(tmp_path):
 
     root = make_app_graph(tmp_path / "g")
     g = load_graph(root)
-    cfg = dict(dim=16, epochs=6, eval_every=2, modalities=["structural"], device="cpu", batch_size=256,
+    cfg = dict(dim=16, epochs=6, eval_every=2, modalities=["structural"], device="cpu", batch_size=16,
                negatives=16, seed=3)
     train_run(g, TrainConfig(**cfg), tmp_path / "before", progress=False)
     before = load_run(tmp_path / "before", graph=g)

@@ -156,18 +156,28 @@ def review_priority(confidence: float | None, score: float, head_degree: int) ->
 def audit_queue(run: Any, relation: str, store: Any = None, heads: int = 40, per_head: int = 1,
                 seed: int = 0, head_type: str | None = None) -> list[Candidate]:
     """Novel predictions of ``relation`` to review, most instructive first (review_priority):
-    sample ``heads`` heads that occur with this relation (or have ``head_type``), take each
-    one's top novel tail(s), drop links a curator already decided (``store.pending``); links sent
-    for review from New artwork (``store.suggestions``) come first."""
+    sample ``heads`` heads of the relation's domain (or of ``head_type``), those with no link of
+    this relation yet first, take each one's top novel tail(s), drop links a curator already
+    decided (``store.pending``); links sent for review from New artwork (``store.suggestions``)
+    come first.
+
+    A head without the link is the gap in the catalogue a verdict fills (accepted: a new fact;
+    rejected: the model's best guess ruled out); for a one-answer relation such as an artwork's
+    artist, the next answer of a head that already has one is almost always wrong, so those heads
+    only fill the sample after the missing links."""
     g = run.graph
     r = g.relation_index[relation]
     t = g.all_triples().numpy()
-    pool = np.unique(t[t[:, 1] == r, 0]).tolist()
-    if head_type:
-        pool = [i for i in pool if g.types[i] == head_type] or [i for i, ty in enumerate(g.types) if ty == head_type]
+    linked = np.zeros(g.num_entities, dtype=bool)
+    linked[t[t[:, 1] == r, 0]] = True
+    domain = (np.asarray([ty == head_type for ty in g.types]) if head_type
+              else g.typed_candidates(r, "head").numpy())
     degree = np.bincount(np.concatenate([t[:, 0], t[:, 2]]), minlength=g.num_entities)
     rng = random.Random(f"{seed}-{relation}")
-    sample = rng.sample(pool, min(heads, len(pool)))
+    missing = np.nonzero(domain & ~linked)[0].tolist()
+    sample = rng.sample(missing, min(heads, len(missing)))
+    rest = np.nonzero(domain & linked)[0].tolist()
+    sample += rng.sample(rest, min(heads - len(sample), len(rest)))
     out: list[Candidate] = []
     for h in sample:
         # one ranking gives both the graph's answer (the known links) and the suggestions (the
