@@ -101,4 +101,7 @@ def map_frame(page, timeout: float = 120.0):
                 except Exception:  # the frame navigated or went away meanwhile: ask again
                     return None
         return None
-    return wait_until(drawn, timeout, "the embedding map to draw", every=0.3)
+    try:
+        return wait_until(drawn, timeout, "the embedding map to draw", every=0.3)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; frames: {[f.url for f in page.frames]}") from None

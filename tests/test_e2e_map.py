@@ -110,10 +110,11 @@ def test_hover_thumbnail_lasso_and_click(server):
             label = frame.locator("#tip-label").inner_text()
             x, y = frame.evaluate(PIXEL, [artworks, 0])
             page.mouse.click(box["x"] + x, box["y"] + y)
-            wait_until(lambda: "/browse" in page.url, 60, "the entity page")
+            # Streamlit switches pages in the document (history API): read the address there
+            wait_until(lambda: "/browse" in page.evaluate("location.href"), 60, "the entity page")
             settle(page)
             assert page.locator("h1").first.inner_text() == label
-            assert parse_qs(urlparse(page.url).query)["entity"][0].startswith("artwork_")
+            assert parse_qs(urlparse(page.evaluate("location.href")).query)["entity"][0].startswith("artwork_")
         finally:
             browser.close()
     assert not foreign, foreign

@@ -90,7 +90,7 @@
   ["mouseup", "pointerup", "dblclick"].forEach(function (t) {
     document.addEventListener(t, function () { released = Date.now(); }, true);
   });
-  let redrawing = false;
+  let redrawing = false, clearing = null;
   function byUser() { return !redrawing && Date.now() - released < 1500; }
   function listen() {
     plot.on("plotly_hover", function (ev) {
@@ -100,7 +100,9 @@
     plot.on("plotly_unhover", function () { tip.hidden = true; });
     plot.on("plotly_click", function (ev) {
       const p = posOf(ev.points[0]);
-      if (p !== undefined) emit("open", [d.entity[p]]);
+      if (p === undefined) return;
+      clearTimeout(clearing);  // a click on a point also clears Plotly's selection: opening wins
+      emit("open", [d.entity[p]]);
     });
     plot.on("plotly_selected", function (ev) {
       if (!ev || !byUser()) return;
@@ -108,7 +110,9 @@
       ev.points.forEach(function (pt) { const p = posOf(pt); if (p !== undefined) seen.add(d.entity[p]); });
       emit("select", Array.from(seen));
     });
-    plot.on("plotly_deselect", function () { if (byUser()) emit("select", []); });
+    plot.on("plotly_deselect", function () {
+      if (byUser()) clearing = setTimeout(function () { emit("select", []); }, 400);
+    });
     listening = true;
   }
   function render(a) {
