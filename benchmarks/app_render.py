@@ -7,7 +7,7 @@
 first and loads graph and run: ``cold_first_render_s``); "warm" = the second and later renders
 (graph, run, indexes and thumbnails already cached, as for a curator clicking around). CPU seconds
 (the whole process's, every thread) beside wall seconds, since wall time drifts on a shared
-machine. The map's point count is what its figure draws. Prints a JSON summary.
+machine. The map's point count is what its component is given to draw. Prints a JSON summary.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--entity", default="artist_claude-monet", help="entity for the entity page / predictions")
+    ap.add_argument("--pages", nargs="*", default=None, help="only these pages (e.g. embedding_map); default all")
     args = ap.parse_args()
     os.environ["VLKGE_DATA"] = args.data
     if args.run:
@@ -56,6 +57,8 @@ def main() -> None:
     out["cold_first_render_cpu_s"] = round(time.process_time() - c0, 2)
     views = [(p, {}) for p in PAGES] + [("browse", {"entity": args.entity}),
                                         ("predictions", {"entity": args.entity})]
+    if args.pages is not None:
+        views = [v for v in views if v[0] in args.pages]
     for page, params in views:
         name = page + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
         times, cpus = [], []
@@ -81,8 +84,8 @@ def main() -> None:
                                   "warm_median_s": round(statistics.median(times), 3),
                                   "warm_cpu_median_s": round(statistics.median(cpus), 3),
                                   "warm_max_s": round(max(times), 3)}
-            if page == "embedding_map" and at.get("plotly_chart"):
-                out["pages"][name]["map_points"] = _points(at.get("plotly_chart")[0].proto.spec)
+            if page == "embedding_map":
+                out["pages"][name]["map_points"] = _points(at)
         print(name, out["pages"][name], file=sys.stderr, flush=True)
 
     if args.run:
@@ -124,13 +127,19 @@ def main() -> None:
     print(json.dumps(out, indent=2))
 
 
-def _points(spec: str) -> int:
-    """Points drawn by a Plotly figure's traces (lists, or typed arrays {"dtype", "bdata"})."""
+def _points(at) -> int:
+    """Points the map draws: those given to its component (all, unless a "show only" filter is
+    set), or, for a build that drew with st.plotly_chart, its traces' points."""
+    if at.get("component_instance"):
+        a = json.loads(at.get("component_instance")[0].proto.json_args)
+        return a["n"] if a.get("shown") is None else -1
+    if not at.get("plotly_chart"):
+        return 0
     import base64
 
     import numpy as np
     total = 0
-    for trace in json.loads(spec)["data"]:
+    for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]:
         if str(trace.get("name", "")).startswith("“"):
             continue  # the search highlight redraws points already counted
         x = trace.get("x", [])

@@ -6,7 +6,7 @@ import streamlit as st
 from pages import _ui
 from vlkge.errors import VLKGEError
 from vlkge.app import (audit_queue, bulk_preview, decision_rows, escape_markdown as md, evidence, markdown_code,
-                       merge_status, relations_for, suggested)
+                       merge_status, relations_for, review_queue, suggested)
 from vlkge.app.predict import Candidate
 from vlkge.app.url_state import Param, publish, seed
 from vlkge.curation.audit import AuditStore, default_audit_path
@@ -57,9 +57,8 @@ def _undo() -> None:
 
 # sent-for-review links first, then the model's queue (cached without the store: decided links
 # are dropped on every rerun)
-queue = suggested(run, rel, store)
 cached = _queue(str(c.run_info.path), c.spec, c.run_info.mtime, rel, int(heads), 2)
-queue += store.pending(Candidate(**q) for q in cached)
+queue = review_queue(suggested(run, rel, store), store.pending(Candidate(**q) for q in cached))
 top = st.columns([3, 1], vertical_alignment="center")
 top[0].caption(f"{len(queue)} undecided predictions (heads with no such link yet are sampled first). Most "
                "instructive first: links the model is least sure of (confidence near 50%) on well-connected heads, "

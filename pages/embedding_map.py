@@ -1,36 +1,54 @@
 """Embedding map: every entity of a run, projected (PCA/UMAP precomputed at the end of training),
-coloured by type or a relation's tail; search to highlight, filter by category, select to list,
-open or export."""
-import numpy as np
-import plotly.graph_objects as go
+coloured by type or a relation's tail; hover for a picture, search to highlight, filter by
+category, click to open, lasso or box to list, export or send to the Audit queue. The view
+(space, colour, projection, search, filter, selection) lives in the URL."""
 import streamlit as st
 
 from pages import _ui
-from vlkge.app import (attribute, available_spaces, map_categories, plotly_text, projection, projection_cached,
-                       selection_csv)
+from pages._map_view import map_view as declare_map_view
+from vlkge.app import (available_spaces, escape_markdown as md, map_data, map_event, map_view_folder, projection,
+                       projection_cached, selection_csv, selection_links, selection_relations, start_thumbnails,
+                       view_args)
+from vlkge.app.url_state import MAX_ITEMS, Param, publish, read, seed
+from vlkge.curation.audit import AuditStore, default_audit_path
 
 c = _ui.run_page("Embedding map")
 g, run = c.graph, c.run
+qp, ss = st.query_params, st.session_state
+folder = map_view_folder()
+map_view = declare_map_view(folder)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _proj(run_path: str, spec: str, mtime: float, space: str, method: str):
-    return projection(_ui.get_run(run_path, spec, mtime), space=space, method=method)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _thumbs(spec: str) -> dict[int, str]:
+    # once per graph and process; the pictures are written in the background, kept on disk
+    return start_thumbnails(_ui.get_graph(spec), folder / "thumbs")[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _attr(spec: str, relation: str) -> list[str]:
-    return attribute(_ui.get_graph(spec), relation)
+# a resource, not data: the points are read-only, and unpickling 81k of them on every rerun cost time
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _data(run_path: str, spec: str, mtime: float, space: str, method: str, colour_by: str):
+    p = projection(_ui.get_run(run_path, spec, mtime), space=space, method=method)
+    data = map_data(_ui.get_graph(spec), p, colour_by, _thumbs(spec))
+    return data, {k: p[k] for k in ("cached", "seconds")}
 
 
+spaces = available_spaces(run)
+colourings = ["type"] + g.relations
+p_space, p_colour = Param("space", spaces[0], choices=spaces), Param("colour", "type", choices=colourings)
+seed(ss, qp, "map_space", p_space)
+seed(ss, qp, "map_colour", p_colour)
 a, b, cc = st.columns([2, 2, 2])
-space = a.radio("Space", available_spaces(run), horizontal=True, key="map_space")
-colour_by = b.selectbox("Colour by", ["type"] + g.relations, key="map_colour",
+space = a.radio("Space", spaces, horizontal=True, key="map_space")
+colour_by = b.selectbox("Colour by", colourings, key="map_colour",
                         help="type, or the tail of a relation (artist, style, genre…)")
 umap_ready = projection_cached(run, space, "umap")
+p_method = Param("proj", "umap" if umap_ready else "pca", choices=["umap", "pca"])
+seed(ss, qp, f"map_method_{space}", p_method)
 method = cc.radio("Projection", ["umap", "pca"], horizontal=True, key=f"map_method_{space}",
-                  index=0 if umap_ready else 1,
                   format_func=lambda m: {"umap": "UMAP", "pca": "PCA (instant)"}[m])
+for p, v in ((p_space, space), (p_colour, colour_by), (p_method, method)):
+    publish(qp, p, v)
 if method == "umap" and not umap_ready:
     # runs of large graphs get UMAP at the end of training; otherwise it runs on request, once
     st.info("The UMAP projection of this space has not been computed yet (it takes up to a few "
@@ -38,61 +56,82 @@ if method == "umap" and not umap_ready:
     if not st.button("Compute UMAP now", type="primary", key=f"map_compute_{space}"):
         st.stop()
 with st.spinner(f"Projecting with {method.upper()} (once per run and space, then stored on disk)…"):
-    p = _proj(str(c.run_info.path), c.spec, c.run_info.mtime, space, method)
-idx, xy = p["index"], p["xy"]
-raw = np.asarray(g.types, dtype=object)[idx] if colour_by == "type" else \
-    np.asarray(_attr(c.spec, colour_by), dtype=object)[idx]
-values, colours = map_categories(raw)
-f1, f2 = st.columns([3, 3])
+    data, how = _data(str(c.run_info.path), c.spec, c.run_info.mtime, space, method, colour_by)
+
+cats = list(data.colours)
+p_q, p_only = Param("q", ""), Param("only", [], many=True, choices=cats)
+seed(ss, qp, "map_q", p_q)
+seed(ss, qp, f"map_only_{colour_by}", p_only)
+f1, f2, f3 = st.columns([3, 3, 1], vertical_alignment="bottom")
 q = f1.text_input("Highlight", key="map_q", placeholder="e.g. Monet, Impressionism…",
                   help="Names, and the works of a matching artist, style or genre (as on Browse), drawn on top.")
-shown_cats = f2.multiselect("Show only", list(colours), key=f"map_only_{colour_by}",
-                            format_func=lambda v: f"{v} ({int((values == v).sum()):,})")
-keep = np.isin(values, shown_cats) if shown_cats else np.ones(len(idx), dtype=bool)
-labels = np.asarray([plotly_text(c.label(i)) for i in idx], dtype=object)
-types = np.asarray([plotly_text(t) for t in g.types], dtype=object)
-fig = go.Figure()
-size = 4 if len(idx) > 20000 else 6 if len(idx) > 3000 else 8
-for val, colour in colours.items():
-    sel = np.nonzero(keep & (values == val))[0]
-    if len(sel) == 0:
-        continue
-    fig.add_trace(go.Scattergl(
-        x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=plotly_text(f"{val} ({len(sel):,})"),
-        marker=dict(size=size, opacity=0.8, color=colour),
-        customdata=np.stack([idx[sel], types[idx[sel]]], 1),
-        text=labels[sel], hovertemplate="%{text}<br>%{customdata[1]}<extra></extra>"))
-hits = c.index.find(q).items if q.strip() else []
-if hits:
-    pos = {int(e): k for k, e in enumerate(idx)}
-    sel = np.asarray([pos[h] for h in hits if h in pos and keep[pos[h]]], dtype=np.int64)
-    if len(sel):
-        fig.add_trace(go.Scattergl(
-            x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=plotly_text(f"“{q.strip()}” ({len(sel):,})"),
-            marker=dict(size=size + 7, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#000000")),
-            customdata=np.stack([idx[sel], types[idx[sel]]], 1),
-            text=labels[sel], hovertemplate="%{text}<br>%{customdata[1]}<extra></extra>"))
-fig.update_layout(height=640, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
-                  legend=dict(itemsizing="constant"), xaxis=dict(visible=False), yaxis=dict(visible=False))
-event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso", "points"), key="map_chart")
-how = "precomputed" if p["cached"] else f"computed in {p['seconds']:.1f} s"
-st.caption(f"{space} space · {method.upper()} · {int(keep.sum()):,} of {len(idx):,} entities shown ({how}) · "
-           f"{len(colours)} colours · click a point to open it, draw a lasso or box to list entities")
+counts = data.counts
+shown = f2.multiselect("Show only", cats, key=f"map_only_{colour_by}", format_func=lambda v: f"{v} ({counts[v]:,})")
+p_density = Param("density", False)
+seed(ss, qp, "map_density", p_density)
+density = f3.toggle("Density", key="map_density", help="Shade where points crowd (all of them, beneath the markers).")
+for p, v in ((p_q, q), (p_only, shown), (p_density, density)):
+    publish(qp, p, v)
 
-picked: list[int] = []
-sel = getattr(event, "selection", None) or (event.get("selection") if isinstance(event, dict) else None)
-if sel:
-    for pt in sel.get("points", []):
-        cd = pt.get("customdata")
-        if cd is not None:
-            picked.append(int(cd[0]))
-picked = list(dict.fromkeys(picked))
-if len(picked) == 1:
-    st.subheader("Selected")
-    _ui.entity_link(c, picked[0], f"Open {c.label(picked[0])} ({g.types[picked[0]]})")
-elif picked:
+# The selection: the URL's the first time (a shared link), then the map's lasso, box or clear.
+p_sel, sel_key = Param("sel", [], many=True), f"map_selected_{c.spec}"  # entity indices of this graph
+if sel_key not in ss:
+    ss[sel_key] = [g.entity_index[e] for e in read(qp, p_sel) if e in g.entity_index]
+# The map's last event, read before it is drawn again so the outline follows the selection at once.
+ev = map_event(ss.get("map_chart"), data)
+if ev and ev[2] != ss.get("map_event_t"):
+    ss["map_event_t"] = ev[2]
+    if ev[0] == "open":
+        st.switch_page(c.pages["browse"], query_params={"entity": g.entities[ev[1][0]]})
+    ss[sel_key] = ev[1]
+hits = c.index.find(q).items if q.strip() else []
+map_view(**data.args, **view_args(data, shown, hits, q.strip(), ss[sel_key], density), height=640, key="map_chart",
+         default=None)
+picked: list[int] = ss[sel_key]
+publish(qp, p_sel, [g.entities[i] for i in picked] if len(picked) <= MAX_ITEMS else [])
+shown_n = sum(counts[v] for v in shown) if shown else data.points
+origin = "precomputed" if how["cached"] else f"computed in {how['seconds']:.1f} s"
+st.caption(f"{space} space · {method.upper()} · {shown_n:,} of {data.points:,} entities shown ({origin}) · "
+           f"{len(cats)} colours · hover for a picture, click a point to open it, draw a lasso or box to list "
+           "entities, double-click to clear")
+
+if picked:
     st.subheader(f"Selection: {len(picked):,} entities")
+    if len(picked) > MAX_ITEMS:
+        st.caption(f"A link keeps a selection of up to {MAX_ITEMS} entities; download this one to share it.")
     st.download_button("Download selection (CSV)", selection_csv(g, picked), "selection.csv", "text/csv")
+    rels = selection_relations(run, picked)
+    if rels:
+        with st.container(border=True):
+            st.markdown("**Send to the Audit queue**: each selected entity's top novel prediction for a relation")
+            s1, s2, s3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+            rel = s1.selectbox("Relation", rels, key="map_audit_rel")
+            who = s2.text_input("Your name", key="map_curator", value=ss.get("audit_curator", ""),
+                                placeholder="required to send for review").strip()
+            limit = 500
+
+            def _send() -> None:
+                # read at the click: the relation and name as the curator left them
+                chosen, curator = ss["map_audit_rel"], ss["map_curator"].strip()
+                links = selection_links(run, ss[sel_key], chosen, limit=limit)
+                store = AuditStore(default_audit_path(g.root))
+                try:
+                    n = store.suggest(links, curator, run_id=c.run_info.name)
+                finally:
+                    store.close()
+                ss["map_sent"] = (n, len(links), chosen)
+
+            s3.button("Send", key="map_send", icon=":material/fact_check:", disabled=not who, on_click=_send,
+                      help=f"The top novel prediction of each selected entity that can take this relation (the "
+                           f"first {limit}) waits in the Audit queue, after links sent before.")
+            if "map_sent" in ss:
+                n, total, sent_rel = ss.pop("map_sent")
+                st.success(f"Sent {n} new links ({total - n} already queued) of {md(sent_rel)} to the Audit queue.")
+                if "audit" in c.pages:
+                    st.page_link(c.pages["audit"], label="Review them on Audit", icon=":material/fact_check:",
+                                 query_params={"relation": sent_rel})
+    if len(picked) == 1:
+        _ui.entity_link(c, picked[0], f"Open {c.label(picked[0])} ({g.types[picked[0]]})")
     size = 24
     page = _ui.pager(len(picked), size, "map_sel_page")
     _ui.gallery(c, picked[(page - 1) * size: page * size], key="map_sel")

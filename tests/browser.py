@@ -89,3 +89,19 @@ def act(page, action, timeout: float = 120.0) -> None:
     action()
     wait_until(lambda: busy(page) or body.inner_text() != before, 30, "the app to react")
     settle(page, timeout)
+
+
+def map_frame(page, timeout: float = 120.0):
+    """The embedding map's component frame, once its points are drawn."""
+    def drawn():
+        for f in page.frames:
+            if "/component/" in f.url and "embedding_map" in f.url:
+                try:
+                    return f if f.evaluate("() => !!document.body.dataset.ready") else None
+                except Exception:  # the frame navigated or went away meanwhile: ask again
+                    return None
+        return None
+    try:
+        return wait_until(drawn, timeout, "the embedding map to draw", every=0.3)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; frames: {[f.url for f in page.frames]}") from None

@@ -218,26 +218,20 @@ def test_audit_records_verdict(env):
     assert store.pending([(ds[0].head, rel, ds[0].tail)]) == []
 
 
+def _map(at: AppTest) -> dict:
+    """The map component's JSON arguments (its binary arrays are special args)."""
+    import json
+    drawn = at.get("component_instance")
+    assert drawn, "no map drawn"
+    return json.loads(drawn[0].proto.json_args)
+
+
 def test_map_pca_and_selection_gallery(env):
     at = ok(app("embedding_map"))
-    assert any("not been computed" in i.value for i in at.info) or at.get("plotly_chart")
+    assert any("not been computed" in i.value for i in at.info) or at.get("component_instance")
     at.radio(key="map_method_fused").set_value("pca").run()
     ok(at)
-    assert at.get("plotly_chart")
-
-
-def _figure(at: AppTest) -> dict:
-    import json
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
-
-
-def _points(trace: dict) -> int:
-    x = trace["x"]  # a list, or Plotly's typed array {"dtype", "bdata": base64}
-    if isinstance(x, dict):
-        import base64
-        import numpy as np
-        return len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]))
-    return len(x)
+    assert _map(at)["n"] > 0
 
 
 def test_map_draws_every_entity_in_distinct_colours_and_highlights_a_search(env):
@@ -246,17 +240,93 @@ def test_map_draws_every_entity_in_distinct_colours_and_highlights_a_search(env)
     at = ok(app("embedding_map"))
     at.radio(key="map_method_fused").set_value("pca").run()
     at.selectbox(key="map_colour").set_value("belongsToGenre").run()
-    traces = _figure(ok(at))["data"]
-    assert sum(_points(t) for t in traces) == g.num_entities  # every entity, no sample
-    colours = [t["marker"]["color"] for t in traces]
-    assert len(set(colours)) == len(colours)  # one colour per category
+    a = _map(ok(at))
+    assert a["n"] == g.num_entities and a["shown"] is None  # every entity, no sample
+    assert len(set(a["colours"])) == len(a["colours"]) == len(a["legend"])  # one colour per category
     at.text_input(key="map_q").input("Monet").run()
-    top = _figure(ok(at))["data"][-1]
-    assert top["name"].startswith("“Monet”") and _points(top) == 7  # the artist and his 6 works
+    a = _map(ok(at))
+    assert a["highlight_name"] == "Monet" and len(a["highlight"]) == 7  # the artist and his 6 works
     at.multiselect(key="map_only_belongsToGenre").set_value(["(none)"]).run()
-    traces = _figure(ok(at))["data"]
-    assert [t["name"].split(" (")[0] for t in traces] == ["(none)", "“Monet”"]
-    assert _points(traces[-1]) == 1  # only the artist has no genre
+    a = _map(ok(at))
+    assert [a["legend"][k].split(" (")[0] for k in a["shown"]] == ["(none)"]
+    assert len(a["highlight"]) == 1  # only the artist has no genre
+
+
+def test_map_figure_is_built_once_per_run_space_and_colour(env, monkeypatch):
+    # an 81k-point map rebuilt on every rerun took seconds: highlights, filters and selections
+    # reuse the points, only a new colouring (or space, projection) packs them again
+    import vlkge.app
+    built = []
+    real = vlkge.app.map_data
+    monkeypatch.setattr(vlkge.app, "map_data", lambda *a, **k: built.append(a[2]) or real(*a, **k))
+    at = ok(app("embedding_map"))
+    at.selectbox(key="map_colour").set_value("isCreatedInDecade").run()
+    n = len(built)
+    at.text_input(key="map_q").input("Monet").run()
+    at.multiselect(key="map_only_isCreatedInDecade").set_value(["1870s"]).run()
+    ok(at).run()
+    assert len(built) == n and built[-1] == "isCreatedInDecade"
+    at.selectbox(key="map_colour").set_value("hasStyle").run()
+    assert built[-1] == "hasStyle" and len(built) == n + 1
+
+
+def test_map_hover_thumbnails_for_entities_with_images(env):
+    from vlkge.data.readers import load_graph
+    import numpy as np
+    g = load_graph(env["root"])
+    at = ok(app("embedding_map"))
+    a = _map(at)
+    ents = np.frombuffer(next(x.bytes for x in at.get("component_instance")[0].proto.special_args
+                              if x.key == "entity"), dtype="<i4")
+    imaged = {i for i, rel in enumerate(g.images) if rel and (Path(env["root"]) / rel).is_file()}
+    assert {int(ents[int(k)]) for k in a["thumbs"]} == imaged  # artworks with a picture, nothing else
+    thumbs = Path(os.environ["VLKGE_CACHE"]) / "map-view" / "thumbs"
+    wait_until(lambda: all((thumbs / n).is_file() for n in a["thumbs"].values()), 60, "the hover thumbnails")
+    assert (Path(os.environ["VLKGE_CACHE"]) / "map-view" / "plotly.min.js").is_file()
+
+
+def test_map_view_reopens_from_its_url(env):
+    from vlkge.data.readers import load_graph
+    g = load_graph(env["root"])
+    sel = ["artwork_claude-monet_0", "artwork_rembrandt_1"]
+    at = ok(app("embedding_map", colour="hasStyle", proj="pca", q="Monet", only="Impressionism", density="1", sel=sel))
+    assert at.selectbox(key="map_colour").value == "hasStyle" and at.toggle(key="map_density").value
+    assert at.radio(key="map_method_fused").value == "pca"
+    assert at.text_input(key="map_q").value == "Monet"
+    assert at.multiselect(key="map_only_hasStyle").value == ["Impressionism"]
+    a = _map(at)
+    assert [a["legend"][k].split(" (")[0] for k in a["shown"]] == ["Impressionism"]
+    assert len(a["highlight"]) == 6 and len(a["selected"]) == 2 and a["density"]  # Monet's works (the artist has no style)
+    assert any(h.value == "Selection: 2 entities" for h in at.subheader)
+    # what the curator changes goes back into the URL; a lasso on the map replaces the selection
+    at.selectbox(key="map_colour").set_value("belongsToGenre").run()
+    assert ok(at).query_params["colour"] == "belongsToGenre" and "only" not in at.query_params
+    works = [g.entity_index[f"artwork_frans-hals_{k}"] for k in range(3)]
+    at.session_state["map_chart"] = {"kind": "select", "entities": works, "t": 1}
+    at.run()
+    assert any(h.value == "Selection: 3 entities" for h in ok(at).subheader)
+    assert at.query_params["sel"] == [g.entities[i] for i in works]
+    assert len(_map(at)["selected"]) == 3
+    # a click opens the entity's page
+    at.session_state["map_chart"] = {"kind": "open", "entities": [g.entity_index["artist_claude-monet"]], "t": 2}
+    at.run()
+    assert ok(at).title[0].value == "Claude Monet"
+
+
+def test_map_selection_sent_to_the_audit_queue(env):
+    from vlkge.curation.audit import AuditStore, default_audit_path
+    works = [f"artwork_claude-monet_{k}" for k in range(3)]
+    at = ok(app("embedding_map", sel=works + ["artist_claude-monet"]))
+    assert "hasNationality" in at.selectbox(key="map_audit_rel").options  # the artist's relations too
+    at.selectbox(key="map_audit_rel").set_value("hasStyle")
+    at.text_input(key="map_curator").input("Ada").run()
+    at.button(key="map_send").click().run()
+    assert any("Sent 3 new links" in s.value for s in ok(at).success)
+    with AuditStore(default_audit_path(env["root"])) as store:
+        assert [s["head"] for s in store.suggestions("hasStyle")] == works  # the artist takes no hasStyle
+    at = ok(app("audit", relation="hasStyle"))
+    heads = [p.label for p in at.main.get("page_link")][0:6:2]  # each card links its head, then its tail
+    assert heads == [escape_markdown(t) for t in ("Harbour at dawn", "Portrait of a woman", "Stormy sea at night")]
 
 
 def test_structural_run_new_artwork_and_describe(env):

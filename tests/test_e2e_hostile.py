@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from browser import ARGS, CHROMIUM, app_server, need_browser, settle
+from browser import ARGS, CHROMIUM, app_server, map_frame, need_browser, settle
 from helpers import train_tiny, write_graph
 from vlkge.app.display import WORD_JOINER
 
@@ -120,7 +120,7 @@ def test_hostile_catalogue_makes_no_request_dialog_or_element(server):
                     settle(page, 120)
                 elif action:
                     page.get_by_text(action[1], exact=True).click()
-                    page.wait_for_selector(".js-plotly-plot .legendtext", timeout=120_000)  # trace names: types
+                    map_frame(page).wait_for_selector(".legendtext")  # trace names: types
                     settle(page, 120)
                 if name == "entity":  # the neighbourhood graph has drawn its canvas
                     page.frame_locator("iframe").first.locator("canvas").wait_for(timeout=60_000)

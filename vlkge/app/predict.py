@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -219,6 +220,42 @@ def suggested(run: Any, relation: str, store: Any) -> list[Candidate]:
                              "not in the graph yet" if h in names else "", review_priority(conf, s["score"] or 0.0, 0),
                              proposed=h in names))
     return out
+
+
+def selection_relations(run: Any, entities: list[int]) -> list[str]:
+    """Relations some of ``entities`` can be the head of (their types, as seen in training), for
+    sending a map selection's predictions to review; most frequent first for the commonest type."""
+    g = run.graph
+    types = list(dict.fromkeys(g.types[i] for i in entities))
+    out: list[str] = []
+    for t in types:
+        out += [r for r in relations_for(run, t) if r not in out]
+    return out
+
+
+def selection_links(run: Any, entities: list[int], relation: str, limit: int = 500) -> list[Candidate]:
+    """Each of the first ``limit`` of ``entities`` that can be the head of ``relation`` (typed, as
+    predictions are): its top novel tail, to send to the Audit queue (``AuditStore.suggest``)."""
+    g = run.graph
+    r = g.relation_index[relation]
+    takes = g.position_types[0, r]
+    names, tid = g.type_ids
+    heads = [i for i in entities if bool(takes[tid[i]])][:limit]
+    out = []
+    for h in heads:
+        preds = run.predict_tails(g.entities[h], relation, k=1, filter_known=True)
+        if preds:
+            p = preds[0]
+            out.append(Candidate(g.entities[h], relation, p.entity, g.labels[h] or g.entities[h], p.label or p.entity,
+                                 p.score, _conf(p.confidence)))
+    return out
+
+
+def review_queue(sent: list[Candidate], model: Iterable[Candidate]) -> list[Candidate]:
+    """The Audit queue: links sent for review first, then the model's own that are not among them
+    (a map selection sends the very links the model's queue may hold: each is listed once)."""
+    seen = {(c.head, c.relation, c.tail) for c in sent}
+    return sent + [c for c in model if (c.head, c.relation, c.tail) not in seen]
 
 
 def bulk_preview(queue: list[Candidate], threshold: float) -> list[Candidate]:
