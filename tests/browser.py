@@ -65,6 +65,11 @@ def app_server(base: Path, env: dict[str, str]) -> Iterator[str]:
 
 
 def busy(page) -> bool:
+    """The script is running (Streamlit's own e2e tests read ``data-test-script-state``; its status
+    widget shows only after a delay, so on a loaded machine it can be absent mid-run) or a
+    spinner is up."""
+    if page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').count() == 0:
+        return True
     return page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count() > 0
 
 

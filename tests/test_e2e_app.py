@@ -215,9 +215,11 @@ def test_home_metrics_keep_their_whole_caption_on_the_demo(server):
                 page = browser.new_page(viewport={"width": width, "height": 1000})
                 page.goto(f"{server}/?data={demo}")
                 settle(page)
-                triples = page.locator('[data-testid="stMetric"]').filter(has_text="Triples")
+                # a loaded machine can leave Streamlit's status widget away while metrics still arrive
+                metrics = page.locator('[data-testid="stMetric"]')
+                wait_until(lambda: metrics.count() == 5, 60, "Home's five metrics")
+                triples = metrics.filter(has_text="Triples")
                 assert " / ".join(f"{k} {v:,}" for k, v in splits.items()) in triples.inner_text().replace("\n", " ")
-                assert page.locator('[data-testid="stMetric"]').count() == 5
                 assert _clipped(page, '[data-testid="stMetric"]', "*") == [], width
                 page.close()
         finally:
