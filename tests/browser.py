@@ -2,6 +2,7 @@
 shows (never fixed sleeps)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_until
+from helpers import train_tiny, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -62,6 +63,27 @@ def app_server(base: Path, env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def app_env(base: Path, data: str | Path, run: str | Path | None = None) -> dict[str, str]:
+    """The environment of an app server on graph folder ``data`` (and ``run``), with its own
+    cache and imports folder under ``base``."""
+    env = {**os.environ, "VLKGE_DATA": str(data), "VLKGE_CACHE": str(base / "cache"),
+           "VLKGE_IMPORTS": str(base / "graphs")}
+    if run:
+        env["VLKGE_RUN"] = str(run)
+    else:
+        env.pop("VLKGE_RUN", None)
+    return env
+
+
+@contextmanager
+def trained_app_server(base: Path, data: Path, epochs: int = 2) -> Iterator[str]:
+    """An app server (see :func:`app_server`) on graph folder ``data`` and a tiny run of it."""
+    from vlkge.data.readers import load_graph
+    run = train_tiny(load_graph(data), base / "run", epochs=epochs)
+    with app_server(base, app_env(base, data, run)) as url:
+        yield url
 
 
 def busy(page) -> bool:

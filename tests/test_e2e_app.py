@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import ARGS, CHROMIUM, act, app_server, need_browser, settle
+from browser import ARGS, CHROMIUM, act, app_env, app_server, need_browser, settle
 from helpers import make_app_graph, train_tiny, wait_until
 
 pytestmark = pytest.mark.slow  # a Streamlit server and Chromium
@@ -32,11 +32,7 @@ def server(tmp_path_factory):
     else:
         data = str(make_app_graph(base / "graph"))
         run = str(train_tiny(load_graph(data), base / "run", epochs=4))
-    env = {**os.environ, "VLKGE_DATA": data, "VLKGE_CACHE": str(base / "cache"), "VLKGE_IMPORTS": str(base / "graphs")}
-    if run:
-        env["VLKGE_RUN"] = run
-    else:
-        env.pop("VLKGE_RUN", None)
+    env = app_env(base, data, run)
     if os.environ.get("VLKGE_E2E_CACHE"):
         env["VLKGE_CACHE"] = os.environ["VLKGE_E2E_CACHE"]
     with app_server(base, env) as url:

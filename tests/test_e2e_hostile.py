@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from browser import ARGS, CHROMIUM, app_server, map_frame, need_browser, settle
-from helpers import train_tiny, write_graph
+from browser import ARGS, CHROMIUM, map_frame, need_browser, settle, trained_app_server
+from helpers import write_graph
 from vlkge.app.display import WORD_JOINER
 
 pytestmark = pytest.mark.slow
@@ -48,13 +48,8 @@ def hostile_graph(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     need_browser()
-    from vlkge.data.readers import load_graph
     base = tmp_path_factory.mktemp("hostile")
-    data = hostile_graph(base / "graph")
-    run = train_tiny(load_graph(data), base / "run", epochs=2)
-    env = {**os.environ, "VLKGE_DATA": str(data), "VLKGE_RUN": str(run), "VLKGE_CACHE": str(base / "cache"),
-           "VLKGE_IMPORTS": str(base / "graphs")}
-    with app_server(base, env) as url:
+    with trained_app_server(base, hostile_graph(base / "graph")) as url:
         yield urlparse(url).port
 
 

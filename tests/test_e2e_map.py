@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser import ARGS, CHROMIUM, app_server, map_frame, need_browser, settle
-from helpers import make_app_graph, train_tiny, wait_until
+from browser import ARGS, CHROMIUM, map_frame, need_browser, settle, trained_app_server
+from helpers import make_app_graph, wait_until
 
 pytestmark = pytest.mark.slow  # a Streamlit server and Chromium
 
@@ -25,10 +25,7 @@ def server(tmp_path_factory):
     from vlkge.data.readers import load_graph
     base = tmp_path_factory.mktemp("e2e-map")
     data = make_app_graph(base / "graph")
-    run = train_tiny(load_graph(data), base / "run", epochs=2)
-    env = {**os.environ, "VLKGE_DATA": str(data), "VLKGE_RUN": str(run), "VLKGE_CACHE": str(base / "cache"),
-           "VLKGE_IMPORTS": str(base / "graphs")}
-    with app_server(base, env) as url:
+    with trained_app_server(base, data) as url:
         yield url, load_graph(data), base / "cache" / "map-view" / "thumbs"
 
 
