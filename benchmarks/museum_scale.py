@@ -101,7 +101,9 @@ def artist_counts(objects: int) -> list[int]:
     return [top] + sorted(counts, reverse=True) + [1] * singles
 
 
-def write_catalogue(path: Path, objects: int, seed: int = 0) -> dict:
+def write_catalogue(path: Path, objects: int, seed: int = 0, params: list | None = None) -> dict:
+    """Write the catalogue CSV; with ``params``, also append each artist's generating parameters
+    to it (what ``prior_ceiling.py --bayes`` needs for the Bayes-optimal reference)."""
     rng = random.Random(seed)
     counts = artist_counts(objects)
     names = artist_names(len(counts), rng)
@@ -118,6 +120,9 @@ def write_catalogue(path: Path, objects: int, seed: int = 0) -> dict:
         # and works around a home town, with a circle of sitters: local artists, local subjects
         home = rng.choice(PLACES)
         sitters = [f"{rng.choice(FIRST)} {rng.choice(LAST)}" for _ in range(3)]
+        if params is not None:
+            params.append({"name": name, "count": c, "archive": archive, "decade": decade, "media": media,
+                           "favoured": favoured, "home": home, "sitters": sitters})
         for _ in range(c):
             subject = rng.choice(favoured) if rng.random() < 0.8 else rng.choices(subjects, weights=SUBJECT_WEIGHTS)[0]
             fill = {"place": home if rng.random() < 0.6 else rng.choice(PLACES),
