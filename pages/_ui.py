@@ -225,22 +225,17 @@ def demo_notice(c: Ctx) -> None:
         st.caption(f":material/brush: {DEMO_IMAGE_NOTICE}")
 
 
-# Streamlit draws a page link on one line and cuts it with an ellipsis at the card's width, so a
-# title lost its end and a caption its score ("Alfred Sisley · 0.7"); a metric's label and caption
-# likewise ("train 1,417 / val 156 / t…"). They wrap instead. Our own constant CSS, scoped to
-# galleries, metric rows and facet chips (containers keyed gallery_… / metrics_… / facets_…).
-_WRAP_CSS = """<style>
-[class*="st-key-gallery_"] [data-testid="stPageLink"] *,
-[class*="st-key-gallery_"] [data-testid="stCaptionContainer"],
-[class*="st-key-metrics_"] [data-testid="stMetric"] * {
-  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
-  overflow-wrap: break-word; }
-[class*="st-key-facets_"] [data-testid="stButtonGroup"] div { flex-wrap: wrap; }
-</style>"""
+# Our own constant stylesheet (why: see its header): captions, metric labels and facet chips wrap
+APP_CSS = Path(__file__).resolve().parents[1] / "assets" / "app.css"
 
 
 def wrap_css() -> None:
-    st.html(_WRAP_CSS)
+    st.html(f"<style>{_app_css()}</style>")
+
+
+@st.cache_resource
+def _app_css() -> str:
+    return APP_CSS.read_text(encoding="utf-8")
 
 
 def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: int = 6,
