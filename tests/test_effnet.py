@@ -101,20 +101,57 @@ def test_encoder_rows_are_unit_and_batch_independent():
         enc.encode_texts(["a title"])
 
 
+def test_multilayer_feature_is_the_tapped_blocks_and_the_head_side_by_side():
+    head = load_encoder("effnet-lite0", device="cpu")
+    multi = effnet.EffNetLite0Encoder(device="cpu", layers="multilayer")
+    assert multi.name != head.name  # caches keyed by name never mix the two
+    ims = [grid(), rings(), Image.new("RGB", (300, 180), (200, 40, 40))]
+    f = multi.encode_pil(ims)
+    widths = [multi.net.activations(effnet.preprocess([effnet.to_array(grid())]))[i].shape[1]
+              for i in range(len(effnet.TAP_BLOCKS))]
+    assert widths == [112, 192] and f.shape == (3, 112 + 192 + 1280) == (3, multi.image_dim)
+    assert torch.allclose(f.norm(dim=1), torch.ones(3), atol=1e-5)
+    multi.batch_size = 1
+    assert torch.allclose(multi.encode_pil(ims), f, atol=1e-4) and torch.equal(multi.encode_pil(ims), multi.encode_pil(ims))
+    # three parts of equal weight: each a third of the squared norm, the last the head's own feature
+    parts = torch.split(f, [112, 192, 1280], dim=1)
+    for p in parts:
+        assert torch.allclose(p.norm(dim=1) ** 2, torch.full((3,), 1 / 3), atol=1e-5)
+    assert torch.allclose(torch.nn.functional.normalize(parts[-1], dim=1), head.encode_pil(ims), atol=1e-5)
+    assert not torch.allclose(parts[0][0] / parts[0][0].norm(), parts[0][1] / parts[0][1].norm(), atol=0.1)
+    with pytest.raises(VLKGEError, match="unknown EfficientNet-Lite0 layers"):
+        effnet.EffNetLite0Encoder(device="cpu", layers="all")
+
+
 def test_offline_image_feature_fuses_both_parts():
     from vlkge.encoders.offline import DESCRIPTOR_DIM, OfflineEncoder
     fused = OfflineEncoder(device="cpu")
     plain = OfflineEncoder(device="cpu", image_features="descriptor")
-    assert fused.name != plain.name  # caches keyed by name never mix the two
-    assert "EfficientNet-Lite0 ImageNet + descriptor" in fused.info()["description"]
+    assert fused.name == "offline:minilm+effnet-lite0-multilayer+descriptor-v1" != plain.name
+    assert "EfficientNet-Lite0 ImageNet (mid-level layers + head) + descriptor" in fused.info()["description"]
     assert "not a vision-language model" in fused.info()["description"]
     f = fused.encode_pil([grid(), rings()])
     d = plain.encode_pil([grid(), rings()])
-    assert f.shape == (2, 1280 + DESCRIPTOR_DIM)
-    # the descriptor part is the descriptor, scaled
-    tail = torch.nn.functional.normalize(f[:, 1280:], dim=1)
-    assert torch.allclose(tail, d, atol=1e-5)
-    assert (f[:, :1280].norm(dim=1) > f[:, 1280:].norm(dim=1)).all()
+    net = effnet.EffNetLite0Encoder(device="cpu", layers="multilayer")
+    assert f.shape == (2, net.image_dim + DESCRIPTOR_DIM)
+    # each part is its own feature, the descriptor scaled down
+    head, tail = f[:, :net.image_dim], f[:, net.image_dim:]
+    assert torch.allclose(torch.nn.functional.normalize(tail, dim=1), d, atol=1e-5)
+    assert torch.allclose(torch.nn.functional.normalize(head, dim=1), net.encode_pil([grid(), rings()]), atol=1e-5)
+    assert (head.norm(dim=1) > tail.norm(dim=1)).all()
+
+
+def test_runs_trained_with_the_head_alone_rebuild_their_encoder():
+    from vlkge.encoders.offline import DESCRIPTOR_DIM
+    old = load_encoder("offline:minilm+effnet-lite0+descriptor-v1", device="cpu")
+    assert (old.image_features, old.image_dim) == ("fused-head", 1280 + DESCRIPTOR_DIM)
+    assert old.name == "offline:minilm+effnet-lite0+descriptor-v1"
+    assert "EfficientNet-Lite0 ImageNet + descriptor" in old.info()["description"]
+    head = load_encoder("effnet-lite0", device="cpu").encode_pil([grid(), rings()])
+    f = old.encode_pil([grid(), rings()])
+    assert torch.allclose(torch.nn.functional.normalize(f[:, :1280], dim=1), head, atol=1e-5)
+    new = load_encoder("offline", device="cpu")
+    assert load_encoder(new.name, device="cpu").name == new.name  # a run's recorded name rebuilds it
 
 
 def test_missing_wheel_is_one_clear_line(monkeypatch):

