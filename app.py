@@ -37,6 +37,7 @@ with st.sidebar:
     for page in pages.values():
         st.page_link(page)
     st.divider()
+_ui.wrap_css()  # links, captions, metrics wrap on every page (assets/app.css)
 st.session_state["_ctx"] = _ui.sidebar_context(pages)
 link = st.session_state.pop("_deeplink", None)  # see _ui._enter_through_app
 if link:

@@ -246,7 +246,6 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
     if not items:
         st.caption("Nothing to show.")
         return
-    wrap_css()
     adj = c.adjacency()
     box = st.container(key=f"gallery_{key}")
     if not any(adj.representative(i) is not None for i in items):
@@ -278,7 +277,8 @@ def gallery(c: Ctx, items: list[int], captions: list[str] | None = None, cols: i
 
 
 def entity_link(c: Ctx, i: int, label: str | None = None) -> None:
-    st.page_link(c.pages["browse"], label=md(_short(label or c.label(i), 60)),
+    text = label or c.label(i)  # whole (the link wraps); an absurdly long one ends in "…", all of it on hover
+    st.page_link(c.pages["browse"], label=md(_short(text, 200)), help=md(text),
                  query_params={"entity": c.graph.entities[i]})
 
 

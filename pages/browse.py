@@ -66,7 +66,6 @@ if i is None:
     if found.suggestions:
         # every match of any type, each saying how many of the results below it brought
         st.caption("Best matches of any type:" if found.total else "No name has every word; closest names:")
-        _ui.wrap_css()
         bcols = st.container(key="gallery_suggestions").columns(len(found.suggestions))
         for col, s in zip(bcols, found.suggestions):
             with col:
@@ -108,7 +107,7 @@ with left:
     linked = [] if g.images[i] else c.adjacency().linked_with_images(i)
     if linked:  # an artist, style or genre: show works linked to it rather than an empty frame
         st.caption(f"No image of its own. Linked works ({len(linked):,}):")
-        _ui.gallery(c, linked[:6], cols=3, key="linked")
+        _ui.gallery(c, linked[:6], cols=2, key="linked")  # a third of the page: two titles a row
     else:
         st.image(_ui.thumb(c.root, g.images[i], 360 if g.images[i] else 160), width=360 if g.images[i] else 160)
         if g.images[i]:

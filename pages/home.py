@@ -118,7 +118,6 @@ with st.expander("Import your own catalogue (a CSV, Excel or JSON export, one ro
     st.button("Import", disabled=up is None, on_click=import_catalogue, type="primary")
 
 s = g.summary()
-_ui.wrap_css()  # a metric's caption wraps: "train 1,417 / val 156 / test 177", never "… / t…"
 m = st.container(key="metrics_home").columns(5)
 m[0].metric("Entities", f"{s['entities']:,}")
 m[1].metric("Relations", s["relations"])

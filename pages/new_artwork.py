@@ -54,7 +54,6 @@ with right:
     except VLKGEError as e:
         st.error(md(e))
         st.stop()
-    _ui.wrap_css()  # a candidate's name wraps, never "Impressionis…"
     for n, (rel, preds) in enumerate(res["predictions"].items()):
         st.markdown(f"**{md(rel)}**")
         cols = st.container(key=f"gallery_place_{n}").columns(5)

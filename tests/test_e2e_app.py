@@ -196,6 +196,45 @@ def test_gallery_captions_are_whole_and_keep_the_score(server):
             browser.close()
 
 
+def _broken_words(page, boxes: str) -> list[str]:
+    """Words inside ``boxes`` that the browser splits across two lines ("Grenoui" / "llère")."""
+    return page.evaluate("""(boxes) => [...document.querySelectorAll(boxes)].flatMap(box => {
+        const out = [], walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+          for (const m of n.data.matchAll(/\\S+/g)) {
+            const r = document.createRange(); r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+            if (new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1) out.push(m[0]);
+          }
+        }
+        return out; })""", boxes)
+
+
+def test_entity_and_audit_titles_are_whole_and_unbroken(server):
+    """An artist's page shows its works' titles whole and breaks them between words, never inside
+    one ("La Grenoui / llère" in a column too narrow for it); Audit's cards show a long title whole
+    (it was cut at the card's edge, "…Black, Gray" with no way to read the rest)."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server}/browse?entity=artist_claude-monet")
+            settle(page)
+            linked = '[class*="st-key-gallery_linked"] [data-testid="stPageLink"]'
+            wait_until(lambda: page.locator(linked).count() == 5, 120, "the five linked works with a picture")
+            settle(page)
+            assert _broken_words(page, linked) == []
+            assert _clipped(page, linked) == []
+            page.goto(f"{server}/audit?sample=200")
+            settle(page)
+            links = '[data-testid="stMain"] [data-testid="stPageLink"]'
+            wait_until(lambda: page.locator(links).count() >= 10, 120, "the queue's cards")
+            settle(page)
+            assert _clipped(page, links) == []
+        finally:
+            browser.close()
+
+
 def test_home_metrics_keep_their_whole_caption_on_the_demo(server):
     """The demo's Triples metric reads "train 1,417 / val 156 / test …" whole (it was cut to
     "train 1,417 / val 156 / t…"), and no other metric's label or caption is cut."""
