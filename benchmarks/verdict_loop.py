@@ -91,13 +91,32 @@ def trained(graph: Graph, cfg: TrainConfig, out: Path, **kw) -> dict:
     return timing
 
 
-def relation_mrr(run_dir: Path, graph: Graph, triples: list[tuple[int, int, int]], relation: str) -> float | None:
+def per_relation_mrr(run_dir: Path, graph: Graph, triples: list[tuple[int, int, int]],
+                     known_false: list[tuple[int, int, int]] = ()) -> dict[str, float]:
+    """Filtered MRR per relation of ``triples`` ranked by the run; ``known_false`` links are
+    filtered out of the rankings too (as the known true ones are): what a run that never
+    ranks a rejected link again would get, without learning anything."""
     if not triples:
-        return None
+        return {}
     run = load_run(run_dir, graph=graph)
-    res = evaluate_model(run.model, with_test(graph, triples), split="test", protocol=run.protocol,
+    g = with_test(graph, triples)
+    if known_false:
+        g = replace(g, triples={**g.triples, "val": torch.cat([g.split("val"), torch.tensor(known_false).reshape(-1, 3)])})
+    res = evaluate_model(run.model, g, split="test", protocol=run.protocol,
                          filter=run.train_config.eval_filter, entity_vectors=run.entity_vectors)
-    return res["per_relation"][relation]["mrr"]
+    return {r: v["mrr"] for r, v in res["per_relation"].items()}
+
+
+def relation_mrr(run_dir: Path, graph: Graph, triples: list[tuple[int, int, int]], relation: str,
+                 known_false: list[tuple[int, int, int]] = ()) -> float | None:
+    return per_relation_mrr(run_dir, graph, triples, known_false).get(relation)
+
+
+def other_links(graph: Graph, heads: set[int], relation: int) -> list[tuple[int, int, int]]:
+    """The test links of ``heads`` other than ``relation``'s (what a verdict should leave alone)."""
+    test = graph.split("test")
+    keep = torch.isin(test[:, 0], torch.tensor(sorted(heads), dtype=torch.long)) & (test[:, 1] != relation)
+    return [tuple(x) for x in test[keep].tolist()]
 
 
 def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
@@ -133,6 +152,10 @@ def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
     t_after = trained(hidden, cfg, after, verdicts=db, previous=before)
 
     hidden_rejected = sorted({(h, r, t) for h, _ in judged["rejected"] if h in a for t in truth[h]})
+    rejected_links = [(h, r, t) for h, t in judged["rejected"]]
+    groups = {"accepted": {h for h, _ in judged["accepted"]}, "rejected": {h for h, _ in judged["rejected"]}, "b": b}
+    others = {name: {run: per_relation_mrr(d, hidden, other_links(hidden, heads, r))
+                     for run, d in (("before", before), ("after", after))} for name, heads in groups.items()}
     card = run_card(load_run(after, graph=hidden))
     m0, m1 = (read_json(d / METRICS_FILE)["test"] for d in (before, after))
     return {
@@ -145,6 +168,9 @@ def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
         "a_rejected_before": relation_mrr(before, hidden, hidden_rejected, rel),
         "a_rejected_after": relation_mrr(after, hidden, hidden_rejected, rel),
         "a_rejected_triples_list": hidden_rejected,
+        "a_rejected_filtered_before": relation_mrr(before, hidden, hidden_rejected, rel, rejected_links),
+        "a_rejected_filtered_after": relation_mrr(after, hidden, hidden_rejected, rel, rejected_links),
+        "other_links": others,
         "config": card["verdicts"], "card_line": verdicts_text(card["verdicts"]),
         "timing": {"before": t_before, "after": t_after},
         "epochs_run": [len(read_json(d / METRICS_FILE).get("history") or []) for d in (before, after)],
@@ -182,6 +208,18 @@ def report(results: list[dict], args, controls: dict[int, float | None], rev: st
             f"| {'agrees' if agrees else 'DIFFERS: ' + json.dumps(cfg.get('mrr'))} "
             f"| {tm['before']['wall_s']:.0f} / {tm['before']['cpu_s']:.0f}, {tm['after']['wall_s']:.0f} / "
             f"{tm['after']['cpu_s']:.0f} |")
+    rels = sorted({x for res in results for g in res["other_links"].values() for x in g["before"]})
+    lines += ["", "The other relations' test MRR of the judged artworks (accepted / rejected) and of half B, "
+              "before → after; and the rejected heads' hidden links ranked with the rejected answers "
+              "filtered out (what never ranking a rejected link again gives, learning nothing):", "",
+              "| seed | relation | half A, accepted | half A, rejected | half B |", "|---|---|---|---|---|"]
+    for res in results:
+        for x in rels:
+            cells = [f"{fmt(res['other_links'][g]['before'].get(x))} → {fmt(res['other_links'][g]['after'].get(x))}"
+                     for g in ("accepted", "rejected", "b")]
+            lines.append(f"| {res['seed']} | {x} | " + " | ".join(cells) + " |")
+        lines.append(f"| {res['seed']} | {rel}, rejected heads, rejected answers filtered | | "
+                     f"{fmt(res['a_rejected_filtered_before'])} → {fmt(res['a_rejected_filtered_after'])} | |")
     lines += ["", "Run card line of the `after` run (seed " + str(results[0]["seed"]) + "): "
               f"\"{results[0]['card_line']}\"", "",
               "Load average at the end (1, 5, 15 min): " + load_avg() + "; epochs run (before, after): " +
