@@ -21,9 +21,13 @@ Protocol (no figure is measured on a triple a verdict revealed):
   ``before`` model was wrong on them, so their ``before`` MRR is biased low; the ``control`` column
   ranks them with the other seed's ``before`` run (no verdicts), which shows how much of a rise is
   mere regression to the mean. Accepted half-A links were revealed: not measured.
+* The judged artworks' other relations (style, genre, decade: links no verdict named), for the
+  accepted heads, the rejected ones and half B: what a verdict should leave alone.
+* The rejected heads' hidden links again with the rejected answers filtered out of the rankings:
+  what a run that ranks a rejected link last gets (see vlkge.models.rejected).
 
     python benchmarks/verdict_loop.py --seeds 0,1 [--relation isCreatedByArtist] [--heads 100]
-        [--epochs N] [--work /tmp/loop-verdicts] [--write-results]
+        [--epochs N] [--accepted-only] [--work /tmp/loop-verdicts] [--write-results]
 
 Resumable: a finished run under ``--work`` is reused, not retrained. Use one ``VLKGE_CACHE`` for
 all runs so features are extracted once.
@@ -146,7 +150,8 @@ def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
         for suffix in ("", "-wal", "-shm"):  # the verdicts of an unfinished attempt: record them afresh
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         with AuditStore(db) as store:
-            for verdict, links in (("plausible", judged["accepted"]), ("wrong", judged["rejected"])):
+            recorded = [("plausible", judged["accepted"])] + ([] if args.accepted_only else [("wrong", judged["rejected"])])
+            for verdict, links in recorded:
                 for h, t in links:
                     store.record(g.entities[h], rel, g.entities[t], verdict, CURATOR, run_id=before.name)
     t_after = trained(hidden, cfg, after, verdicts=db, previous=before)
@@ -184,6 +189,8 @@ def fmt(x: float | None) -> str:
 def report(results: list[dict], args, controls: dict[int, float | None], rev: str) -> str:
     rel = args.relation
     flags = "default flags" if not args.epochs else f"default flags but `--epochs {args.epochs}`"
+    if args.accepted_only:
+        flags += "; only the accepted verdicts recorded (`--accepted-only`)"
     lines = [TITLE, "",
              f"`python benchmarks/verdict_loop.py {' '.join(sys.argv[1:])}` at {rev}, "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {flags}; relation `{rel}`; "
@@ -196,7 +203,8 @@ def report(results: list[dict], args, controls: dict[int, float | None], rev: st
     for res in results:
         cfg = res["config"] or {}
         said = (cfg.get("mrr") or {}).get(rel) or {}
-        agrees = (cfg.get("accepted"), cfg.get("rejected")) == (res["accepted"], res["rejected"]) and \
+        taught = (res["accepted"], 0 if args.accepted_only else res["rejected"])
+        agrees = (cfg.get("accepted"), cfg.get("rejected")) == taught and \
             said.get("before") == res["b_before"] and said.get("after") == res["b_after"]
         tm = {k: v or {"wall_s": float("nan"), "cpu_s": float("nan")} for k, v in res["timing"].items()}
         lines.append(
@@ -235,6 +243,9 @@ def main() -> None:
     ap.add_argument("--split-seed", type=int, default=19, help="seed of the A/B split of the test heads")
     ap.add_argument("--heads", type=int, default=100, help="heads the Audit queue samples (the app's 'Sample')")
     ap.add_argument("--epochs", type=int, help="cap the epochs (default: the training default)")
+    ap.add_argument("--accepted-only", action="store_true",
+                    help="record only the accepted verdicts: the rejected heads are still measured, and their "
+                         "column with the rejected answers filtered is what remembering the rejections gives")
     ap.add_argument("--work", type=Path, default=Path("/tmp/loop-verdicts"))
     ap.add_argument("--write-results", action="store_true", help="replace this benchmark's RESULTS.md section")
     args = ap.parse_args()
@@ -253,13 +264,17 @@ def main() -> None:
         (args.work / f"result-s{seed}.json").write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if k != "a_rejected_triples_list"}), flush=True)
         results.append(res)
-    # control: the rejected half-A heads of one seed ranked by the other seed's run, trained without verdicts
+    # control: the rejected half-A heads of one seed ranked by another seed's run, trained without
+    # verdicts (the next seed run here, else any finished before-s* under --work)
     controls: dict[int, float | None] = {}
-    if len(results) > 1:
-        r = g.relation_index[args.relation]
-        hidden = without(g, r, halves(g, r, args.split_seed)[0])
-        for i, res in enumerate(results):
-            other = results[(i + 1) % len(results)]["seed"]
+    r = g.relation_index[args.relation]
+    hidden = without(g, r, halves(g, r, args.split_seed)[0])
+    finished = sorted(int(d.name[len("before-s"):]) for d in args.work.glob("before-s*")
+                      if d.name[len("before-s"):].isdigit() and (d / METRICS_FILE).is_file())
+    for i, res in enumerate(results):
+        order = [x["seed"] for x in results[i + 1:] + results[:i]] + finished
+        other = next((s for s in order if s != res["seed"]), None)
+        if other is not None:
             trip = [tuple(x) for x in res["a_rejected_triples_list"]]
             controls[res["seed"]] = relation_mrr(args.work / f"before-s{other}", hidden, trip, args.relation)
     text = report(results, args, controls, rev)

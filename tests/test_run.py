@@ -137,6 +137,9 @@ def test_the_next_run_learns_from_the_verdicts(tmp_path):
     score = {r.path.name: float(r.score_tails(["artwork_rembrandt_3"], "hasStyle")[0, g.entity_index[top.entity]])
              for r in (before, after)}
     assert score["after"] < score["before"] - 0.1, score  # same seed and data: the verdicts are the difference
+    # the run remembers the rejected link: it ranks last, with a finite score, once loaded back
+    ranked = after.predict_tails("artwork_rembrandt_3", "hasStyle", k=None, filter_known=False)
+    assert ranked[-1].entity == top.entity and ranked[-1].score > float("-inf") and ranked[-1].confidence < 0.5
     used = json.loads((tmp_path / "after" / "config.json").read_text())["verdicts"]
     assert (used["accepted"], used["rejected"], used["skipped"]) == (1, 1, 1)
     assert set(used["mrr"]) == {"hasStyle", "belongsToGenre"}
