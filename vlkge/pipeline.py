@@ -80,8 +80,9 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     """Train ``cfg`` on ``graph`` into run directory ``out`` and return its metrics.
 
     ``verdicts``: an audit database whose curators' verdicts the run learns from (see
-    :func:`apply_verdicts`: accepted links are trained on, rejected ones ranked last); ``previous``: the run it follows, whose per-relation test MRR the
-    audited relations are compared with in config.json's ``verdicts``."""
+    :func:`apply_verdicts`: accepted links are trained on, rejected ones ranked last); ``previous``:
+    the run it follows, whose per-relation test MRR the audited relations are compared with in
+    config.json's ``verdicts``."""
     out = Path(out)
     if not resume and (out / CONFIG_FILE).exists():
         raise VLKGEError(f"{out} already holds a run; choose another --out or pass --resume")
