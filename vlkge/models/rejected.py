@@ -24,12 +24,21 @@ class RejectedLinks(nn.Module):
     def mask(self, anchors: Tensor, r: Tensor, direction: str, candidates: Tensor | None = None) -> Tensor:
         """[B, N] (or [B, len(candidates)]) bool: which answers of the queries (anchor, r) in
         ``direction`` ("tail": (anchor, r, ?), "head": (?, r, anchor)) were rejected."""
-        h, rr, t = self.triples.to(anchors.device).unbind(1)
+        dev = anchors.device
+        h, rr, t = self.triples.to(dev).unbind(1)
         own, answer = (h, t) if direction == "tail" else (t, h)
-        q, j = torch.nonzero((own[None, :] == anchors[:, None]) & (rr[None, :] == r[:, None]), as_tuple=True)
-        out = torch.zeros(len(anchors), self.num_entities, dtype=torch.bool, device=anchors.device)
-        out[q, answer[j]] = True
-        return out if candidates is None else out[:, candidates.to(anchors.device)]
+        q, j = torch.nonzero((own[None, :] == anchors[:, None]) & (rr[None, :] == r.to(dev)[:, None]), as_tuple=True)
+        col = answer[j]
+        width = self.num_entities
+        if candidates is not None:  # each rejected answer's position among the candidates (-1: not one)
+            candidates = candidates.to(dev)
+            pos = torch.full((self.num_entities,), -1, dtype=torch.long, device=dev)
+            pos[candidates] = torch.arange(len(candidates), device=dev)
+            col, width = pos[col], len(candidates)
+            q, col = q[col >= 0], col[col >= 0]
+        out = torch.zeros(len(anchors), width, dtype=torch.bool, device=dev)
+        out[q, col] = True
+        return out
 
     def demote(self, scores: Tensor, anchors: Tensor, r: Tensor, direction: str,
                candidates: Tensor | None = None) -> Tensor:
