@@ -21,9 +21,13 @@ Protocol (no figure is measured on a triple a verdict revealed):
   ``before`` model was wrong on them, so their ``before`` MRR is biased low; the ``control`` column
   ranks them with the other seed's ``before`` run (no verdicts), which shows how much of a rise is
   mere regression to the mean. Accepted half-A links were revealed: not measured.
+* The judged artworks' other relations (style, genre, decade: links no verdict named), for the
+  accepted heads, the rejected ones and half B: what a verdict should leave alone.
+* The rejected heads' hidden links again with the rejected answers filtered out of the rankings:
+  what a run that ranks a rejected link last gets (see vlkge.models.rejected).
 
     python benchmarks/verdict_loop.py --seeds 0,1 [--relation isCreatedByArtist] [--heads 100]
-        [--epochs N] [--work /tmp/loop-verdicts] [--write-results]
+        [--epochs N] [--accepted-only] [--work /tmp/loop-verdicts] [--write-results]
 
 Resumable: a finished run under ``--work`` is reused, not retrained. Use one ``VLKGE_CACHE`` for
 all runs so features are extracted once.
@@ -91,13 +95,32 @@ def trained(graph: Graph, cfg: TrainConfig, out: Path, **kw) -> dict:
     return timing
 
 
-def relation_mrr(run_dir: Path, graph: Graph, triples: list[tuple[int, int, int]], relation: str) -> float | None:
+def per_relation_mrr(run_dir: Path, graph: Graph, triples: list[tuple[int, int, int]],
+                     known_false: list[tuple[int, int, int]] = ()) -> dict[str, float]:
+    """Filtered MRR per relation of ``triples`` ranked by the run; ``known_false`` links are
+    filtered out of the rankings too (as the known true ones are): what a run that never
+    ranks a rejected link again would get, without learning anything."""
     if not triples:
-        return None
+        return {}
     run = load_run(run_dir, graph=graph)
-    res = evaluate_model(run.model, with_test(graph, triples), split="test", protocol=run.protocol,
+    g = with_test(graph, triples)
+    if known_false:
+        g = replace(g, triples={**g.triples, "val": torch.cat([g.split("val"), torch.tensor(known_false).reshape(-1, 3)])})
+    res = evaluate_model(run.model, g, split="test", protocol=run.protocol,
                          filter=run.train_config.eval_filter, entity_vectors=run.entity_vectors)
-    return res["per_relation"][relation]["mrr"]
+    return {r: v["mrr"] for r, v in res["per_relation"].items()}
+
+
+def relation_mrr(run_dir: Path, graph: Graph, triples: list[tuple[int, int, int]], relation: str,
+                 known_false: list[tuple[int, int, int]] = ()) -> float | None:
+    return per_relation_mrr(run_dir, graph, triples, known_false).get(relation)
+
+
+def other_links(graph: Graph, heads: set[int], relation: int) -> list[tuple[int, int, int]]:
+    """The test links of ``heads`` other than ``relation``'s (what a verdict should leave alone)."""
+    test = graph.split("test")
+    keep = torch.isin(test[:, 0], torch.tensor(sorted(heads), dtype=torch.long)) & (test[:, 1] != relation)
+    return [tuple(x) for x in test[keep].tolist()]
 
 
 def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
@@ -127,12 +150,17 @@ def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
         for suffix in ("", "-wal", "-shm"):  # the verdicts of an unfinished attempt: record them afresh
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         with AuditStore(db) as store:
-            for verdict, links in (("plausible", judged["accepted"]), ("wrong", judged["rejected"])):
+            recorded = [("plausible", judged["accepted"])] + ([] if args.accepted_only else [("wrong", judged["rejected"])])
+            for verdict, links in recorded:
                 for h, t in links:
                     store.record(g.entities[h], rel, g.entities[t], verdict, CURATOR, run_id=before.name)
     t_after = trained(hidden, cfg, after, verdicts=db, previous=before)
 
     hidden_rejected = sorted({(h, r, t) for h, _ in judged["rejected"] if h in a for t in truth[h]})
+    rejected_links = [(h, r, t) for h, t in judged["rejected"]]
+    groups = {"accepted": {h for h, _ in judged["accepted"]}, "rejected": {h for h, _ in judged["rejected"]}, "b": b}
+    others = {name: {run: per_relation_mrr(d, hidden, other_links(hidden, heads, r))
+                     for run, d in (("before", before), ("after", after))} for name, heads in groups.items()}
     card = run_card(load_run(after, graph=hidden))
     m0, m1 = (read_json(d / METRICS_FILE)["test"] for d in (before, after))
     return {
@@ -145,6 +173,9 @@ def one_seed(g: Graph, rel: str, seed: int, args, work: Path) -> dict:
         "a_rejected_before": relation_mrr(before, hidden, hidden_rejected, rel),
         "a_rejected_after": relation_mrr(after, hidden, hidden_rejected, rel),
         "a_rejected_triples_list": hidden_rejected,
+        "a_rejected_filtered_before": relation_mrr(before, hidden, hidden_rejected, rel, rejected_links),
+        "a_rejected_filtered_after": relation_mrr(after, hidden, hidden_rejected, rel, rejected_links),
+        "other_links": others,
         "config": card["verdicts"], "card_line": verdicts_text(card["verdicts"]),
         "timing": {"before": t_before, "after": t_after},
         "epochs_run": [len(read_json(d / METRICS_FILE).get("history") or []) for d in (before, after)],
@@ -158,6 +189,8 @@ def fmt(x: float | None) -> str:
 def report(results: list[dict], args, controls: dict[int, float | None], rev: str) -> str:
     rel = args.relation
     flags = "default flags" if not args.epochs else f"default flags but `--epochs {args.epochs}`"
+    if args.accepted_only:
+        flags += "; only the accepted verdicts recorded (`--accepted-only`)"
     lines = [TITLE, "",
              f"`python benchmarks/verdict_loop.py {' '.join(sys.argv[1:])}` at {rev}, "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {flags}; relation `{rel}`; "
@@ -170,7 +203,8 @@ def report(results: list[dict], args, controls: dict[int, float | None], rev: st
     for res in results:
         cfg = res["config"] or {}
         said = (cfg.get("mrr") or {}).get(rel) or {}
-        agrees = (cfg.get("accepted"), cfg.get("rejected")) == (res["accepted"], res["rejected"]) and \
+        taught = (res["accepted"], 0 if args.accepted_only else res["rejected"])
+        agrees = (cfg.get("accepted"), cfg.get("rejected")) == taught and \
             said.get("before") == res["b_before"] and said.get("after") == res["b_after"]
         tm = {k: v or {"wall_s": float("nan"), "cpu_s": float("nan")} for k, v in res["timing"].items()}
         lines.append(
@@ -182,6 +216,18 @@ def report(results: list[dict], args, controls: dict[int, float | None], rev: st
             f"| {'agrees' if agrees else 'DIFFERS: ' + json.dumps(cfg.get('mrr'))} "
             f"| {tm['before']['wall_s']:.0f} / {tm['before']['cpu_s']:.0f}, {tm['after']['wall_s']:.0f} / "
             f"{tm['after']['cpu_s']:.0f} |")
+    rels = sorted({x for res in results for g in res["other_links"].values() for x in g["before"]})
+    lines += ["", "The other relations' test MRR of the judged artworks (accepted / rejected) and of half B, "
+              "before → after; and the rejected heads' hidden links ranked with the rejected answers "
+              "filtered out (what never ranking a rejected link again gives, learning nothing):", "",
+              "| seed | relation | half A, accepted | half A, rejected | half B |", "|---|---|---|---|---|"]
+    for res in results:
+        for x in rels:
+            cells = [f"{fmt(res['other_links'][g]['before'].get(x))} → {fmt(res['other_links'][g]['after'].get(x))}"
+                     for g in ("accepted", "rejected", "b")]
+            lines.append(f"| {res['seed']} | {x} | " + " | ".join(cells) + " |")
+        lines.append(f"| {res['seed']} | {rel}, rejected heads, rejected answers filtered | | "
+                     f"{fmt(res['a_rejected_filtered_before'])} → {fmt(res['a_rejected_filtered_after'])} | |")
     lines += ["", "Run card line of the `after` run (seed " + str(results[0]["seed"]) + "): "
               f"\"{results[0]['card_line']}\"", "",
               "Load average at the end (1, 5, 15 min): " + load_avg() + "; epochs run (before, after): " +
@@ -197,6 +243,9 @@ def main() -> None:
     ap.add_argument("--split-seed", type=int, default=19, help="seed of the A/B split of the test heads")
     ap.add_argument("--heads", type=int, default=100, help="heads the Audit queue samples (the app's 'Sample')")
     ap.add_argument("--epochs", type=int, help="cap the epochs (default: the training default)")
+    ap.add_argument("--accepted-only", action="store_true",
+                    help="record only the accepted verdicts: the rejected heads are still measured, and their "
+                         "column with the rejected answers filtered is what remembering the rejections gives")
     ap.add_argument("--work", type=Path, default=Path("/tmp/loop-verdicts"))
     ap.add_argument("--write-results", action="store_true", help="replace this benchmark's RESULTS.md section")
     args = ap.parse_args()
@@ -215,13 +264,17 @@ def main() -> None:
         (args.work / f"result-s{seed}.json").write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if k != "a_rejected_triples_list"}), flush=True)
         results.append(res)
-    # control: the rejected half-A heads of one seed ranked by the other seed's run, trained without verdicts
+    # control: the rejected half-A heads of one seed ranked by another seed's run, trained without
+    # verdicts (the next seed run here, else any finished before-s* under --work)
     controls: dict[int, float | None] = {}
-    if len(results) > 1:
-        r = g.relation_index[args.relation]
-        hidden = without(g, r, halves(g, r, args.split_seed)[0])
-        for i, res in enumerate(results):
-            other = results[(i + 1) % len(results)]["seed"]
+    r = g.relation_index[args.relation]
+    hidden = without(g, r, halves(g, r, args.split_seed)[0])
+    finished = sorted(int(d.name[len("before-s"):]) for d in args.work.glob("before-s*")
+                      if d.name[len("before-s"):].isdigit() and (d / METRICS_FILE).is_file())
+    for i, res in enumerate(results):
+        order = [x["seed"] for x in results[i + 1:] + results[:i]] + finished
+        other = next((s for s in order if s != res["seed"]), None)
+        if other is not None:
             trip = [tuple(x) for x in res["a_rejected_triples_list"]]
             controls[res["seed"]] = relation_mrr(args.work / f"before-s{other}", hidden, trip, args.relation)
     text = report(results, args, controls, rev)

@@ -137,6 +137,9 @@ def test_the_next_run_learns_from_the_verdicts(tmp_path):
     score = {r.path.name: float(r.score_tails(["artwork_rembrandt_3"], "hasStyle")[0, g.entity_index[top.entity]])
              for r in (before, after)}
     assert score["after"] < score["before"] - 0.1, score  # same seed and data: the verdicts are the difference
+    # the run remembers the rejected link: it ranks last, with a finite score, once loaded back
+    ranked = after.predict_tails("artwork_rembrandt_3", "hasStyle", k=None, filter_known=False)
+    assert ranked[-1].entity == top.entity and ranked[-1].score > float("-inf") and ranked[-1].confidence < 0.5
     used = json.loads((tmp_path / "after" / "config.json").read_text())["verdicts"]
     assert (used["accepted"], used["rejected"], used["skipped"]) == (1, 1, 1)
     assert set(used["mrr"]) == {"hasStyle", "belongsToGenre"}
@@ -146,6 +149,39 @@ def test_the_next_run_learns_from_the_verdicts(tmp_path):
     from vlkge.app import run_card, verdicts_text
     line = verdicts_text(run_card(after)["verdicts"])
     assert line.startswith("Learned from 1 accepted and 1 rejected Audit verdicts, 1 naming") and "hasStyle MRR" in line
+
+
+def test_an_entity_known_only_through_an_accepted_verdict_stays_placed_from_its_features(tmp_path):
+    """An accepted link is a training triple, but the artwork it names, unseen in training
+    otherwise, keeps being placed from its features (its vector is its features' placement, the
+    neighbour vote still applies): a structural vector trained from that one link took over its
+    fused vector on wikiart-mini and lost what the features said about its genre and decade."""
+    import pickle
+    from helpers import make_art_graph
+    from vlkge.curation.audit import AuditStore
+    from vlkge.encoders.import_features import import_features
+    from vlkge.prediction.run import load_run
+
+    g = load_graph(make_art_graph(tmp_path / "g", n_artists=4, per_artist=5))
+    gen = torch.Generator().manual_seed(0)
+    with open(tmp_path / "feats.pkl", "wb") as f:
+        pickle.dump({e: torch.randn(6, generator=gen).numpy() for e in g.entities}, f)
+    import_features(tmp_path / "feats.pkl", g, "textual", "rand")
+    judged, trained = "artwork_0_0", "artwork_0_2"  # a test artwork (no training triples), a training one
+    assert not bool(g.train_entities[g.entity_index[judged]])
+    with AuditStore(tmp_path / "audit.sqlite") as store:
+        store.record(judged, "isCreatedByArtist", "artist_2", "plausible", "ann")
+    cfg = TrainConfig(dim=8, epochs=2, eval_every=1, modalities=["structural", "textual"], encoder="imported:rand",
+                      device="cpu", negatives=8)
+    train_run(g, cfg, tmp_path / "after", progress=False, verdicts=tmp_path / "audit.sqlite")
+    run = load_run(tmp_path / "after", graph=g)
+    assert json.loads((tmp_path / "after" / "config.json").read_text())["verdicts"]["accepted"] == 1
+    rep = run.model.entity
+    idx = torch.tensor([g.entity_index[judged], g.entity_index[trained]])
+    assert rep.placed_from_features(idx).tolist() == [True, False]
+    with torch.no_grad():
+        placed = rep.from_features({"textual": rep.features("textual")[idx[:1]]})
+    assert torch.allclose(run.entity_vectors[idx[:1]], placed, atol=1e-6)
 
 
 def test_predict_tails_in_a_candidate_pool_equals_ranking_every_entity(tmp_path):

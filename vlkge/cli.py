@@ -115,7 +115,7 @@ def build_parser(train_flags: bool = True) -> argparse.ArgumentParser:
         add_config_flags(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--verdicts", help="an audit database (vlkge-audit.sqlite): accepted links are trained on, "
-                                      "rejected ones taught as false")
+                                      "rejected ones ranked last")
     p.add_argument("--previous", help="the run this one follows: config.json compares the audited relations' "
                                       "test MRR with it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

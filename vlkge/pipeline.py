@@ -21,6 +21,7 @@ from .errors import VLKGEError
 from .evaluation.prior import evaluate_prior, fit_neighbour_vote, fit_tail_prior
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
+from .models.rejected import RejectedLinks
 from .prediction.run import Run, load_run, placement_key
 from .prediction.projection import precompute as precompute_projections
 from .runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, atomic_save_tensors, atomic_write_json, read_json
@@ -79,14 +80,19 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     """Train ``cfg`` on ``graph`` into run directory ``out`` and return its metrics.
 
     ``verdicts``: an audit database whose curators' verdicts the run learns from (see
-    :func:`apply_verdicts`); ``previous``: the run it follows, whose per-relation test MRR the
-    audited relations are compared with in config.json's ``verdicts``."""
+    :func:`apply_verdicts`: accepted links are trained on, rejected ones ranked last); ``previous``:
+    the run it follows, whose per-relation test MRR the audited relations are compared with in
+    config.json's ``verdicts``."""
     out = Path(out)
     if not resume and (out / CONFIG_FILE).exists():
         raise VLKGEError(f"{out} already holds a run; choose another --out or pass --resume")
-    negatives = verdict_record = None
+    rejected = verdict_record = structural = None
     if verdicts is not None:  # accepted links join the training triples before any default is decided
-        graph, negatives, verdict_record = apply_verdicts(graph, verdicts)
+        # An entity whose only training triples are accepted links stays placed from its features:
+        # a structural vector trained from that one link took over its fused vector and lost what
+        # the features said about its other relations (RESULTS.md, "Verdict loop").
+        structural = graph.train_entities
+        graph, rejected, verdict_record = apply_verdicts(graph, verdicts)
     cfg = resolve(cfg, graph)
     t0 = time.perf_counter()
     features, encoder = prepare_features(graph, cfg.modalities, cfg.encoder, cfg.device, progress, feature_callback)
@@ -95,7 +101,8 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
     if verdict_record is not None:
         extra["verdicts"] = verdict_record
     metrics = train_and_evaluate(graph, cfg, out, features=features, progress=progress, callback=callback,
-                                 resume=resume, extra_config=extra, extra_negatives=negatives)
+                                 resume=resume, extra_config=extra, rejected=rejected,
+                                 structural_entities=structural)
     if metrics:  # empty on ranks other than 0 under torchrun
         t2 = time.perf_counter()
         calibrate(out, graph)
@@ -112,7 +119,7 @@ def train_run(graph: Graph, cfg: TrainConfig, out: Path, resume: bool = False, p
 
 def apply_verdicts(graph: Graph, store_path: Path) -> tuple[Graph, torch.Tensor, dict]:
     """The graph with the audit store's accepted links added as training triples, the rejected
-    links as explicit negatives [m, 3], and what was used (for config.json's ``verdicts``).
+    links [m, 3] (which the run ranks last), and what was used (for config.json's ``verdicts``).
 
     The store's rules say which links are accepted or rejected. A link naming an entity not in the
     graph (a proposed new artwork) is left out and counted as skipped; an accepted link the graph
@@ -142,11 +149,11 @@ def apply_verdicts(graph: Graph, store_path: Path) -> tuple[Graph, torch.Tensor,
         g.triples = {**graph.triples, "train": torch.cat([graph.split("train"), torch.tensor(add)])}
         for name in ("train_entities", "position_types"):
             g.__dict__.pop(name, None)
-    negatives = torch.tensor(neg, dtype=torch.long).reshape(-1, 3)
+    rejected = torch.tensor(neg, dtype=torch.long).reshape(-1, 3)
     relations = sorted({graph.relations[r] for _, r, _ in add + neg})
     info = {"accepted": len(add), "rejected": len(neg), "skipped": skipped, "relations": relations,
             "store": str(Path(store_path).resolve())}
-    return g, negatives, info
+    return g, rejected, info
 
 
 def record_mrr_change(out: Path, metrics: dict, previous: Path | None) -> None:
@@ -174,14 +181,18 @@ def validation_mrr(filter: str) -> Validate:
 
 def train_and_evaluate(graph: Graph, cfg: TrainConfig | ResolvedConfig, out: Path, features: Features | None = None,
                        progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
-                       extra_config: dict | None = None, extra_negatives: torch.Tensor | None = None) -> dict:
+                       extra_config: dict | None = None, rejected: torch.Tensor | None = None,
+                       structural_entities: torch.Tensor | None = None) -> dict:
     """``train`` (``cfg`` resolved for ``graph``) with early stopping on validation MRR, then
-    :func:`finish_run`; returns the metrics written (``{}`` on torchrun ranks other than 0)."""
+    :func:`finish_run`; returns the metrics written (``{}`` on torchrun ranks other than 0).
+    ``rejected``: curators' rejected links [m, 3], which the run ranks last (:func:`remember_rejected`)."""
     cfg = resolve(cfg, graph)
     metrics = train(graph, cfg, out, features=features, progress=progress, callback=callback,
                     resume=resume, extra_config=extra_config, validate=validation_mrr(cfg.eval_filter),
-                    extra_negatives=extra_negatives)
+                    structural_entities=structural_entities)
     if metrics:
+        if rejected is not None and len(rejected):
+            remember_rejected(Path(out), graph, rejected)
         if cfg.frequency_prior:
             fit_prior(Path(out), graph)
         if cfg.neighbour_vote and len(cfg.modalities) > 1:
@@ -190,6 +201,14 @@ def train_and_evaluate(graph: Graph, cfg: TrainConfig | ResolvedConfig, out: Pat
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # the other ranks wait for rank 0 to evaluate and write the run
     return metrics
+
+
+def remember_rejected(out: Path, graph: Graph, rejected: Tensor) -> None:
+    """Keep curators' rejected links [m, 3] in the run's model (models.rejected): each ranks last
+    among its query's answers, in evaluation, calibration and the app alike."""
+    run = load_run(out, graph=graph)
+    run.model.rejected_links = RejectedLinks(rejected, graph.num_entities)
+    atomic_save_tensors(out / MODEL_FILE, run.model.state_dict(), metadata={"format": "vlkge-run/1"})
 
 
 def fit_prior(out: Path, graph: Graph) -> dict[str, float]:

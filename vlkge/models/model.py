@@ -17,6 +17,7 @@ from .fusion import FUSIONS, make_fusion  # noqa: F401  (FUSIONS: the choices, r
 from .scorers import Scorer, make_scorer, relation_dim, scorer_class
 from .neighbours import NeighbourVote
 from .prior import TailBias, TailPrior
+from .rejected import RejectedLinks
 
 MODALITIES = ("structural", "visual", "textual")
 # Where each feature modality's frozen rows are kept (the buffer names of saved models).
@@ -211,6 +212,8 @@ class KGEModel(nn.Module):
         # Fitted after training (neighbours.NeighbourVote): the answers of the entities nearest by
         # features, added to the tail scores of an entity placed from its features.
         self.neighbour_vote: NeighbourVote | None = None
+        # Set after training from curators' verdicts (rejected.RejectedLinks): rejected answers rank last.
+        self.rejected_links: RejectedLinks | None = None
         scorer.init_relations(self.relation.weight, entity.dim)
 
     def score_triples(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -232,6 +235,8 @@ class KGEModel(nn.Module):
                 sim = self.entity.feature_similarity(own, exclude=hp)
                 vote = self.neighbour_vote(sim, r[placed], self.entity.masks[hp, 1:], candidates)
                 s[placed] = s[placed] + vote.to(s.dtype)
+        if self.rejected_links is not None:
+            s = self.rejected_links.demote(s, h, r, "tail", candidates)
         return s
 
     def score_tails_of(self, heads: Tensor, r: Tensor, entities: Tensor, candidates: Tensor | None = None,
@@ -256,7 +261,8 @@ class KGEModel(nn.Module):
         the same for every candidate: left out)."""
         E = self.entity() if entities is None else entities
         t, r = t.to(E.device), r.to(E.device)
-        return self.scorer.heads(E, self.relation(r), E[t])
+        s = self.scorer.heads(E, self.relation(r), E[t])
+        return s if self.rejected_links is None else self.rejected_links.demote(s, t, r, "head")
 
 
 def build_model(model: str, num_entities: int, num_relations: int, dim: int,

@@ -17,6 +17,7 @@ from ..evaluation.ranking import KnownIndex, candidate_mask, evaluate_model
 from ..models.model import FEATURE_BUFFERS, KGEModel, build_model
 from ..models.neighbours import NeighbourVote
 from ..models.prior import TailBias, TailPrior
+from ..models.rejected import RejectedLinks
 from ..runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_tensors, read_json
 from ..training.config import ResolvedConfig
 
@@ -320,6 +321,8 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     if "neighbour_vote.weight" in tensors:  # fitted on validation (models.neighbours)
         model.neighbour_vote = NeighbourVote(tensors["neighbour_vote.triples"], n, tensors["neighbour_vote.weight"],
                                              int(tensors["neighbour_vote.k"]))
+    if "rejected_links.triples" in tensors:  # curators' rejected links (models.rejected)
+        model.rejected_links = RejectedLinks(tensors["rejected_links.triples"], n)
     try:
         model.load_state_dict(tensors, assign=True)  # the loaded tensors themselves, not copies
     except RuntimeError as e:

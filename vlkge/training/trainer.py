@@ -41,9 +41,13 @@ ProgressFn = Callable[[int, int, dict], None]
 Validate = Callable[[KGEModel, Graph, str], float]
 
 
-def make_model(graph: Graph, cfg: ResolvedConfig, features: Features | None, sparse: bool = True) -> KGEModel:
+def make_model(graph: Graph, cfg: ResolvedConfig, features: Features | None, sparse: bool = True,
+               structural_entities: torch.Tensor | None = None) -> KGEModel:
+    """``structural_entities`` (bool [N]): who gets a structural embedding; by default every
+    entity with training triples, the others being placed from their features."""
+    structural = graph.train_entities if structural_entities is None else structural_entities
     model = build_model(cfg.model, graph.num_entities, graph.num_relations, cfg.dim,
-                        structural_mask=graph.train_entities, features=features,
+                        structural_mask=structural, features=features,
                         fusion=cfg.fusion, p=cfg.p, sparse=sparse, tail_bias=cfg.tail_bias)
     if cfg.tie_inverse_relations:
         model.relation.tie(inverse_relations(graph.split("train"), graph.num_relations))
@@ -53,42 +57,12 @@ def make_model(graph: Graph, cfg: ResolvedConfig, features: Features | None, spa
 class TrainingLoss(nn.Module):
     """The model's loss on one batch as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: KGEModel, cfg: ResolvedConfig, extra_negatives: torch.Tensor | None = None):
+    def __init__(self, model: KGEModel, cfg: ResolvedConfig):
         super().__init__()
         self.model, self.cfg = model, cfg
-        self.register_buffer("extra_negatives", extra_negatives if extra_negatives is not None and
-                             len(extra_negatives) else None)
 
     def forward(self, pos, S, tail_mask, head_mask, self_mask):
-        loss = _loss(self.model, pos, S, tail_mask, head_mask, self_mask, self.cfg)
-        if self.extra_negatives is not None:
-            loss = loss + explicit_negative_loss(self.model, self.extra_negatives, self.cfg, len(pos))
-        return loss
-
-
-# At most this many explicit negatives are scored per step (a random subset when there are more).
-EXPLICIT_NEGATIVES_PER_STEP = 1024
-
-
-def explicit_negative_loss(model: KGEModel, triples: torch.Tensor, cfg: ResolvedConfig,
-                           batch_size: int) -> torch.Tensor:
-    """softplus(score) of triples known to be false (curators' rejected links), so the model
-    learns to score them low whatever the sampler draws; the same term for either loss.
-
-    Each is weighed as one positive of the step's ``batch_size`` positives (whose term is their
-    mean): k rejected links weigh k times one. A mean over the rejected links made a handful of
-    them weigh as much as all of the batch's sampled negatives together (see RESULTS.md, "Verdict
-    loop"). Being in every step, a rejected link still counts (training triples / batch size)
-    times as much per epoch as a training triple."""
-    total = len(triples)
-    if total > EXPLICIT_NEGATIVES_PER_STEP:
-        triples = triples[torch.randint(total, (EXPLICIT_NEGATIVES_PER_STEP,), device=triples.device)]
-    n = len(triples)
-    vecs = model.entity(torch.cat([triples[:, 0], triples[:, 2]]), cfg.structural_dropout)
-    s = model.scorer.triples(vecs[:n], model.relation(triples[:, 1]), vecs[n:]) + model.offset
-    if model.tail_bias is not None:
-        s = s + model.tail_bias(triples[:, 1], triples[:, 2])
-    return F.softplus(s).sum() * (total / n) / batch_size
+        return _loss(self.model, pos, S, tail_mask, head_mask, self_mask, self.cfg)
 
 
 def distributed_context(device: torch.device) -> tuple[int, int]:
@@ -168,12 +142,11 @@ def run_config(graph: Graph, cfg: ResolvedConfig, features: Features | None, ext
 def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | None = None,
           progress: bool = True, callback: ProgressFn | None = None, resume: bool = False,
           extra_config: dict | None = None, validate: Validate | None = None,
-          extra_negatives: torch.Tensor | None = None) -> dict:
+          structural_entities: torch.Tensor | None = None) -> dict:
     """Train and write a run directory at ``out``; return ``{"history": [...]}`` (``{}`` on
     torchrun ranks other than 0, which write nothing).
 
-    ``extra_negatives`` (LongTensor [m, 3] of (h, r, t)): triples known to be false, scored low
-    in every step besides the sampled negatives (see explicit_negative_loss).
+    ``structural_entities``: see make_model.
 
     The best model by ``validate`` is kept in ``model.safetensors`` (without ``validate`` or a val
     split: by lowest training loss); ``train_state.*`` holds the latest epoch's model and optimizer
@@ -193,9 +166,9 @@ def train(graph: Graph, cfg: ResolvedConfig, out: Path, features: Features | Non
     protocol, typed = cfg.eval_protocol_used, cfg.negative_sampling_used == "typed"
     # DDP all-reduces dense gradients; a single process keeps the sparse entity table.
     rows_per_step = 2 * cfg.batch_size + cfg.negatives
-    model = make_model(graph, cfg, features,
-                       sparse=world == 1 and sparse_entities(graph.num_entities, rows_per_step)).to(device)
-    step_loss = TrainingLoss(model, cfg, None if extra_negatives is None else extra_negatives.to(device))
+    model = make_model(graph, cfg, features, sparse=world == 1 and sparse_entities(graph.num_entities, rows_per_step),
+                       structural_entities=structural_entities).to(device)
+    step_loss = TrainingLoss(model, cfg)
     if world > 1:
         step_loss = DistributedDataParallel(step_loss, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, cfg)
