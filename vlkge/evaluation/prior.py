@@ -101,7 +101,8 @@ def fit_neighbour_vote(model: KGEModel, graph: Graph, protocol: str, filter: str
             weight[s - 1] = fit_weights(
                 graph, protocol, filter, max_queries, val[has],
                 lambda h, r, cand, own=own: model.score_tails_of(rep.from_features(own(h)), r, E, cand),
-                lambda h, r, cand, own=own: vote.log_votes(rep.feature_similarity(own(h), exclude=h), r, cand))
+                lambda h, r, cand, own=own: torch.cat([vote.log_votes(sim, r[sl], cand)
+                                                       for sl, sim in rep.similarity_blocks(own(h), exclude=h)]))
     finally:
         model.neighbour_vote = saved
     vote.weight = weight.to(dev)
