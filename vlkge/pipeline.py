@@ -294,9 +294,7 @@ def calibrate(out: Path, graph: Graph) -> float:
             own = {m: rep.features(m)[h.to(rep.masks.device)] for m in use}
             scores = model.score_tails_of(rep.from_features(own), r, E, cand)
             if model.neighbour_vote is not None:
-                present = rep.present(own)
-                scores = scores + torch.cat([model.neighbour_vote(sim, r[sl], present[sl], cand) for sl, sim
-                                             in rep.similarity_blocks(own, exclude=h)]).to(scores.dtype)
+                scores = scores + model.vote_scores(own, r, cand, exclude=h).to(scores.dtype)
             return scores
         key = placement_key(use)
         placed[key] = fit_temperature(graph, q[has], pools, placed_scores)

@@ -244,10 +244,9 @@ class KGEModel(nn.Module):
         if self.neighbour_vote is not None:
             placed = self.entity.placed_from_features(h).to(E.device)
             if bool(placed.any()):
-                hp, rp = h[placed], r[placed]
+                hp = h[placed]
                 own = {m: self.entity.features(m)[hp] for m in self.entity.modalities[1:]}
-                vote = torch.cat([self.neighbour_vote(sim, rp[sl], self.entity.masks[hp[sl], 1:], candidates)
-                                  for sl, sim in self.entity.similarity_blocks(own, exclude=hp)])
+                vote = self.vote_scores(own, r[placed], candidates, present=self.entity.masks[hp, 1:], exclude=hp)
                 s[placed] = s[placed] + vote.to(s.dtype)
         if self.rejected_links is not None:
             s = self.rejected_links.demote(s, h, r, "tail", candidates)
@@ -266,10 +265,17 @@ class KGEModel(nn.Module):
         if self.tail_prior is not None:
             s = s + self.tail_prior(r, candidates)
         if self.neighbour_vote is not None and features:
-            present = self.entity.present(features)
-            s = s + torch.cat([self.neighbour_vote(sim, r[sl], present[sl], candidates)
-                               for sl, sim in self.entity.similarity_blocks(features)]).to(s.dtype)
+            s = s + self.vote_scores(features, r, candidates).to(s.dtype)
         return s
+
+    def vote_scores(self, features: dict[str, Tensor], r: Tensor, candidates: Tensor | None = None,
+                    present: Tensor | None = None, exclude: Tensor | None = None) -> Tensor:
+        """The neighbour vote's additive scores [B, N] (or [B, len(candidates)]) for queries with
+        ``features`` (``present`` [B, M]: which modalities they have, by default read from the
+        features; ``exclude``: the queries themselves when in the graph), a block of rows at a time."""
+        present = self.entity.present(features) if present is None else present
+        return torch.cat([self.neighbour_vote(sim, r[sl], present[sl], candidates)
+                          for sl, sim in self.entity.similarity_blocks(features, exclude=exclude)])
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         """[B] tails and relations against all entities as heads -> [B, N] (a tail bias would be
