@@ -167,6 +167,8 @@ def test_the_vote_is_computed_in_blocks_with_the_same_scores(trained, monkeypatc
     q = g.split("test")
     h, r = q[:, 0], q[:, 1]
     feats = {"textual": torch.stack([(1 if k % 2 else -1) * centres[k % ARTISTS] for k in range(ARTISTS)])}
+    vote = run.model.neighbour_vote  # forget the saved neighbours: they are found again, in blocks
+    vote.forget()
     with torch.no_grad():
         whole = run.model.score_tails(h, r, run.entity_vectors)
         new = run.model.score_tails_of(run.model.entity.from_features(feats), r[:ARTISTS], run.entity_vectors,
@@ -175,6 +177,49 @@ def test_the_vote_is_computed_in_blocks_with_the_same_scores(trained, monkeypatc
         blocks = list(run.model.entity.similarity_blocks({"textual": run.model.entity.features("textual")[h]}))
         assert len(blocks) == len(h)
         # the same up to float rounding (a matrix product of one row sums in another order)
+        vote.forget()
         torch.testing.assert_close(run.model.score_tails(h, r, run.entity_vectors), whole, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(run.model.score_tails_of(run.model.entity.from_features(feats), r[:ARTISTS],
                                                             run.entity_vectors, features=feats), new, rtol=1e-5, atol=1e-5)
+
+
+def test_a_placed_entitys_neighbours_are_found_once_and_saved_with_the_run(trained, monkeypatch):
+    """A graph entity placed from its features votes through neighbours that depend on nothing
+    else: the run remembers them (evaluation and the app then score a placed artwork without its
+    similarity to every entity), and what it remembers scores as finding them afresh does."""
+    out, _ = trained
+    run = load_run(out)
+    model, rep = run.model, run.model.entity
+    vote = model.neighbour_vote
+    q = run.graph.split("test")
+    h, r = q[:, 0], q[:, 1]
+    assert bool(rep.placed_from_features(h).all())
+    # the oracle: the vote of the heads' own features, similarities computed now
+    own = {m: rep.features(m)[h] for m in rep.modalities[1:]}
+    with torch.no_grad():
+        fresh = model.vote_scores(own, r, present=rep.masks[h, 1:], exclude=h)
+        pool = torch.tensor([run.entity_index(f"artist_{a}") for a in range(ARTISTS)])
+        fresh_pool = model.vote_scores(own, r, pool, present=rep.masks[h, 1:], exclude=h)
+    assert bool((fresh != 0).any())
+    # every placed head's neighbours are in the saved run, so scoring needs no similarity at all
+    keys = vote.key(torch.full_like(h, 2), r, h)  # set 2 = textual+visual, what every test head has
+    assert bool(vote.remembered(keys)[0].all())
+
+    def no_similarity(*args, **kwargs):
+        raise AssertionError("the similarities were computed again")
+    monkeypatch.setattr(type(rep), "feature_similarity", no_similarity)
+    with torch.no_grad():
+        torch.testing.assert_close(model.entity_vote_scores(h, r), fresh)
+        torch.testing.assert_close(model.entity_vote_scores(h, r, pool), fresh_pool)
+        torch.testing.assert_close(fresh_pool, fresh[:, pool])
+    monkeypatch.undo()
+    # forgotten, they are found again, to the same scores, and remembered
+    vote.forget()
+    with torch.no_grad():
+        torch.testing.assert_close(model.entity_vote_scores(h, r, pool), fresh_pool)
+    assert bool(vote.remembered(keys)[0].all())
+    # only relations the vote weighs are remembered: a zero weight needs no neighbours
+    weighted = vote.weight[torch.div(vote.memo_keys, vote.num_entities * vote.weight.shape[1],
+                                     rounding_mode="floor"),
+                           torch.div(vote.memo_keys, vote.num_entities, rounding_mode="floor") % vote.weight.shape[1]]
+    assert bool((weighted != 0).all())

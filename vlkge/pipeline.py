@@ -294,7 +294,7 @@ def calibrate(out: Path, graph: Graph) -> float:
             own = {m: rep.features(m)[h.to(rep.masks.device)] for m in use}
             scores = model.score_tails_of(rep.from_features(own), r, E, cand)
             if model.neighbour_vote is not None:
-                scores = scores + model.vote_scores(own, r, cand, exclude=h).to(scores.dtype)
+                scores = scores + model.entity_vote_scores(h, r, cand, use).to(scores.dtype)
             return scores
         key = placement_key(use)
         placed[key] = fit_temperature(graph, q[has], pools, placed_scores)

@@ -85,27 +85,33 @@ def fit_neighbour_vote(model: KGEModel, graph: Graph, protocol: str, filter: str
     rep = model.entity
     mods = rep.modalities[1:]
     weight = torch.zeros(max(1, (1 << len(mods)) - 1), graph.num_relations)
-    vote = NeighbourVote(graph.split("train"), graph.num_entities, weight, k)
+    vote = NeighbourVote(graph.split("train"), graph.num_entities, weight.clone(), k)
     if not mods:
         return vote
     E = model.entity() if entity_vectors is None else entity_vectors
     dev = rep.masks.device
     vote.to(dev)
     val, masks = graph.split("val"), rep.masks.cpu()
-    saved, model.neighbour_vote = model.neighbour_vote, None
+    sets = []
+    for s in range(1, 1 << len(mods)):
+        use = [m for i, m in enumerate(mods) if s >> i & 1]
+        has = torch.stack([masks[val[:, 0], 1 + mods.index(m)] for m in use], dim=1).all(dim=1)
+        sets.append((s, use, val[has]))
+        vote.weight[s - 1, torch.unique(val[has][:, 1]).to(dev)] = 1.0  # the votes to fit, unweighted
+    saved, model.neighbour_vote = model.neighbour_vote, vote
     try:
-        for s in range(1, 1 << len(mods)):
-            use = [m for i, m in enumerate(mods) if s >> i & 1]
-            has = torch.stack([masks[val[:, 0], 1 + mods.index(m)] for m in use], dim=1).all(dim=1)
+        for s, use, queries in sets:
             own = lambda h, use=use: {m: rep.features(m)[h.to(dev)] for m in use}  # noqa: E731
             weight[s - 1] = fit_weights(
-                graph, protocol, filter, max_queries, val[has],
+                graph, protocol, filter, max_queries, queries,
                 lambda h, r, cand, own=own: model.score_tails_of(rep.from_features(own(h)), r, E, cand),
-                lambda h, r, cand, own=own: torch.cat([vote.log_votes(sim, r[sl], cand)
-                                                       for sl, sim in rep.similarity_blocks(own(h), exclude=h)]))
+                lambda h, r, cand, use=use: model.entity_vote_scores(h, r, cand, use))
+        vote.weight = weight.to(dev)
+        vote.forget(unweighted_only=True)
+        # the entities the run places from their features: their neighbours ready for evaluation and the app
+        model.remember_neighbours(torch.nonzero(~rep.masks[:, 0]).squeeze(1))
     finally:
         model.neighbour_vote = saved
-    vote.weight = weight.to(dev)
     return vote
 
 

@@ -15,15 +15,16 @@ from torch import Tensor, nn
 
 from .fusion import FUSIONS, make_fusion  # noqa: F401  (FUSIONS: the choices, re-exported)
 from .scorers import Scorer, make_scorer, relation_dim, scorer_class
-from .neighbours import NeighbourVote
+from .neighbours import NeighbourVote, feature_set
 from .prior import TailBias, TailPrior
 from .rejected import RejectedLinks
 
 MODALITIES = ("structural", "visual", "textual")
-# Elements of one [rows, N] block of query-to-entity similarities (16 MB of float32): the neighbour
+# Elements of one [rows, N] block of query-to-entity similarities (64 MB of float32): the neighbour
 # vote's temporaries stay this size whatever the batch (4,096 queries against 82k entities were
-# several GB: a 70k-object catalogue's evaluation peaked at 9.4 GB RSS).
-SIMILARITY_BLOCK = 1 << 22
+# several GB: a 70k-object catalogue's evaluation peaked at 9.4 GB RSS), and a block has enough
+# rows for the matrix product to run near full speed (51 rows of 82k: a third of it).
+SIMILARITY_BLOCK = 1 << 24
 # Where each feature modality's frozen rows are kept (the buffer names of saved models).
 FEATURE_BUFFERS = {"visual": "visual_features", "textual": "textual_features"}
 
@@ -121,13 +122,14 @@ class EntityRepresentation(nn.Module):
                 continue
             f = f.float().to(self.masks.device)
             q_norm = f.norm(dim=1)
-            cos = (f @ self.features(m).T) / (q_norm[:, None] * self.feature_norms(m)[None, :]).clamp_min(1e-12)
+            cos = (f / q_norm.clamp_min(1e-12)[:, None]) @ self.features(m).T
+            cos.mul_(1.0 / self.feature_norms(m).clamp_min(1e-12))
             both = (q_norm > 0)[:, None] & self.masks[:, i][None, :]
-            total = cos * both if total is None else total + cos * both
-            count = both.float() if count is None else count + both.float()
+            total = cos.mul_(both) if total is None else total.add_(cos.mul_(both))
+            count = both.float() if count is None else count.add_(both)
         if total is None:
             raise ValueError("the query has none of this model's feature modalities")
-        sim = (total / count.clamp_min(1.0)).masked_fill(count == 0, float("-inf"))
+        sim = total.div_(count.clamp_min(1.0)).masked_fill_(count == 0, float("-inf"))
         if exclude is not None:
             sim[torch.arange(len(sim), device=sim.device), exclude.to(sim.device)] = float("-inf")
         return sim
@@ -244,10 +246,7 @@ class KGEModel(nn.Module):
         if self.neighbour_vote is not None:
             placed = self.entity.placed_from_features(h).to(E.device)
             if bool(placed.any()):
-                hp = h[placed]
-                own = {m: self.entity.features(m)[hp] for m in self.entity.modalities[1:]}
-                vote = self.vote_scores(own, r[placed], candidates, present=self.entity.masks[hp, 1:], exclude=hp)
-                s[placed] = s[placed] + vote.to(s.dtype)
+                s[placed] = s[placed] + self.entity_vote_scores(h[placed], r[placed], candidates).to(s.dtype)
         if self.rejected_links is not None:
             s = self.rejected_links.demote(s, h, r, "tail", candidates)
         return s
@@ -276,6 +275,58 @@ class KGEModel(nn.Module):
         present = self.entity.present(features) if present is None else present
         return torch.cat([self.neighbour_vote(sim, r[sl], present[sl], candidates)
                           for sl, sim in self.entity.similarity_blocks(features, exclude=exclude)])
+
+    def entity_vote_scores(self, h: Tensor, r: Tensor, candidates: Tensor | None = None,
+                           modalities: list[str] | None = None) -> Tensor:
+        """:meth:`vote_scores` of graph entities ``h`` placed from their own features (those of
+        ``modalities``; by default all they have), each left out of its own neighbours. Their
+        neighbours are found once per entity and feature set (:meth:`remember_neighbours`) and
+        looked up after that, in this process and, saved with the model, in later ones."""
+        vote, rep = self.neighbour_vote, self.entity
+        h = h.to(rep.masks.device)
+        r = r.to(h.device)
+        present = self.own_features_present(h, modalities)
+        w = vote.query_weight(r, present) * present.any(1)
+        out = torch.zeros(len(h), rep.masks.shape[0] if candidates is None else len(candidates), device=h.device)
+        live = torch.nonzero(w != 0).squeeze(1)
+        if len(live) == 0:
+            return out
+        keys = vote.key(feature_set(present[live]), r[live], h[live])
+        found = vote.remembered(keys)[0]
+        if not bool(found.all()):
+            self.remember_neighbours(h[live][~found], modalities)
+        _, nearest, share = vote.remembered(keys)
+        out[live] = w[live, None] * vote.floor_log(vote.votes_of(nearest, share, r[live], candidates)).to(out.device)
+        return out
+
+    def own_features_present(self, h: Tensor, modalities: list[str] | None = None) -> Tensor:
+        """[B, M] which feature modalities graph entities ``h`` have, of ``modalities`` (all by default)."""
+        present = self.entity.masks[h.to(self.entity.masks.device), 1:]
+        if modalities is None:
+            return present
+        keep = torch.tensor([m in modalities for m in self.entity.modalities[1:]], device=present.device)
+        return present & keep
+
+    @torch.no_grad()
+    def remember_neighbours(self, h: Tensor, modalities: list[str] | None = None) -> None:
+        """Find and remember in the neighbour vote the neighbours of graph entities ``h`` placed
+        from their own features (of ``modalities``) for every relation the vote weighs for their
+        feature set: one similarity row per entity, whatever the relations."""
+        vote, rep = self.neighbour_vote, self.entity
+        h = torch.unique(h.to(rep.masks.device))
+        present = self.own_features_present(h, modalities)
+        h, present = h[present.any(1)], present[present.any(1)]
+        if len(h) == 0:
+            return
+        mods = rep.modalities[1:]
+        own = {m: rep.features(m)[h] * present[:, i, None] for i, m in enumerate(mods)}  # a zero row: absent
+        sets = feature_set(present)
+        for sl, sim in rep.similarity_blocks(own, exclude=h):
+            for rel in torch.nonzero((vote.weight.to(h.device)[sets[sl]] != 0).any(0)).squeeze(1).tolist():
+                rows = torch.nonzero(vote.weight.to(h.device)[sets[sl], rel] != 0).squeeze(1)
+                rr = torch.full((len(rows),), rel, dtype=torch.long, device=h.device)
+                nearest, share = vote.nearest(sim[rows], rr)
+                vote.remember(vote.key(sets[sl][rows], rr, h[sl][rows]), nearest, share)
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         """[B] tails and relations against all entities as heads -> [B, N] (a tail bias would be

@@ -33,7 +33,12 @@ def feature_set(present: Tensor) -> Tensor:
 class NeighbourVote(nn.Module):
     """``weight[s, r] * log vote_r(t)`` from the training ``triples`` [m, 3] of a graph of
     ``num_entities``, ``weight`` [2^M - 1, R] (see :func:`feature_set`); the triples and weights
-    are saved with the model, so a run scores new entities without its graph."""
+    are saved with the model, so a run scores new entities without its graph.
+
+    Finding a query's neighbours costs its similarity to every entity; the vote of an entity of
+    the graph depends on nothing else than which of its features it is placed from, so its
+    neighbours are remembered (:meth:`remember`, saved with the model): evaluation, calibration
+    and the app score a placed artwork's every relation from one similarity row, once per run."""
 
     def __init__(self, triples: Tensor, num_entities: int, weight: Tensor, k: int = K):
         super().__init__()
@@ -41,7 +46,12 @@ class NeighbourVote(nn.Module):
         self.register_buffer("weight", weight.float().reshape(-1, weight.shape[-1]), persistent=True)
         self.register_buffer("k", torch.tensor(int(k)), persistent=True)
         self.num_entities = num_entities
-        self._tables: tuple[Tensor, Tensor] | None = None
+        width = min(int(k), num_entities)
+        # (set, relation, entity) keys, sorted (:meth:`key`), and each one's neighbours and shares
+        self.register_buffer("memo_keys", torch.zeros(0, dtype=torch.long), persistent=True)
+        self.register_buffer("memo_nearest", torch.zeros(0, width, dtype=torch.int32), persistent=True)
+        self.register_buffer("memo_share", torch.zeros(0, width), persistent=True)
+        self._tables: tuple[Tensor, Tensor, Tensor] | None = None
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
@@ -59,37 +69,105 @@ class NeighbourVote(nn.Module):
             self._tables = heads, keys, t[order]
         return self._tables
 
-    def votes(self, similarity: Tensor, r: Tensor) -> Tensor:
-        """[B, N] similarity of each query to every entity, [B] relations -> [B, N] votes: each
-        of the ``k`` most similar training heads of the query's relation gives its share of the
-        similarity to each of its tails (0 without any)."""
-        heads, keys, tails = self.tables()
+    def nearest(self, similarity: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
+        """[B, N] similarity of each query to every entity, [B] relations -> the ``k`` most
+        similar training heads of each query's relation [B, k] and their shares of the vote
+        [B, k] (their similarities, normalised; 0 for a missing or dissimilar one)."""
+        heads = self.tables()[0]
         r = r.to(heads.device)
         sim = similarity.to(heads.device).float().masked_fill(~heads[r], float("-inf"))
         top, nearest = sim.topk(min(int(self.k), sim.shape[1]), dim=1)
         w = torch.where(torch.isfinite(top), top.clamp_min(0.0), torch.zeros_like(top))
-        w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+        return nearest, w / w.sum(1, keepdim=True).clamp_min(1e-12)
+
+    def votes_of(self, nearest: Tensor, share: Tensor, r: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """[B, N] (or [B, len(candidates)]) votes: each of the ``nearest`` [B, k] heads of the
+        query's relation gives its ``share`` to each of its tails."""
+        _, keys, tails = self.tables()
+        r, nearest, share = r.to(keys.device), nearest.to(keys.device).long(), share.to(keys.device)
         q = (r[:, None] * self.num_entities + nearest).flatten()  # each neighbour's (r, head) key
         lo, hi = torch.searchsorted(keys, q), torch.searchsorted(keys, q, right=True)
         counts = hi - lo
         pos = torch.repeat_interleave(lo - torch.cumsum(counts, 0) + counts, counts)
         pos = pos + torch.arange(len(pos), device=pos.device)
-        out = torch.zeros(similarity.shape, device=w.device)
-        row = torch.repeat_interleave(torch.arange(len(r), device=w.device).repeat_interleave(w.shape[1]), counts)
-        out.index_put_((row, tails[pos]), torch.repeat_interleave(w.flatten(), counts), accumulate=True)
+        row = torch.repeat_interleave(torch.arange(len(r), device=keys.device).repeat_interleave(nearest.shape[1]),
+                                      counts)
+        col, val = tails[pos], torch.repeat_interleave(share.flatten(), counts)
+        width = self.num_entities
+        if candidates is not None:  # votes straight into the candidates' columns; others dropped
+            column = torch.full((self.num_entities,), -1, dtype=torch.long, device=keys.device)
+            column[candidates.to(keys.device)] = torch.arange(len(candidates), device=keys.device)
+            col = column[col]
+            row, val, col, width = row[col >= 0], val[col >= 0], col[col >= 0], len(candidates)
+        out = torch.zeros(len(r), width, device=keys.device)
+        out.index_put_((row, col), val, accumulate=True)
         return out
 
+    def votes(self, similarity: Tensor, r: Tensor) -> Tensor:
+        """[B, N] similarity of each query to every entity, [B] relations -> [B, N] votes: each
+        of the ``k`` most similar training heads of the query's relation gives its share of the
+        similarity to each of its tails (0 without any)."""
+        return self.votes_of(*self.nearest(similarity, r), r)
+
+    def floor_log(self, votes: Tensor) -> Tensor:
+        """log of votes, floored at half of one neighbour's equal share (a tail no neighbour has
+        ranks below every voted one, not at -inf)."""
+        return torch.log(votes.clamp_min(0.5 / float(self.k)))
+
     def log_votes(self, similarity: Tensor, r: Tensor, candidates: Tensor | None = None) -> Tensor:
-        """log of :meth:`votes`, floored at half of one neighbour's equal share (a tail no
-        neighbour has ranks below every voted one, not at -inf), for all entities or the
-        ``candidates`` indices."""
-        v = self.votes(similarity, r)
-        if candidates is not None:
-            v = v[:, candidates.to(v.device)]
-        return torch.log(v.clamp_min(0.5 / float(self.k)))
+        """:meth:`floor_log` of :meth:`votes`, for all entities or the ``candidates`` indices."""
+        return self.floor_log(self.votes_of(*self.nearest(similarity, r), r, candidates))
+
+    def query_weight(self, r: Tensor, present: Tensor) -> Tensor:
+        """[B] weight of the vote for queries of relations ``r`` with ``present`` [B, M] features."""
+        return self.weight.to(r.device)[feature_set(present.to(r.device)), r]
 
     def forward(self, similarity: Tensor, r: Tensor, present: Tensor, candidates: Tensor | None = None) -> Tensor:
         """[B, N] (or [B, len(candidates)]) additive scores for queries with ``present`` [B, M]
         feature modalities."""
-        w = self.weight.to(r.device)[feature_set(present.to(r.device)), r]
-        return w[:, None] * self.log_votes(similarity, r, candidates)
+        return self.query_weight(r, present)[:, None] * self.log_votes(similarity, r, candidates)
+
+    def key(self, sets: Tensor, r: Tensor, entities: Tensor) -> Tensor:
+        """[B] memo keys of queries: graph ``entities`` placed from feature set ``sets`` (index of
+        :func:`feature_set`) for relations ``r``."""
+        R = self.weight.shape[1]
+        return (sets.long() * R + r.long()) * self.num_entities + entities.long()
+
+    def remembered(self, keys: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(found [B] bool, nearest [B, k], share [B, k]) of the remembered ``keys`` (rows not
+        found are zeros)."""
+        keys = keys.to(self.memo_keys.device)
+        if len(self.memo_keys) == 0:
+            k = self.memo_nearest.shape[1]
+            return (torch.zeros(len(keys), dtype=torch.bool, device=keys.device),
+                    torch.zeros(len(keys), k, dtype=torch.long, device=keys.device),
+                    torch.zeros(len(keys), k, device=keys.device))
+        at = torch.searchsorted(self.memo_keys, keys).clamp_max(len(self.memo_keys) - 1)
+        found = self.memo_keys[at] == keys
+        return found, self.memo_nearest[at].long() * found[:, None], self.memo_share[at] * found[:, None]
+
+    def remember(self, keys: Tensor, nearest: Tensor, share: Tensor) -> None:
+        """Add the neighbours of ``keys`` (not yet remembered ones) to the memo."""
+        keys = keys.to(self.memo_keys.device)
+        keys, first = unique_first(keys)
+        new = ~self.remembered(keys)[0]
+        all_keys = torch.cat([self.memo_keys, keys[new]])
+        order = torch.argsort(all_keys)
+        self.memo_keys = all_keys[order]
+        self.memo_nearest = torch.cat([self.memo_nearest, nearest[first][new].to(self.memo_nearest)])[order]
+        self.memo_share = torch.cat([self.memo_share, share[first][new].to(self.memo_share)])[order]
+
+    def forget(self, unweighted_only: bool = False) -> None:
+        """Drop the remembered neighbours (only those of (set, relation) pairs whose weight is 0)."""
+        sr = torch.div(self.memo_keys, self.num_entities, rounding_mode="floor")
+        keep = self.weight.flatten()[sr] != 0 if unweighted_only else torch.zeros_like(sr, dtype=torch.bool)
+        self.memo_keys, self.memo_nearest, self.memo_share = (
+            self.memo_keys[keep], self.memo_nearest[keep], self.memo_share[keep])
+
+
+def unique_first(x: Tensor) -> tuple[Tensor, Tensor]:
+    """The distinct values of ``x`` [B] and the index of each one's first occurrence."""
+    values, inverse = torch.unique(x, return_inverse=True)
+    first = torch.full((len(values),), len(x), dtype=torch.long, device=x.device)
+    first.scatter_reduce_(0, inverse, torch.arange(len(x), device=x.device), reduce="amin")
+    return values, first

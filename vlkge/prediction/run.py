@@ -321,6 +321,9 @@ def load_run(path: str | Path, graph: Graph | None = None, data: str | Path | No
     if "neighbour_vote.weight" in tensors:  # fitted on validation (models.neighbours)
         model.neighbour_vote = NeighbourVote(tensors["neighbour_vote.triples"], n, tensors["neighbour_vote.weight"],
                                              int(tensors["neighbour_vote.k"]))
+        for name, empty in list(model.neighbour_vote.named_buffers()):  # the memo's size is the run's
+            if name.startswith("memo_"):  # (runs saved before the memo have none: empty)
+                setattr(model.neighbour_vote, name, tensors.setdefault(f"neighbour_vote.{name}", empty))
     if "rejected_links.triples" in tensors:  # curators' rejected links (models.rejected)
         model.rejected_links = RejectedLinks(tensors["rejected_links.triples"], n)
     try:
