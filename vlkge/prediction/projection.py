@@ -20,6 +20,9 @@ PROJECTION_VERSION = 2
 # Below this many entities UMAP is left to the map's button: its one-off compilation (~20 s)
 # would dominate training a toy graph, and PCA opens the map meanwhile.
 UMAP_AT_TRAINING_FROM = 1000
+# From this many entities UMAP starts from the PCA layout: the spectral start took about as long as
+# the rest of UMAP at 82k entities, for the same neighbourhoods (benchmarks/RESULTS.md).
+PCA_START_FROM = 10_000
 
 
 def model_stamp(run_path: Path) -> str:
@@ -94,5 +97,5 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
         return out.astype(np.float32)
     import umap
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=seed,
-                        init="spectral" if n > 10 else "random", n_jobs=1)
+                        init="random" if n <= 10 else "pca" if n >= PCA_START_FROM else "spectral", n_jobs=1)
     return reducer.fit_transform(x).astype(np.float32)
