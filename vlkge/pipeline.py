@@ -18,6 +18,7 @@ from .device import resolve_device
 from .encoders import extract_features, load_encoder
 from .encoders.info import imported_name
 from .errors import VLKGEError
+from .evaluation.calibration import fit_temperatures
 from .evaluation.prior import evaluate_prior, fit_neighbour_vote, fit_tail_prior
 from .evaluation.ranking import evaluate_model
 from .evaluation.zero_shot import evaluate_zero_shot
@@ -263,6 +264,7 @@ def finish_run(out: Path, graph: Graph) -> dict:
 
 # A relation's own placement temperature needs this many validation queries; fewer use the set's.
 PLACED_PER_RELATION_FROM = 50
+CALIBRATION_QUERIES = 5000
 
 
 def calibrate(out: Path, graph: Graph) -> float:
@@ -276,11 +278,12 @@ def calibrate(out: Path, graph: Graph) -> float:
     if len(val) == 0:
         return 1.0
     run = load_run(out, graph=graph)
-    q = val[:5000]
+    # a sample of every relation's queries (the split's first rows can all be one relation's)
+    q = val[torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[:CALIBRATION_QUERIES].sort().values]
     pools = candidate_mask(graph) if run.protocol == "tail-candidates" else None
     E, model = run.entity_vectors, run.model
     rep = model.entity
-    temperature = fit_temperature(graph, q, pools, lambda h, r, cand: model.score_tails(h, r, E, cand))
+    temperature, _ = fit_temperatures(graph, q, pools, lambda h, r, cand: model.score_tails(h, r, E, cand))
     placed: dict[str, float] = {}
     per_relation: dict[str, dict[str, float]] = {}
     mods, masks = rep.modalities[1:], rep.masks.cpu()
@@ -297,40 +300,15 @@ def calibrate(out: Path, graph: Graph) -> float:
                 scores = scores + model.entity_vote_scores(h, r, cand, use).to(scores.dtype)
             return scores
         key = placement_key(use)
-        placed[key] = fit_temperature(graph, q[has], pools, placed_scores)
         # how far features alone go differs by relation (an image tells a genre, rarely an artist)
-        for rel in torch.unique(q[has][:, 1]).tolist():
-            qr = q[has & (q[:, 1] == rel)]
-            if len(qr) >= PLACED_PER_RELATION_FROM:
-                per_relation.setdefault(key, {})[graph.relations[rel]] = fit_temperature(graph, qr, pools, placed_scores)
+        placed[key], by_relation = fit_temperatures(graph, q[has], pools, placed_scores, PLACED_PER_RELATION_FROM)
+        if by_relation:
+            per_relation[key] = {graph.relations[rel]: t for rel, t in by_relation.items()}
     config = read_json(out / CONFIG_FILE)
     config["calibration"] = {"temperature": temperature, "fitted_on": "val tail queries", "placed": placed,
                              "placed_per_relation": per_relation}
     atomic_write_json(out / CONFIG_FILE, config)
     return temperature
-
-
-@torch.no_grad()
-def fit_temperature(graph: Graph, queries: Tensor, pools: Tensor | None,
-                    score: Callable[[Tensor, Tensor, Tensor], Tensor]) -> float:
-    """The temperature (of a 1-D grid: robust where an optimizer can diverge on -inf scores) with
-    the least negative log-likelihood of ``queries`` [m, 3]' tails under softmax(``score(h, r,
-    candidates)`` / T), each relation's queries scored against its candidate pool only, in chunks,
-    so memory stays at [chunk, pool] whatever the graph's size."""
-    h, r, t = queries.unbind(1)
-    grid = torch.logspace(-3, 3, 121)
-    nll = torch.zeros(len(grid), dtype=torch.float64)
-    for rel in torch.unique(r).tolist():
-        idx = torch.nonzero(r == rel).squeeze(1)
-        cand = torch.nonzero(pools[rel]).squeeze(1) if pools is not None else torch.arange(graph.num_entities)
-        target = torch.searchsorted(cand, t[idx])
-        for i in range(0, len(idx), 256):
-            sel = idx[i:i + 256]
-            scores = score(h[sel], r[sel], cand).float()
-            for j, T in enumerate(grid):
-                nll[j] += float(torch.nn.functional.cross_entropy(scores / T, target[i:i + 256], reduction="sum"))
-    nll = torch.nan_to_num(nll, nan=float("inf"))
-    return float(grid[int(torch.argmin(nll))]) if torch.isfinite(nll).any() else 1.0
 
 
 def zero_shot(run: Run, split: str = "test", protocol: str | None = None) -> dict:
