@@ -87,6 +87,11 @@ def test_votes_are_the_similarity_weighted_answers_of_the_nearest_heads():
     # a triple listed twice is still one answer of its head
     twice = NeighbourVote(torch.cat([triples, triples[:1]]), 7, torch.ones(2), k=2)
     assert torch.allclose(twice.votes(sim, torch.tensor([0])), v[None])
+    # relations are grouped by who their heads are: one top-k serves a group
+    three = NeighbourVote(torch.cat([triples, torch.tensor([[0, 2, 4], [1, 2, 4], [2, 2, 4]])]), 7, torch.ones(3))
+    groups = three.head_groups([0, 1, 2])
+    assert [rels for rels, _ in groups] == [[0, 2], [1]]
+    assert groups[0][1].tolist() == [True, True, True, False, False, False, False]
 
 
 def test_the_vote_places_what_the_projection_cannot(trained):
@@ -128,6 +133,12 @@ def test_a_query_is_not_its_own_neighbour(trained):
     h = torch.tensor([run.entity_index("artwork_0_0")])
     sim = rep.feature_similarity({"textual": rep.features("textual")[h]}, exclude=h)
     assert sim[0, h] == float("-inf") and float(sim[0].max()) < 1.0
+    # compared with some entities only, itself among them: the same similarities, itself left out
+    among = torch.tensor([run.entity_index(e) for e in ("artwork_1_0", "artwork_0_0", "artwork_0_2")])
+    part = rep.feature_similarity({"textual": rep.features("textual")[h]}, exclude=h,
+                                  targets=rep.similarity_targets(among))
+    assert part[0, 1] == float("-inf")
+    torch.testing.assert_close(part[0, [0, 2]], sim[0, among[[0, 2]]])
     # artists have no features: they are nobody's neighbour
     assert sim[0, run.entity_index("artist_0")] == float("-inf")
 
@@ -183,10 +194,13 @@ def test_the_vote_is_computed_in_blocks_with_the_same_scores(trained, monkeypatc
                                                             run.entity_vectors, features=feats), new, rtol=1e-5, atol=1e-5)
 
 
-def test_a_placed_entitys_neighbours_are_found_once_and_saved_with_the_run(trained, monkeypatch):
+@pytest.mark.parametrize("heads_apart_below", [0.5, 1.0])  # 1.0: compared with the training heads alone
+def test_a_placed_entitys_neighbours_are_found_once_and_saved_with_the_run(trained, monkeypatch, heads_apart_below):
     """A graph entity placed from its features votes through neighbours that depend on nothing
     else: the run remembers them (evaluation and the app then score a placed artwork without its
     similarity to every entity), and what it remembers scores as finding them afresh does."""
+    import vlkge.models.model as model_module
+    monkeypatch.setattr(model_module, "HEADS_APART_BELOW", heads_apart_below)
     out, _ = trained
     run = load_run(out)
     model, rep = run.model, run.model.entity

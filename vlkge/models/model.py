@@ -25,6 +25,11 @@ MODALITIES = ("structural", "visual", "textual")
 # several GB: a 70k-object catalogue's evaluation peaked at 9.4 GB RSS), and a block has enough
 # rows for the matrix product to run near full speed (51 rows of 82k: a third of it).
 SIMILARITY_BLOCK = 1 << 24
+# The neighbour vote compares placed entities with the training heads alone when they are at most
+# this share of the entities and a copy of their features at most this many bytes (a catalogue's
+# artworks beside its artists, places, dates); otherwise with every entity, in place.
+HEADS_APART_BELOW = 0.9
+HEADS_COPY_BYTES = 1 << 28
 # Where each feature modality's frozen rows are kept (the buffer names of saved models).
 FEATURE_BUFFERS = {"visual": "visual_features", "textual": "textual_features"}
 
@@ -100,38 +105,59 @@ class EntityRepresentation(nn.Module):
                 for m in self.modalities[1:]]
         return torch.stack([c.to(self.masks.device) for c in cols], dim=1)
 
-    def similarity_blocks(self, features: dict[str, Tensor], exclude: Tensor | None = None):
+    def similarity_blocks(self, features: dict[str, Tensor], exclude: Tensor | None = None,
+                          among: Tensor | None = None):
         """(rows slice, :meth:`feature_similarity` of those rows) over the query rows of
         ``features``, a block of at most SIMILARITY_BLOCK elements at a time."""
         b = next(iter(features.values())).shape[0]
-        step = max(1, SIMILARITY_BLOCK // max(1, int(self.masks.shape[0])))
+        targets = self.similarity_targets(among)
+        step = max(1, SIMILARITY_BLOCK // max(1, int(self.masks.shape[0] if among is None else len(among))))
         for i in range(0, b, step):
             sl = slice(i, min(b, i + step))
             yield sl, self.feature_similarity({m: f[sl] for m, f in features.items()},
-                                              None if exclude is None else exclude[sl])
+                                              None if exclude is None else exclude[sl], targets=targets)
 
-    def feature_similarity(self, features: dict[str, Tensor], exclude: Tensor | None = None) -> Tensor:
-        """[B, N] cosine similarity of query features (``{modality: [B, d_m]}``; a zero row is an
-        absent modality) with every entity's frozen features, averaged over the modalities both
-        have; -inf where they share none and at ``exclude`` [B] (the query itself, when it is
-        in the graph)."""
-        total = count = None
+    def similarity_targets(self, among: Tensor | None = None) -> dict:
+        """What :meth:`feature_similarity` compares queries with: every entity's (or only the
+        ``among`` entities') frozen features, their inverse norms and presence, per modality."""
+        idx = slice(None) if among is None else among.to(self.masks.device)
+        targets: dict = {"among": among}
         for i, m in enumerate(self.modalities[1:], start=1):
+            targets[m] = (self.features(m)[idx], 1.0 / self.feature_norms(m)[idx].clamp_min(1e-12), self.masks[idx, i])
+        return targets
+
+    def feature_similarity(self, features: dict[str, Tensor], exclude: Tensor | None = None,
+                           targets: dict | None = None) -> Tensor:
+        """[B, N] cosine similarity of query features (``{modality: [B, d_m]}``; a zero row is an
+        absent modality) with every entity's frozen features (or those of ``targets``, from
+        :meth:`similarity_targets`: [B, len(among)]), averaged over the modalities both have;
+        -inf where they share none and at ``exclude`` [B] (the query itself, when it is in the
+        graph)."""
+        targets = self.similarity_targets() if targets is None else targets
+        total = count = None
+        for m in self.modalities[1:]:
             f = features.get(m)
             if f is None:
                 continue
             f = f.float().to(self.masks.device)
+            F, inv_norm, has = targets[m]
             q_norm = f.norm(dim=1)
-            cos = (f / q_norm.clamp_min(1e-12)[:, None]) @ self.features(m).T
-            cos.mul_(1.0 / self.feature_norms(m).clamp_min(1e-12))
-            both = (q_norm > 0)[:, None] & self.masks[:, i][None, :]
+            cos = ((f / q_norm.clamp_min(1e-12)[:, None]) @ F.T).mul_(inv_norm)
+            both = (q_norm > 0)[:, None] & has[None, :]
             total = cos.mul_(both) if total is None else total.add_(cos.mul_(both))
             count = both.float() if count is None else count.add_(both)
         if total is None:
             raise ValueError("the query has none of this model's feature modalities")
         sim = total.div_(count.clamp_min(1.0)).masked_fill_(count == 0, float("-inf"))
         if exclude is not None:
-            sim[torch.arange(len(sim), device=sim.device), exclude.to(sim.device)] = float("-inf")
+            exclude = exclude.to(sim.device)
+            rows = torch.arange(len(sim), device=sim.device)
+            if targets["among"] is not None:  # the query's column among the targets, if it is one
+                column = torch.full((self.masks.shape[0],), -1, dtype=torch.long, device=sim.device)
+                column[targets["among"].to(sim.device)] = torch.arange(len(targets["among"]), device=sim.device)
+                exclude = column[exclude]
+                rows, exclude = rows[exclude >= 0], exclude[exclude >= 0]
+            sim[rows, exclude] = float("-inf")
         return sim
 
     def _load_from_state_dict(self, *args, **kwargs):
@@ -311,22 +337,33 @@ class KGEModel(nn.Module):
     def remember_neighbours(self, h: Tensor, modalities: list[str] | None = None) -> None:
         """Find and remember in the neighbour vote the neighbours of graph entities ``h`` placed
         from their own features (of ``modalities``) for every relation the vote weighs for their
-        feature set: one similarity row per entity, whatever the relations."""
+        feature set: one similarity row per entity, against the training heads only, and one
+        top-k per group of relations with the same heads."""
         vote, rep = self.neighbour_vote, self.entity
         h = torch.unique(h.to(rep.masks.device))
         present = self.own_features_present(h, modalities)
         h, present = h[present.any(1)], present[present.any(1)]
-        if len(h) == 0:
-            return
-        mods = rep.modalities[1:]
-        own = {m: rep.features(m)[h] * present[:, i, None] for i, m in enumerate(mods)}  # a zero row: absent
         sets = feature_set(present)
-        for sl, sim in rep.similarity_blocks(own, exclude=h):
-            for rel in torch.nonzero((vote.weight.to(h.device)[sets[sl]] != 0).any(0)).squeeze(1).tolist():
-                rows = torch.nonzero(vote.weight.to(h.device)[sets[sl], rel] != 0).squeeze(1)
-                rr = torch.full((len(rows),), rel, dtype=torch.long, device=h.device)
-                nearest, share = vote.nearest(sim[rows], rr)
-                vote.remember(vote.key(sets[sl][rows], rr, h[sl][rows]), nearest, share)
+        weighted = vote.weight.to(h.device)[sets] != 0  # [B, R]: the relations each one needs
+        relations = torch.nonzero(weighted.any(0)).squeeze(1).tolist()
+        if len(h) == 0 or not relations:
+            return
+        groups = vote.head_groups(relations)
+        among = torch.nonzero(torch.stack([heads for _, heads in groups]).any(0)).squeeze(1)
+        copy = len(among) * sum(rep.features(m).shape[1] * 4 for m in rep.modalities[1:])
+        if len(among) <= HEADS_APART_BELOW * len(rep.masks) and copy <= HEADS_COPY_BYTES:
+            groups = [(rels, heads[among]) for rels, heads in groups]
+        else:
+            among = None
+        own = {m: rep.features(m)[h] * present[:, i, None] for i, m in enumerate(rep.modalities[1:])}
+        for sl, sim in rep.similarity_blocks(own, exclude=h, among=among):
+            for rels, heads in groups:
+                local, share = vote.top_shares(sim if bool(heads.all()) else sim.masked_fill(~heads, float("-inf")))
+                nearest = local if among is None else among.to(h.device)[local]
+                for rel in rels:
+                    rows = torch.nonzero(weighted[sl, rel]).squeeze(1)
+                    rr = torch.full((len(rows),), rel, dtype=torch.long, device=h.device)
+                    vote.remember(vote.key(sets[sl][rows], rr, h[sl][rows]), nearest[rows], share[rows])
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         """[B] tails and relations against all entities as heads -> [B, N] (a tail bias would be
