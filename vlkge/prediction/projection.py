@@ -20,9 +20,10 @@ PROJECTION_VERSION = 2
 # Below this many entities UMAP is left to the map's button: its one-off compilation (~20 s)
 # would dominate training a toy graph, and PCA opens the map meanwhile.
 UMAP_AT_TRAINING_FROM = 1000
-# From this many entities UMAP starts from the PCA layout: the spectral start took about as long as
-# the rest of UMAP at 82k entities, for the same neighbourhoods (benchmarks/RESULTS.md).
-PCA_START_FROM = 10_000
+# From this many entities UMAP starts from the PCA layout and runs 100 epochs (its default: 200):
+# at 82k entities the spectral start cost ~90 s of 247 and the second 100 epochs ~25 s, for about the
+# same neighbourhoods (benchmarks/RESULTS.md); a map of that size is computed at the end of training.
+LARGE_MAP_FROM = 10_000
 
 
 def model_stamp(run_path: Path) -> str:
@@ -96,6 +97,8 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
             out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
         return out.astype(np.float32)
     import umap
+    large = n >= LARGE_MAP_FROM
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=seed,
-                        init="random" if n <= 10 else "pca" if n >= PCA_START_FROM else "spectral", n_jobs=1)
+                        init="random" if n <= 10 else "pca" if large else "spectral", n_epochs=100 if large else None,
+                        n_jobs=1)
     return reducer.fit_transform(x).astype(np.float32)
