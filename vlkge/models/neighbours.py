@@ -168,6 +168,10 @@ class NeighbourVote(nn.Module):
     def remember(self, keys: Tensor, nearest: Tensor, share: Tensor) -> None:
         """Add the neighbours of ``keys`` (not yet remembered ones) to the memo."""
         keys = keys.to(self.memo_keys.device)
+        pad = self.memo_nearest.shape[1] - nearest.shape[1]  # fewer candidates than k: no-share columns
+        if pad > 0:
+            nearest = torch.nn.functional.pad(nearest, (0, pad))
+            share = torch.nn.functional.pad(share, (0, pad))
         keys, first = unique_first(keys)
         new = ~self.remembered(keys)[0]
         all_keys = torch.cat([self.memo_keys, keys[new]])
