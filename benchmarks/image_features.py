@@ -12,8 +12,7 @@ maps of the ends of its stages 3-7 (blocks 4, 7, 10, 14, 15) and of the head, po
 L2-normalised), fused with the descriptor at weights ``--weights``; and post-processing fitted on
 the collection's own features (centring, per-dimension z-scores, PCA whitening), each then
 L2-normalised. "offline (head)" is the offline encoder's image feature before issue 20,
-"offline (multilayer)" the one before the channel covariances (benchmarks/style_features.py scores
-today's); both are checked against the encoders on a few images.
+"offline (multilayer)" today's; both are checked against the encoders on a few images.
 
     python benchmarks/image_features.py --data ../shared/data/wikiart-mini [--weights 0.25,0.5,1]
 """
@@ -144,7 +143,7 @@ def main() -> None:
         feats[f"head, {how}"] = post_processed(head, how)
 
     ims = [open_image(g.image_path(e))[0] for e in entities[:8]]
-    for spec, ref in (("fused-head", old), ("fused-multilayer", new)):
+    for spec, ref in (("fused-head", old), ("fused", new)):
         enc = OfflineEncoder(device="cpu", image_features=spec)
         diff = (enc.encode_pil(ims).double() - ref[:8]).abs().max()
         print(f"{enc.name}: max difference to the benchmark's reconstruction on 8 images {diff:.1e}")

