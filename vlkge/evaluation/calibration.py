@@ -5,7 +5,7 @@ The negative log-likelihood of the true tails under softmax(beta * scores) is co
 beta = 1/T (a log-sum-exp, less a linear term), so its minimum is where its derivative,
 sum over queries of E_p[score] - score(true tail), changes sign: bisection on that sign in
 log beta finds it in a few passes over the scores, where a grid of temperatures needs one
-softmax per grid point (121 of them made calibration a minute of a 70k-object catalogue's run).
+softmax per grid point (what that cost at museum scale: benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 

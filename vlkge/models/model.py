@@ -23,7 +23,7 @@ MODALITIES = ("structural", "visual", "textual")
 # Elements of one [rows, N] block of query-to-entity similarities (64 MB of float32): the neighbour
 # vote's temporaries stay this size whatever the batch (4,096 queries against 82k entities were
 # several GB: a 70k-object catalogue's evaluation peaked at 9.4 GB RSS), and a block has enough
-# rows for the matrix product to run near full speed (51 rows of 82k: a third of it).
+# rows for the matrix product to run near full speed (a few dozen rows do not).
 SIMILARITY_BLOCK = 1 << 24
 # The neighbour vote compares placed entities with the training heads alone when they are at most
 # this share of the entities and a copy of their features at most this many bytes (a catalogue's

@@ -21,8 +21,8 @@ PROJECTION_VERSION = 2
 # would dominate training a toy graph, and PCA opens the map meanwhile.
 UMAP_AT_TRAINING_FROM = 1000
 # From this many entities UMAP starts from the PCA layout and runs 100 epochs (its default: 200):
-# at 82k entities the spectral start cost ~90 s of 247 and the second 100 epochs ~25 s, for about the
-# same neighbourhoods (benchmarks/RESULTS.md); a map of that size is computed at the end of training.
+# the spectral start and the second 100 epochs cost a large share of a big map's minutes for about
+# the same neighbourhoods (benchmarks/RESULTS.md); a map of that size is computed at the end of training.
 LARGE_MAP_FROM = 10_000
 
 
