@@ -93,13 +93,9 @@ def post_processed(x: torch.Tensor, how: str) -> torch.Tensor:
     return (c @ v[:d].T) / (s[:d] / (len(x) - 1) ** 0.5 + 1e-6)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="../shared/data/wikiart-mini")
-    ap.add_argument("--weights", default="0.25,0.5,0.7,1.0")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    g = load_graph(args.data)
+def labelled_artworks(g) -> tuple[list[int], dict[str, list[set[int]]], list[int], torch.Tensor]:
+    """The artworks with an image and exactly one artist: their entity ids, their style / genre /
+    artist tails (sets), the artists' entity ids and each artwork's artist as an index into them."""
     entities = [e for e in range(g.num_entities) if g.image_path(e) is not None]
     pos = {e: j for j, e in enumerate(entities)}
     wanted = {r: k for k, r in RELATIONS.items()}
@@ -112,6 +108,17 @@ def main() -> None:
     labels = {k: [ls[j] for j in keep] for k, ls in labels.items()}
     artist_ids = sorted({min(s) for s in labels["artist"]})
     artist = torch.tensor([artist_ids.index(min(s)) for s in labels["artist"]])
+    return entities, labels, artist_ids, artist
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="../shared/data/wikiart-mini")
+    ap.add_argument("--weights", default="0.25,0.5,0.7,1.0")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    g = load_graph(args.data)
+    entities, labels, artist_ids, artist = labelled_artworks(g)
 
     P = pooled(g, entities)
     d, head = P["descriptor"], P["head mean"]

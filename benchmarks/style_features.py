@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from image_features import RELATIONS, scores, side_by_side, unit
+from image_features import labelled_artworks, scores, side_by_side, unit
 from vlkge.data import load_graph
 from vlkge.data.images import open_image
 from vlkge.encoders import effnet
@@ -143,19 +143,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     g = load_graph(args.data)
-    entities = [e for e in range(g.num_entities) if g.image_path(e) is not None]
-    pos = {e: j for j, e in enumerate(entities)}
-    wanted = {r: k for k, r in RELATIONS.items()}
-    labels = {k: [set() for _ in entities] for k in RELATIONS}
+    entities, labels, artist_ids, artist = labelled_artworks(g)
     train_heads = {h for h, r, t in g.split("train").tolist() if g.relations[r] == "isCreatedByArtist"}
-    for h, r, t in g.all_triples().tolist():
-        if h in pos and g.relations[r] in wanted:
-            labels[wanted[g.relations[r]]][pos[h]].add(t)
-    keep = [j for j, s in enumerate(labels["artist"]) if len(s) == 1]
-    entities = [entities[j] for j in keep]
-    labels = {k: [ls[j] for j in keep] for k, ls in labels.items()}
-    artist_ids = sorted({min(s) for s in labels["artist"]})
-    artist = torch.tensor([artist_ids.index(min(s)) for s in labels["artist"]])
     monet = artist_ids.index(g.entity_index["artist_claude-monet"])
     train = torch.tensor([j for j, e in enumerate(entities) if e in train_heads])
     queries = [j for j, e in enumerate(entities) if int(artist[j]) == monet and e not in train_heads]
