@@ -356,6 +356,7 @@ class KGEModel(nn.Module):
         else:
             among = None
         own = {m: rep.features(m)[h] * present[:, i, None] for i, m in enumerate(rep.modalities[1:])}
+        found: list[tuple[Tensor, Tensor, Tensor]] = []  # (keys, nearest, shares), added to the memo at once
         for sl, sim in rep.similarity_blocks(own, exclude=h, among=among):
             for rels, heads in groups:
                 local, share = vote.top_shares(sim if bool(heads.all()) else sim.masked_fill(~heads, float("-inf")))
@@ -363,7 +364,8 @@ class KGEModel(nn.Module):
                 for rel in rels:
                     rows = torch.nonzero(weighted[sl, rel]).squeeze(1)
                     rr = torch.full((len(rows),), rel, dtype=torch.long, device=h.device)
-                    vote.remember(vote.key(sets[sl][rows], rr, h[sl][rows]), nearest[rows], share[rows])
+                    found.append((vote.key(sets[sl][rows], rr, h[sl][rows]), nearest[rows], share[rows]))
+        vote.remember(*(torch.cat(parts) for parts in zip(*found)))
 
     def score_heads(self, t: Tensor, r: Tensor, entities: Tensor | None = None) -> Tensor:
         """[B] tails and relations against all entities as heads -> [B, N] (a tail bias would be
